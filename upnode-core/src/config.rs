@@ -1,0 +1,58 @@
+//! Every default in one place.
+
+/// Longest line accepted from the peer, in bytes, excluding the newline (8 MiB).
+pub const DEFAULT_MAX_LINE_LEN: usize = 8 * 1024 * 1024;
+
+/// Most callbacks a connection holds in each direction: ours the peer may call, and the
+/// peer's we hold.
+pub const DEFAULT_MAX_CALLBACKS: usize = 100_000;
+
+/// Deepest nesting of a value, in levels; the JSON reader enforces the same limit, so all we
+/// write we can also read.
+pub const MAX_DEPTH: usize = 128;
+
+/// Limits and options of one [`Session`](crate::session::Session).
+///
+/// ```
+/// let mut c = upnode_core::SessionConfig::default();
+/// c.escape_non_ascii = true;
+/// assert_eq!(c.max_line_len, upnode_core::config::DEFAULT_MAX_LINE_LEN);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Longest line accepted from the peer; a longer one is a fatal protocol error and at most
+    /// this many bytes are ever buffered for it.
+    pub max_line_len: usize,
+    /// Cap on callbacks held per connection in each direction.
+    pub max_callbacks: usize,
+    /// Write every non-ASCII character as `\uXXXX`, so a Node peer can never see a multi-byte
+    /// character split across reads.
+    pub escape_non_ascii: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            max_line_len: DEFAULT_MAX_LINE_LEN,
+            max_callbacks: DEFAULT_MAX_CALLBACKS,
+            escape_non_ascii: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_values() {
+        assert_eq!(DEFAULT_MAX_LINE_LEN, 8_388_608);
+        assert_eq!(DEFAULT_MAX_CALLBACKS, 100_000);
+        assert_eq!(MAX_DEPTH, 128);
+        let c = SessionConfig::default();
+        assert_eq!(c.max_line_len, DEFAULT_MAX_LINE_LEN);
+        assert_eq!(c.max_callbacks, DEFAULT_MAX_CALLBACKS);
+        assert!(!c.escape_non_ascii);
+    }
+}

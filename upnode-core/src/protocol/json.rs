@@ -1,0 +1,542 @@
+//! JSON as Node writes and reads it: `JSON.stringify` output byte for byte, and a reader that
+//! accepts everything `JSON.parse` accepts from a dnode peer.
+
+use super::value::{Map, Value};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+
+/// Appends `n` as JavaScript's `Number.prototype.toString` (and so `JSON.stringify`) prints
+/// it; non-finite numbers become `null` as in `JSON.stringify`.
+///
+/// ```
+/// let mut out = Vec::new();
+/// upnode_core::protocol::write_js_number(&mut out, 1e21);
+/// assert_eq!(out, b"1e+21");
+/// ```
+pub fn write_js_number(out: &mut Vec<u8>, n: f64) {
+    if !n.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    if n == 0.0 {
+        out.push(b'0'); // also -0
+        return;
+    }
+    // Integers below 2^53 print exactly; their shortest round-trip form is the integer itself.
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        let mut buf = itoa_buf();
+        out.extend_from_slice(format_i64(&mut buf, n as i64));
+        return;
+    }
+    // Shortest round-trip digits and exponent, then JavaScript's layout rules.
+    let sci = format!("{:e}", n.abs());
+    let (mantissa, exp) = sci.split_once('e').expect("LowerExp has an exponent");
+    let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
+    let digits: Vec<u8> = mantissa.bytes().filter(|b| *b != b'.').collect();
+    let k = digits.len() as i32;
+    let pos = exp + 1; // JavaScript's n: the decimal point sits after `pos` digits
+    if n < 0.0 {
+        out.push(b'-');
+    }
+    if k <= pos && pos <= 21 {
+        out.extend_from_slice(&digits);
+        out.extend(std::iter::repeat_n(b'0', (pos - k) as usize));
+    } else if 0 < pos && pos <= 21 {
+        out.extend_from_slice(&digits[..pos as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[pos as usize..]);
+    } else if -6 < pos && pos <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-pos) as usize));
+        out.extend_from_slice(&digits);
+    } else {
+        out.push(digits[0]);
+        if k > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        let e = pos - 1;
+        out.push(if e < 0 { b'-' } else { b'+' });
+        let mut buf = itoa_buf();
+        out.extend_from_slice(format_i64(&mut buf, i64::from(e.abs())));
+    }
+}
+
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+fn format_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
+    let neg = n < 0;
+    let mut u = n.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// Appends `n` as a decimal (for callback ids and array indices).
+pub(crate) fn write_u64(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut u = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn needs_escape(b: u8, ascii_only: bool) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || (ascii_only && b >= 0x80)
+}
+
+/// Appends `s` as a JSON string literal, escaped as `JSON.stringify` does; with `ascii_only`
+/// every non-ASCII character becomes `\uXXXX` (UTF-16 units, lower-case hex).
+pub fn write_js_string(out: &mut Vec<u8>, s: &str, ascii_only: bool) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !needs_escape(b, ascii_only) {
+            i += 1;
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if b >= 0x80 {
+            // A whole non-ASCII character, as UTF-16 escapes.
+            let ch = s[i..].chars().next().expect("valid UTF-8");
+            let mut units = [0u16; 2];
+            for u in ch.encode_utf16(&mut units) {
+                out.extend_from_slice(b"\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(HEX[((*u >> shift) & 0xf) as usize]);
+                }
+            }
+            i += ch.len_utf8();
+        } else {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                _ => {
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[(b >> 4) as usize]);
+                    out.push(HEX[(b & 0xf) as usize]);
+                }
+            }
+            i += 1;
+        }
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Writes a value with no scrubbing context: functions and links as their placeholders.
+pub(crate) fn write_plain(out: &mut Vec<u8>, v: &Value, ascii_only: bool) {
+    let mut w = PlainWriter { ascii_only };
+    write_value(out, v, &mut w);
+}
+
+/// What to do with the two non-JSON kinds of value while writing.
+pub(crate) trait Special<'v> {
+    /// Whether non-ASCII is escaped.
+    fn ascii_only(&self) -> bool;
+    /// Called before descending into `seg` (a key or an index); returns `false` to stop
+    /// (depth limit).
+    fn enter(&mut self, seg: Seg<'v>) -> bool;
+    /// Called after the child.
+    fn leave(&mut self);
+    /// A function was found at the current path.
+    fn function(&mut self, f: super::value::Function);
+    /// A link was found at the current path.
+    fn link(&mut self, from: &'v [String]);
+}
+
+/// One path step while writing.
+#[derive(Clone, Copy)]
+pub(crate) enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+struct PlainWriter {
+    ascii_only: bool,
+}
+
+impl<'v> Special<'v> for PlainWriter {
+    fn ascii_only(&self) -> bool {
+        self.ascii_only
+    }
+    fn enter(&mut self, _: Seg<'v>) -> bool {
+        true
+    }
+    fn leave(&mut self) {}
+    fn function(&mut self, _: super::value::Function) {}
+    fn link(&mut self, _: &'v [String]) {}
+}
+
+pub(crate) const FUNCTION_PLACEHOLDER: &[u8] = b"\"[Function]\"";
+pub(crate) const CIRCULAR_PLACEHOLDER: &[u8] = b"\"[Circular]\"";
+
+pub(crate) fn write_value<'v, S: Special<'v>>(out: &mut Vec<u8>, v: &'v Value, s: &mut S) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_js_number(out, *n),
+        Value::String(st) => write_js_string(out, st, s.ascii_only()),
+        Value::Function(f) => {
+            s.function(*f);
+            out.extend_from_slice(FUNCTION_PLACEHOLDER);
+        }
+        Value::Link(path) => {
+            s.link(path);
+            out.extend_from_slice(CIRCULAR_PLACEHOLDER);
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if s.enter(Seg::Index(i)) {
+                    write_value(out, item, s);
+                    s.leave();
+                } else {
+                    out.extend_from_slice(b"null");
+                }
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => write_object(out, m, s),
+    }
+}
+
+fn write_object<'v, S: Special<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S) {
+    out.push(b'{');
+    let mut first = true;
+    let mut one = |out: &mut Vec<u8>, k: &'v str, v: &'v Value, s: &mut S| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_js_string(out, k, s.ascii_only());
+        out.push(b':');
+        if s.enter(Seg::Key(k)) {
+            write_value(out, v, s);
+            s.leave();
+        } else {
+            out.extend_from_slice(b"null");
+        }
+    };
+    let entries = m.entries();
+    if entries
+        .iter()
+        .any(|(k, _)| k.as_bytes().first().is_some_and(u8::is_ascii_digit))
+    {
+        for i in m.wire_order() {
+            let (k, v) = &entries[i];
+            one(out, k, v, s);
+        }
+    } else {
+        for (k, v) in entries {
+            one(out, k, v, s);
+        }
+    }
+    out.push(b'}');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n as f64))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n as f64))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Value::Number(n))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(v) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries: Vec<(String, Value)> = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            entries.push((k, v));
+        }
+        Ok(Value::Object(Map::from_entries(entries)))
+    }
+}
+
+/// Why a line is not JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError(pub(crate) String);
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses one line of JSON as `JSON.parse` would. Lone UTF-16 surrogate escapes (which Node
+/// can write) become U+FFFD instead of failing. Nesting is limited to 128 levels.
+pub fn parse_json(line: &[u8]) -> Result<Value, JsonError> {
+    let line = fix_lone_surrogates(line);
+    serde_json::from_slice::<Value>(&line).map_err(|e| {
+        // Keep the category and column, not the (possibly huge) input.
+        JsonError(e.to_string())
+    })
+}
+
+/// Rewrites `\uD800`–`\uDFFF` escapes that are not part of a valid pair into `\ufffd`.
+/// Borrowed (no copy) when the line has none, which is the common case.
+pub(crate) fn fix_lone_surrogates(line: &[u8]) -> Cow<'_, [u8]> {
+    let has_candidate = memchr::memmem::find_iter(line, b"\\u")
+        .any(|i| matches!(line.get(i + 2), Some(b'd' | b'D')));
+    if !has_candidate {
+        return Cow::Borrowed(line);
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    let mut in_string = false;
+    while i < line.len() {
+        let b = line[i];
+        if !in_string {
+            if b == b'"' {
+                in_string = true;
+            }
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = false;
+                out.push(b);
+                i += 1;
+            }
+            b'\\' => {
+                if line.get(i + 1) == Some(&b'u') {
+                    if let Some(u) = hex4(line, i + 2) {
+                        if (0xD800..0xDC00).contains(&u) {
+                            let low = if line.get(i + 6) == Some(&b'\\')
+                                && line.get(i + 7) == Some(&b'u')
+                            {
+                                hex4(line, i + 8)
+                            } else {
+                                None
+                            };
+                            if low.is_some_and(|l| (0xDC00..0xE000).contains(&l)) {
+                                out.extend_from_slice(&line[i..i + 12]);
+                                i += 12;
+                            } else {
+                                out.extend_from_slice(b"\\ufffd");
+                                i += 6;
+                            }
+                            continue;
+                        }
+                        if (0xDC00..0xE000).contains(&u) {
+                            out.extend_from_slice(b"\\ufffd");
+                            i += 6;
+                            continue;
+                        }
+                    }
+                }
+                // Any other escape: copy the backslash and the escaped byte together.
+                out.push(b);
+                if let Some(&n) = line.get(i + 1) {
+                    out.push(n);
+                }
+                i += 2;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hex4(line: &[u8], at: usize) -> Option<u16> {
+    let s = line.get(at..at + 4)?;
+    let s = std::str::from_utf8(s).ok()?;
+    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u16::from_str_radix(s, 16).ok()
+}
+
+impl de::Error for JsonError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        JsonError(msg.to_string())
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(n: f64) -> String {
+        let mut out = Vec::new();
+        write_js_number(&mut out, n);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_print_as_javascript_prints_them() {
+        let cases: &[(f64, &str)] = &[
+            (5.0, "5"),
+            (-5.0, "-5"),
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (2f64.powi(60), "1152921504606847000"),
+            (9007199254740993.0, "9007199254740992"),
+            (1e-6, "0.000001"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (-1.5e300, "-1.5e+300"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::NAN, "null"),
+            (f64::INFINITY, "null"),
+            (f64::NEG_INFINITY, "null"),
+            (123.456, "123.456"),
+            (0.000123, "0.000123"),
+            (100.0, "100"),
+            (1e15 + 0.5, "1000000000000000.5"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(num(*n), *want, "for {n:?}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_as_json_stringify() {
+        let mut out = Vec::new();
+        write_js_string(
+            &mut out,
+            "a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f}/\u{7f}é\u{2028}😀",
+            false,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f/\u{7f}é\u{2028}😀\""
+        );
+    }
+
+    #[test]
+    fn ascii_option_escapes_every_non_ascii_character_as_utf16() {
+        let mut out = Vec::new();
+        write_js_string(&mut out, "é😀x", true);
+        assert_eq!(String::from_utf8(out).unwrap(), r#""\u00e9\ud83d\ude00x""#);
+    }
+
+    #[test]
+    fn lone_surrogates_decode_to_replacement_character() {
+        let v =
+            parse_json(br#"["\ud800","\udc00x","\ud83d\ude00","\\ud800","\uD800\u0041"]"#).unwrap();
+        assert_eq!(
+            v,
+            Value::array([
+                Value::from("\u{fffd}"),
+                Value::from("\u{fffd}x"),
+                Value::from("😀"),
+                Value::from("\\ud800"),
+                Value::from("\u{fffd}A"),
+            ])
+        );
+    }
+
+    #[test]
+    fn integer_like_keys_are_written_first_ascending() {
+        let v = Value::object([
+            ("b", Value::from(1)),
+            ("10", Value::from(2)),
+            ("a", Value::from(3)),
+            ("2", Value::from(4)),
+            ("01", Value::from(5)),
+        ]);
+        assert_eq!(v.to_json_string(), r#"{"2":4,"10":2,"b":1,"a":3,"01":5}"#);
+    }
+
+    #[test]
+    fn big_integers_parse_as_doubles() {
+        let v = parse_json(b"[18446744073709551615, -9223372036854775809]").unwrap();
+        assert_eq!(
+            v.to_json_string(),
+            "[18446744073709552000,-9223372036854776000]"
+        );
+    }
+}

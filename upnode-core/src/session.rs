@@ -1,0 +1,564 @@
+//! One dnode conversation over one connection, role-neutral.
+
+use crate::config::SessionConfig;
+use crate::error::{LocalError, RemoteError};
+use crate::protocol::{
+    parse_message, unscrub, write_cull, write_message, Function, LineDecoder, LocalFn, Map, Method,
+    RawMessage, RemoteFn, Value,
+};
+use bytes::{Bytes, BytesMut};
+use std::collections::{HashMap, VecDeque};
+
+/// Whom a call goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A method of the peer's interface (its `methods`), called by its callback id as Node
+    /// does. Fails locally if the interface has not arrived or lacks the name.
+    Method(String),
+    /// A method called by name, as written, without looking at the peer's interface.
+    Name(String),
+    /// A callback of the peer's that we hold.
+    Callback(RemoteFn),
+}
+
+impl From<RemoteFn> for Target {
+    fn from(f: RemoteFn) -> Self {
+        Target::Callback(f)
+    }
+}
+
+impl From<&str> for Target {
+    fn from(name: &str) -> Self {
+        Target::Method(name.to_owned())
+    }
+}
+
+/// What a session reports to its driver.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// The peer's `methods` arrived (or arrived again and replaced the old interface); read it
+    /// with [`Session::remote`].
+    Remote,
+    /// The peer called one of our functions. Every [`RemoteFn`] inside `args` holds one
+    /// reference; give each back with [`Session::release`] when done with it.
+    Call {
+        /// Which of our functions.
+        function: LocalFn,
+        /// The arguments, with the peer's callbacks in place.
+        args: Vec<Value>,
+    },
+    /// The peer holds no callback id for this function of ours any more (it sent `cull`).
+    Released {
+        /// The function.
+        function: LocalFn,
+    },
+    /// The peer sent something wrong that does not end the connection (see
+    /// [`RemoteError::is_fatal`]).
+    Error(RemoteError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Open,
+    Failed(RemoteError),
+    Closed,
+}
+
+/// One dnode conversation: our exported interface, the callback tables in both directions,
+/// the `methods` handshake, calls by name or id, and `cull`.
+///
+/// # Driving contract
+/// 1. Create it when the transport is open: [`Session::new`] queues our `methods` message at
+///    once (both sides send theirs without waiting).
+/// 2. Whenever bytes arrive, pass them to [`handle_input`](Self::handle_input). An `Err` is
+///    fatal: end the transport and drop the session.
+/// 3. After `new`, `handle_input`, [`call`](Self::call), [`release`](Self::release) or
+///    [`set_exports`](Self::set_exports), drain [`poll_transmit`](Self::poll_transmit) into the
+///    transport (each chunk holds whole lines) and [`poll_event`](Self::poll_event) until
+///    `None`.
+/// 4. When the transport ends, drop the session (or [`close`](Self::close) it): callback ids
+///    live for one connection only.
+///
+/// ```
+/// use upnode_core::{RemoteFn, Session, SessionConfig, SessionEvent, Target, Value};
+/// let mut client = Session::new(Value::object([] as [(&str, Value); 0]), SessionConfig::default()).unwrap();
+/// client.poll_transmit();
+/// client.handle_input(b"{\"method\":\"methods\",\"arguments\":[{\"time\":\"[Function]\"}],\"callbacks\":{\"0\":[\"0\",\"time\"]},\"links\":[]}\n").unwrap();
+/// assert_eq!(client.poll_event(), Some(SessionEvent::Remote));
+/// client.call(Target::Method("time".into()), vec![]).unwrap();
+/// assert_eq!(&client.poll_transmit().unwrap()[..], &b"{\"method\":0,\"arguments\":[],\"callbacks\":{},\"links\":[]}\n"[..]);
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    decoder: LineDecoder,
+    out: Vec<u8>,
+    events: VecDeque<SessionEvent>,
+    state: State,
+    exports: Value,
+    /// Our side: wire id → function; the next id to give out.
+    ours: HashMap<u64, Function>,
+    next_id: u64,
+    /// First live wire id of each function, reused when it is sent again.
+    first_id: HashMap<Function, u64>,
+    /// Live wire ids per function.
+    live_ids: HashMap<Function, u32>,
+    /// The peer's side: its callback id → references we hold.
+    theirs: HashMap<u64, u32>,
+    remote: Option<Value>,
+    remote_refs: Vec<u64>,
+    pending_cull: Vec<u64>,
+}
+
+impl Session {
+    /// Starts a session that exports `exports` (an object whose functions the peer may call by
+    /// name or id; data members travel as data) and queues our `methods` message.
+    ///
+    /// Fails only if `exports` breaks a limit (too many functions, too deep).
+    pub fn new(exports: Value, config: SessionConfig) -> Result<Session, LocalError> {
+        let mut s = Session {
+            decoder: LineDecoder::new(config.max_line_len),
+            config,
+            out: Vec::with_capacity(256),
+            events: VecDeque::new(),
+            state: State::Open,
+            exports: Value::Null,
+            ours: HashMap::new(),
+            next_id: 0,
+            first_id: HashMap::new(),
+            live_ids: HashMap::new(),
+            theirs: HashMap::new(),
+            remote: None,
+            remote_refs: Vec::new(),
+            pending_cull: Vec::new(),
+        };
+        s.set_exports(exports)?;
+        Ok(s)
+    }
+
+    /// Replaces our exported interface and sends `methods` again; the peer rebuilds its view
+    /// of us. Functions already given ids keep them.
+    pub fn set_exports(&mut self, exports: Value) -> Result<(), LocalError> {
+        self.check_open()?;
+        let arg = match exports {
+            Value::Object(_) => exports,
+            _ => Value::Object(Map::new()),
+        };
+        self.send(&Method::Name("methods".into()), std::slice::from_ref(&arg))?;
+        self.exports = arg;
+        Ok(())
+    }
+
+    /// Our exported interface.
+    pub fn exports(&self) -> &Value {
+        &self.exports
+    }
+
+    /// The peer's interface, once its `methods` arrived: an object whose functions are
+    /// [`RemoteFn`]s held by the session for as long as this interface is current.
+    pub fn remote(&self) -> Option<&Value> {
+        self.remote.as_ref()
+    }
+
+    /// Feeds bytes received from the peer. Complete lines are dispatched at once; events are
+    /// queued for [`poll_event`](Self::poll_event) and replies for
+    /// [`poll_transmit`](Self::poll_transmit).
+    ///
+    /// Returns a fatal error when the peer broke the protocol (a line over the limit, a line
+    /// that is not JSON, too many callbacks held). The session is then finished: end the
+    /// transport. Non-fatal problems arrive as [`SessionEvent::Error`].
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), RemoteError> {
+        match &self.state {
+            State::Open => {}
+            State::Failed(e) => return Err(e.clone()),
+            State::Closed => return Ok(()),
+        }
+        let mut decoder = std::mem::replace(&mut self.decoder, LineDecoder::new(0));
+        let mut result = Ok(());
+        for line in decoder.decode(data) {
+            let r = match line {
+                Ok(line) => self.handle_line(&line),
+                Err(e) => Err(match e {
+                    crate::protocol::FramingError::LineTooLong { limit } => {
+                        RemoteError::LineTooLong { limit }
+                    }
+                }),
+            };
+            if let Err(e) = r {
+                self.fail(e.clone());
+                result = Err(e);
+                break;
+            }
+        }
+        self.decoder = decoder;
+        result
+    }
+
+    fn handle_line(&mut self, line: &[u8]) -> Result<(), RemoteError> {
+        let mut msg = match parse_message(line) {
+            Ok(m) => m,
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => {
+                self.events.push_back(SessionEvent::Error(e));
+                return Ok(());
+            }
+        };
+        match &msg.method {
+            Method::Name(n) if n == "methods" => self.handle_methods(msg),
+            Method::Name(n) if n == "cull" => {
+                self.handle_cull(&msg.arguments);
+                Ok(())
+            }
+            Method::Name(n) => {
+                let f = match self.exports.get(n) {
+                    Some(Value::Function(f)) => *f,
+                    Some(_) => {
+                        let name = std::mem::take(n_mut(&mut msg));
+                        self.events
+                            .push_back(SessionEvent::Error(RemoteError::NotAFunction { name }));
+                        return Ok(());
+                    }
+                    None => {
+                        let name = std::mem::take(n_mut(&mut msg));
+                        self.events
+                            .push_back(SessionEvent::Error(RemoteError::NoSuchMethod { name }));
+                        return Ok(());
+                    }
+                };
+                self.dispatch(f, msg)
+            }
+            Method::Id(id) => match self.ours.get(id) {
+                Some(f) => {
+                    let f = *f;
+                    self.dispatch(f, msg)
+                }
+                None => {
+                    self.events
+                        .push_back(SessionEvent::Error(RemoteError::NoSuchCallback { id: *id }));
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// Places the peer's callbacks into the message and takes one reference per placement.
+    fn take_callbacks(&mut self, msg: &mut RawMessage) -> Result<(), RemoteError> {
+        let placed = unscrub(msg);
+        let mut fresh: Vec<u64> = placed
+            .iter()
+            .copied()
+            .filter(|id| !self.theirs.contains_key(id))
+            .collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        if self.theirs.len() + fresh.len() > self.config.max_callbacks {
+            return Err(RemoteError::TooManyCallbacks {
+                limit: self.config.max_callbacks,
+            });
+        }
+        for id in placed {
+            *self.theirs.entry(id).or_insert(0) += 1;
+        }
+        Ok(())
+    }
+
+    fn handle_methods(&mut self, mut msg: RawMessage) -> Result<(), RemoteError> {
+        self.take_callbacks(&mut msg)?;
+        let mut args = std::mem::take(&mut msg.arguments).into_iter();
+        let iface = match args.next() {
+            Some(v @ Value::Object(_)) => v,
+            Some(other) => {
+                self.release_value(&other);
+                Value::Object(Map::new())
+            }
+            None => Value::Object(Map::new()),
+        };
+        for rest in args {
+            self.release_value(&rest);
+        }
+        let mut refs = Vec::new();
+        iface.for_each_function(&mut |f| {
+            if let Function::Remote(r) = f {
+                refs.push(r.0);
+            }
+        });
+        let old = std::mem::replace(&mut self.remote_refs, refs);
+        for id in old {
+            self.release(RemoteFn(id));
+        }
+        self.remote = Some(iface);
+        self.events.push_back(SessionEvent::Remote);
+        Ok(())
+    }
+
+    fn handle_cull(&mut self, args: &[Value]) {
+        for a in args {
+            let Some(n) = a.as_f64() else { continue };
+            if n < 0.0 || n.fract() != 0.0 {
+                continue;
+            }
+            let id = n as u64;
+            let Some(f) = self.ours.remove(&id) else {
+                continue;
+            };
+            if self.first_id.get(&f) == Some(&id) {
+                self.first_id.remove(&f);
+            }
+            let gone = match self.live_ids.get_mut(&f) {
+                Some(c) if *c > 1 => {
+                    *c -= 1;
+                    false
+                }
+                _ => {
+                    self.live_ids.remove(&f);
+                    true
+                }
+            };
+            match f {
+                Function::Local(k) if gone => self
+                    .events
+                    .push_back(SessionEvent::Released { function: k }),
+                Function::Local(_) => {}
+                Function::Remote(r) => self.release(r),
+            }
+        }
+    }
+
+    fn dispatch(&mut self, f: Function, mut msg: RawMessage) -> Result<(), RemoteError> {
+        self.take_callbacks(&mut msg)?;
+        match f {
+            Function::Local(function) => {
+                self.events.push_back(SessionEvent::Call {
+                    function,
+                    args: msg.arguments,
+                });
+            }
+            Function::Remote(r) => {
+                // A callback of the peer's that we passed back: forward the call.
+                if let Err(e) = self.send(&Method::Id(r.0), &msg.arguments) {
+                    self.events
+                        .push_back(SessionEvent::Error(RemoteError::NotAMessage {
+                            detail: format!("forwarding to callback {} failed: {e}", r.0),
+                        }));
+                }
+                for a in &msg.arguments {
+                    self.release_value(a);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls the peer. Functions anywhere in `args` become callbacks the peer can call (any
+    /// number of times) until it culls them or the connection ends; for each
+    /// [`RemoteFn`] passed, the session takes its own reference (yours is untouched).
+    ///
+    /// Nothing is sent when this fails.
+    pub fn call(&mut self, target: impl Into<Target>, args: Vec<Value>) -> Result<(), LocalError> {
+        self.check_open()?;
+        let method = match target.into() {
+            Target::Name(n) => Method::Name(n),
+            Target::Callback(r) => {
+                if !self.theirs.contains_key(&r.0) {
+                    return Err(LocalError::UnknownRemoteFunction { id: r.0 });
+                }
+                Method::Id(r.0)
+            }
+            Target::Method(name) => match self.remote.as_ref() {
+                None => return Err(LocalError::RemoteNotReady),
+                Some(iface) => match iface.get(&name) {
+                    Some(Value::Function(Function::Remote(r))) => Method::Id(r.0),
+                    Some(_) => return Err(LocalError::RemoteNotAFunction { name }),
+                    None => return Err(LocalError::NoSuchRemoteMethod { name }),
+                },
+            },
+        };
+        self.send(&method, &args)
+    }
+
+    /// Gives back one reference on a peer's callback. When the last reference goes, `cull` is
+    /// sent with the next transmit (several ids share one message). Unknown ids are ignored.
+    pub fn release(&mut self, f: RemoteFn) {
+        let Some(c) = self.theirs.get_mut(&f.0) else {
+            return;
+        };
+        *c -= 1;
+        if *c == 0 {
+            self.theirs.remove(&f.0);
+            if self.state == State::Open {
+                self.pending_cull.push(f.0);
+            }
+        }
+    }
+
+    /// Takes one more reference on a peer's callback we hold (for a driver that hands out
+    /// copies). Fails if it is not held.
+    pub fn retain(&mut self, f: RemoteFn) -> Result<(), LocalError> {
+        match self.theirs.get_mut(&f.0) {
+            Some(c) => {
+                *c += 1;
+                Ok(())
+            }
+            None => Err(LocalError::UnknownRemoteFunction { id: f.0 }),
+        }
+    }
+
+    /// Releases every [`RemoteFn`] occurrence inside `v`.
+    pub fn release_value(&mut self, v: &Value) {
+        let mut found = Vec::new();
+        v.for_each_function(&mut |f| {
+            if let Function::Remote(r) = f {
+                found.push(r);
+            }
+        });
+        for r in found {
+            self.release(r);
+        }
+    }
+
+    /// Bytes to write to the transport: whole lines, in order. `None` when there is nothing.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if !self.pending_cull.is_empty() {
+            let ids = std::mem::take(&mut self.pending_cull);
+            write_cull(&mut self.out, &ids);
+        }
+        if self.out.is_empty() {
+            return None;
+        }
+        let chunk = std::mem::replace(&mut self.out, Vec::with_capacity(256));
+        Some(Bytes::from(chunk))
+    }
+
+    /// Like [`poll_transmit`](Self::poll_transmit), appending to a buffer the driver owns.
+    pub fn transmit_into(&mut self, buf: &mut BytesMut) {
+        if !self.pending_cull.is_empty() {
+            let ids = std::mem::take(&mut self.pending_cull);
+            write_cull(&mut self.out, &ids);
+        }
+        buf.extend_from_slice(&self.out);
+        self.out.clear();
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// Ends the session: tables are emptied, pending output dropped; later calls fail with
+    /// [`LocalError::Closed`].
+    pub fn close(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Closed;
+        }
+        self.ours.clear();
+        self.first_id.clear();
+        self.live_ids.clear();
+        self.theirs.clear();
+        self.remote_refs.clear();
+        self.pending_cull.clear();
+        self.out.clear();
+    }
+
+    /// Whether the session has ended (closed, or a fatal error from the peer).
+    pub fn is_closed(&self) -> bool {
+        self.state != State::Open
+    }
+
+    /// Number of our callbacks (wire ids) the peer may call.
+    pub fn exported_callbacks(&self) -> usize {
+        self.ours.len()
+    }
+
+    /// Number of distinct peer callbacks we hold.
+    pub fn held_callbacks(&self) -> usize {
+        self.theirs.len()
+    }
+
+    /// Bytes buffered for an unfinished incoming line.
+    pub fn buffered_input(&self) -> usize {
+        self.decoder.buffered()
+    }
+
+    fn fail(&mut self, e: RemoteError) {
+        self.close();
+        self.state = State::Failed(e);
+    }
+
+    fn check_open(&self) -> Result<(), LocalError> {
+        match self.state {
+            State::Open => Ok(()),
+            _ => Err(LocalError::Closed),
+        }
+    }
+
+    /// Writes one message, scrubbing functions; all-or-nothing.
+    fn send(&mut self, method: &Method, args: &[Value]) -> Result<(), LocalError> {
+        let Session {
+            config,
+            out,
+            ours,
+            next_id,
+            first_id,
+            live_ids,
+            theirs,
+            ..
+        } = self;
+        let mut used: Vec<u64> = Vec::new();
+        let mut fresh: Vec<u64> = Vec::new();
+        let limit = config.max_callbacks;
+        let r = write_message(out, method, args, config.escape_non_ascii, |f| {
+            if let Some(&id) = first_id.get(&f) {
+                if !used.contains(&id) {
+                    used.push(id);
+                    return Ok(id);
+                }
+            }
+            if ours.len() >= limit {
+                return Err(LocalError::TooManyCallbacks { limit });
+            }
+            if let Function::Remote(r) = f {
+                match theirs.get_mut(&r.0) {
+                    Some(c) => *c += 1,
+                    None => return Err(LocalError::UnknownRemoteFunction { id: r.0 }),
+                }
+            }
+            let id = *next_id;
+            *next_id += 1;
+            ours.insert(id, f);
+            first_id.entry(f).or_insert(id);
+            *live_ids.entry(f).or_insert(0) += 1;
+            used.push(id);
+            fresh.push(id);
+            Ok(id)
+        });
+        if r.is_err() {
+            // Roll back the ids handed out for this message; none was sent.
+            for id in fresh {
+                let Some(f) = ours.remove(&id) else { continue };
+                if first_id.get(&f) == Some(&id) {
+                    first_id.remove(&f);
+                }
+                if let Some(c) = live_ids.get_mut(&f) {
+                    *c -= 1;
+                    if *c == 0 {
+                        live_ids.remove(&f);
+                    }
+                }
+                if let Function::Remote(r) = f {
+                    if let Some(c) = theirs.get_mut(&r.0) {
+                        *c -= 1;
+                    }
+                }
+            }
+        }
+        r
+    }
+}
+
+fn n_mut(msg: &mut RawMessage) -> &mut String {
+    match &mut msg.method {
+        Method::Name(n) => n,
+        Method::Id(_) => unreachable!("called for named methods only"),
+    }
+}
