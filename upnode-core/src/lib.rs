@@ -32,5 +32,8 @@ pub mod session;
 
 pub use config::SessionConfig;
 pub use error::{Error, LocalError, RemoteError};
-pub use protocol::{Function, LocalFn, Map, Method, RemoteFn, Value};
+pub use protocol::{
+    from_args, from_value, to_args, to_value, Function, LocalFn, Map, Method, RemoteFn, TypedError,
+    Value,
+};
 pub use session::{Session, SessionEvent, Target};

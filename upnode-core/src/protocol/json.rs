@@ -2,7 +2,7 @@
 //! accepts everything `JSON.parse` accepts from a dnode peer.
 
 use super::value::{Map, Value};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -329,6 +329,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
             entries.push((k, v));
         }
         Ok(Value::Object(Map::from_entries(entries)))
+    }
+    /// Only upnode's own deserializer ([`from_value`](super::from_value)) calls this, to hand
+    /// over a function handle or a link; no JSON reader does, so none can be forged from text.
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        super::typed::read_special(data).map(super::typed::Special::into_value)
     }
 }
 
