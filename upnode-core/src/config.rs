@@ -34,6 +34,12 @@ pub const DEFAULT_BACKOFF_JITTER: Jitter = Jitter::Full;
 /// Reconnect attempts allowed before the link gives up: unlimited, as upnode 0.6.
 pub const DEFAULT_MAX_RECONNECT_ATTEMPTS: Option<u32> = None;
 
+/// Most transactions a link queues while it waits to be up (one million). A push beyond it
+/// fails and hands the transaction back. The queue's own bookkeeping costs roughly 100
+/// bytes per entry that has a deadline (see `examples/queue_memory.rs`), so a full queue of
+/// small transactions stays near 100 MiB plus the transactions themselves.
+pub const DEFAULT_QUEUE_CAP: usize = 1_000_000;
+
 /// Limits and options of one [`Session`](crate::session::Session).
 ///
 /// ```
@@ -87,5 +93,6 @@ mod tests {
         assert_eq!(DEFAULT_BACKOFF_FACTOR, 2.0);
         assert_eq!(DEFAULT_BACKOFF_JITTER, Jitter::Full);
         assert_eq!(DEFAULT_MAX_RECONNECT_ATTEMPTS, None);
+        assert_eq!(DEFAULT_QUEUE_CAP, 1_000_000);
     }
 }
