@@ -1,5 +1,8 @@
 //! Every default in one place.
 
+use crate::link::backoff::Jitter;
+use std::time::Duration;
+
 /// Longest line accepted from the peer, in bytes, excluding the newline (8 MiB).
 pub const DEFAULT_MAX_LINE_LEN: usize = 8 * 1024 * 1024;
 
@@ -10,6 +13,32 @@ pub const DEFAULT_MAX_CALLBACKS: usize = 100_000;
 /// Deepest nesting of a value, in levels; the JSON reader enforces the same limit, so all we
 /// write we can also read.
 pub const MAX_DEPTH: usize = 128;
+
+/// Delay before every reconnect attempt under the default policy, a fixed 1 s: upnode 0.6's
+/// `reconnect: 1000`.
+pub const DEFAULT_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Delay before the first reconnect attempt of the default exponential backoff (100 ms).
+pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(100);
+
+/// Cap on the delay of the default exponential backoff (30 s).
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Growth of the default exponential backoff per attempt (doubling).
+pub const DEFAULT_BACKOFF_FACTOR: f64 = 2.0;
+
+/// Jitter of the default exponential backoff: full, uniform over `[0, delay]`, which spreads
+/// a crowd of clients that lost the same server the most.
+pub const DEFAULT_BACKOFF_JITTER: Jitter = Jitter::Full;
+
+/// Reconnect attempts allowed before the link gives up: unlimited, as upnode 0.6.
+pub const DEFAULT_MAX_RECONNECT_ATTEMPTS: Option<u32> = None;
+
+/// Most transactions a link queues while it waits to be up (one million). A push beyond it
+/// fails and hands the transaction back. The queue's own bookkeeping costs roughly 100
+/// bytes per entry that has a deadline (see `examples/queue_memory.rs`), so a full queue of
+/// small transactions stays near 100 MiB plus the transactions themselves.
+pub const DEFAULT_QUEUE_CAP: usize = 1_000_000;
 
 /// Limits and options of one [`Session`](crate::session::Session).
 ///
@@ -54,5 +83,16 @@ mod tests {
         assert_eq!(c.max_line_len, DEFAULT_MAX_LINE_LEN);
         assert_eq!(c.max_callbacks, DEFAULT_MAX_CALLBACKS);
         assert!(!c.escape_non_ascii);
+    }
+
+    #[test]
+    fn link_defaults_are_the_documented_values() {
+        assert_eq!(DEFAULT_RECONNECT_DELAY, Duration::from_millis(1000));
+        assert_eq!(DEFAULT_BACKOFF_MIN, Duration::from_millis(100));
+        assert_eq!(DEFAULT_BACKOFF_MAX, Duration::from_secs(30));
+        assert_eq!(DEFAULT_BACKOFF_FACTOR, 2.0);
+        assert_eq!(DEFAULT_BACKOFF_JITTER, Jitter::Full);
+        assert_eq!(DEFAULT_MAX_RECONNECT_ATTEMPTS, None);
+        assert_eq!(DEFAULT_QUEUE_CAP, 1_000_000);
     }
 }

@@ -27,6 +27,7 @@
 
 pub mod config;
 pub mod error;
+pub mod link;
 pub mod protocol;
 pub mod session;
 
