@@ -40,6 +40,31 @@ pub const DEFAULT_MAX_RECONNECT_ATTEMPTS: Option<u32> = None;
 /// small transactions stays near 100 MiB plus the transactions themselves.
 pub const DEFAULT_QUEUE_CAP: usize = 1_000_000;
 
+/// Client heartbeat: how often to ping the server (upnode's `ping`, 10 s).
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Client heartbeat: how long an answer may take (upnode's `timeout`, 5 s).
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Server heartbeat: how often to ping a client that exports `ping` (10 s, as upnode).
+pub const DEFAULT_SERVER_PING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Server heartbeat: how long a client's answer may take (10 s; upnode 0.6 wrote 100 s).
+pub const DEFAULT_SERVER_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long opening a transport may take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the peer's `methods` may take after the transport opened (new; upnode waits
+/// forever).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client's connect step (e.g. `auth`) may take to signal up.
+pub const DEFAULT_CONNECT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a link must stay up before a drop restarts the backoff from its first delay.
+pub const DEFAULT_STABLE_AFTER: Duration = Duration::from_secs(10);
+
 /// Limits and options of one [`Session`](crate::session::Session).
 ///
 /// ```
@@ -94,5 +119,13 @@ mod tests {
         assert_eq!(DEFAULT_BACKOFF_JITTER, Jitter::Full);
         assert_eq!(DEFAULT_MAX_RECONNECT_ATTEMPTS, None);
         assert_eq!(DEFAULT_QUEUE_CAP, 1_000_000);
+        assert_eq!(DEFAULT_PING_INTERVAL, Duration::from_millis(10_000));
+        assert_eq!(DEFAULT_PING_TIMEOUT, Duration::from_millis(5_000));
+        assert_eq!(DEFAULT_SERVER_PING_INTERVAL, Duration::from_millis(10_000));
+        assert_eq!(DEFAULT_SERVER_PING_TIMEOUT, Duration::from_millis(10_000));
+        assert_eq!(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
+        assert_eq!(DEFAULT_HANDSHAKE_TIMEOUT, Duration::from_secs(10));
+        assert_eq!(DEFAULT_CONNECT_STEP_TIMEOUT, Duration::from_secs(10));
+        assert_eq!(DEFAULT_STABLE_AFTER, Duration::from_secs(10));
     }
 }

@@ -1,9 +1,166 @@
-//! Pure building blocks of the reconnecting link: reconnect delay policies, the
-//! transactional queue, and the seeded random number generator behind jitter.
+//! The upnode link on top of a session: what keeps a dnode connection alive.
 //!
-//! None of these read a clock or draw randomness of their own: every `Instant` is passed in
-//! by the caller, and every random choice comes from a seed the caller gives.
+//! [`ClientLink`] connects, handshakes, runs the connect step, goes up, detects dead links with
+//! heartbeats, backs off and reconnects, and keeps a transactional queue of work that waits
+//! for the link. [`ServerConn`] is the server's side of one connection. Both are pure state
+//! machines: no clock, no IO, see their driving contracts.
 
 pub mod backoff;
+mod client;
+mod common;
 pub mod queue;
 pub mod rng;
+mod server;
+
+pub use client::{ClientConfig, ClientLink, LinkState};
+pub use common::{CallFailure, CallId, ConnId, LinkError, RESERVED_FN_BASE};
+pub use server::{ServerConfig, ServerConn};
+
+use crate::error::LocalError;
+use crate::protocol::{LocalFn, Value};
+use std::time::Duration;
+
+/// A transaction: work that waits for the link to be up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId {
+    id: u64,
+    retry: bool,
+}
+
+impl TxId {
+    /// Its number: transactions are numbered from 0 in the order they were made.
+    pub fn number(self) -> u64 {
+        self.id
+    }
+
+    /// Whether it runs again after a connection loss (at-least-once).
+    pub fn retries(self) -> bool {
+        self.retry
+    }
+}
+
+/// What a link reports to its driver.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LinkEvent {
+    /// Open a transport and report it with this id.
+    OpenTransport {
+        /// The id to report it with.
+        conn: ConnId,
+        /// Attempt number since the backoff last started afresh (1 for the first).
+        attempt: u32,
+    },
+    /// Close this transport.
+    CloseTransport {
+        /// Which one.
+        conn: ConnId,
+    },
+    /// The peer's interface arrived (read it with `remote()`); a client with a connect step
+    /// runs it now.
+    Remote {
+        /// On which connection.
+        conn: ConnId,
+    },
+    /// The link is up; transactions queued before were reported ready just before this.
+    Up {
+        /// On which connection.
+        conn: ConnId,
+    },
+    /// The link that was up went down.
+    Down {
+        /// Why.
+        reason: LinkError,
+    },
+    /// The next attempt starts after `delay`.
+    Reconnecting {
+        /// The attempt that will be made.
+        attempt: u32,
+        /// How long until then.
+        delay: Duration,
+    },
+    /// A transaction may run now, with the link's up value on `conn`.
+    TransactionReady {
+        /// Which.
+        tx: TxId,
+        /// The connection to make its calls on.
+        conn: ConnId,
+    },
+    /// A transaction's wait timed out (upnode's `fn()` with no arguments).
+    TransactionTimedOut {
+        /// Which.
+        tx: TxId,
+    },
+    /// A transaction will never run: the link was closed.
+    TransactionClosed {
+        /// Which.
+        tx: TxId,
+    },
+    /// The peer called one of our functions. Every `RemoteFn` inside `args` holds a reference
+    /// on `conn`: give it back with `release` when done.
+    Call {
+        /// On which connection.
+        conn: ConnId,
+        /// Which function.
+        function: LocalFn,
+        /// The arguments.
+        args: Vec<Value>,
+        /// The tracked call this answers, when it is the first call of one of its callbacks.
+        answers: Option<CallId>,
+    },
+    /// A tracked call resolved without an answer.
+    CallFailed {
+        /// Which.
+        call: CallId,
+        /// Why.
+        reason: CallFailure,
+    },
+    /// The peer freed one of our functions (it sent `cull`).
+    Released {
+        /// On which connection.
+        conn: ConnId,
+        /// Which function.
+        function: LocalFn,
+    },
+    /// A heartbeat was answered.
+    Ping {
+        /// Round trip time.
+        rtt: Duration,
+    },
+    /// Something went wrong; see [`LinkError::is_remote`] for whose fault.
+    Error(LinkError),
+    /// Closed for good; nothing more will be reported.
+    Closed,
+}
+
+/// Why a transaction could not be queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransactError {
+    /// The queue holds its cap already.
+    #[error("transaction queue full ({cap} waiting)")]
+    QueueFull {
+        /// The cap in force.
+        cap: usize,
+    },
+    /// The link is closed.
+    #[error("the link is closed")]
+    Closed,
+}
+
+/// Why a call could not be made; nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// There is no live connection with that id (the link is down or reconnected since).
+    #[error("the link is not connected on that connection")]
+    NotConnected,
+    /// The link is closed.
+    #[error("the link is closed")]
+    Closed,
+    /// A function key in the arguments is from the link's reserved range.
+    #[error("function keys at or above RESERVED_FN_BASE are the link's own")]
+    ReservedKey,
+    /// The session refused it.
+    #[error(transparent)]
+    Local(LocalError),
+}

@@ -1,0 +1,819 @@
+//! The client link: connect, handshake, connect step, up, down, back off, reconnect; with
+//! heartbeats, a transactional queue and in-flight call tracking.
+
+use super::backoff::{BackoffState, PolicyError, ReconnectPolicy};
+use super::common::{
+    answer_ping, local_fns, remote_ping, uses_reserved_key, with_ping, CallFailure, CallId, ConnId,
+    Heartbeat, InFlight, LinkError, PING_EXPORT, PONG_CALLBACK, RESERVED_FN_BASE,
+};
+use super::queue::{TxId as QueueId, TxQueue};
+use super::{CallError, LinkEvent, TransactError, TxId};
+use crate::config::{
+    SessionConfig, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_QUEUE_CAP,
+    DEFAULT_STABLE_AFTER,
+};
+use crate::protocol::{RemoteFn, Value};
+use crate::session::{Session, SessionEvent, Target};
+use bytes::Bytes;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Settings of a [`ClientLink`]. Every default is a named constant in [`crate::config`].
+///
+/// ```
+/// use std::time::Duration;
+/// let mut c = upnode_core::link::ClientConfig::default();
+/// assert_eq!(c.ping_interval, Some(Duration::from_secs(10)));
+/// c.ping_interval = None; // no heartbeat
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// How often to ping the server once its `methods` arrived; `None` disables (upnode's
+    /// `ping: 0`).
+    pub ping_interval: Option<Duration>,
+    /// How long an answer to a ping may take before the link is declared dead.
+    pub ping_timeout: Duration,
+    /// How long opening the transport may take.
+    pub connect_timeout: Duration,
+    /// How long the server's `methods` may take after the transport opened.
+    pub handshake_timeout: Duration,
+    /// Whether the driver runs a connect step (upnode's connect callback) on
+    /// [`LinkEvent::Remote`] and then calls [`ClientLink::signal_up`]. When `false` the link
+    /// goes up with the server's interface itself as soon as it arrives.
+    pub connect_step: bool,
+    /// How long the connect step may take to signal up; `None` waits as long as the
+    /// transport lives (upnode's behaviour).
+    pub connect_step_timeout: Option<Duration>,
+    /// Delays between attempts.
+    pub reconnect: ReconnectPolicy,
+    /// How long the link must have been up before a drop starts the backoff afresh.
+    pub stable_after: Duration,
+    /// Most transactions waiting at once.
+    pub queue_cap: usize,
+    /// Seed of the jitter's random numbers.
+    pub seed: u64,
+    /// Protocol limits of each connection's session.
+    pub session: SessionConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
+            ping_timeout: DEFAULT_PING_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            connect_step: false,
+            connect_step_timeout: Some(DEFAULT_CONNECT_STEP_TIMEOUT),
+            reconnect: ReconnectPolicy::default(),
+            stable_after: DEFAULT_STABLE_AFTER,
+            queue_cap: DEFAULT_QUEUE_CAP,
+            seed: 0,
+            session: SessionConfig::default(),
+        }
+    }
+}
+
+/// Where a [`ClientLink`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Waiting for the driver to open the transport.
+    Connecting,
+    /// Transport open, waiting for the server's `methods`.
+    Handshaking,
+    /// Interface received; the connect step runs until it signals up.
+    Authenticating,
+    /// Up: transactions run at once.
+    Up,
+    /// Down, waiting for the next attempt.
+    Waiting,
+    /// Closed for good.
+    Closed,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    session: Session,
+    hb: Heartbeat,
+}
+
+#[derive(Debug)]
+enum State {
+    Connecting {
+        id: ConnId,
+        deadline: Instant,
+    },
+    Handshaking {
+        conn: Conn,
+        deadline: Instant,
+    },
+    Authenticating {
+        conn: Conn,
+        deadline: Option<Instant>,
+    },
+    Up {
+        conn: Conn,
+        since: Instant,
+    },
+    Waiting {
+        until: Instant,
+    },
+    Closed,
+}
+
+/// The client side of an upnode link, as a pure state machine.
+///
+/// # Driving contract
+/// - After [`new`](Self::new) and after every `handle_*` call, [`transact`](Self::transact),
+///   [`call`](Self::call), [`signal_up`](Self::signal_up), [`release`](Self::release) or
+///   [`close`](Self::close): drain [`poll_event`](Self::poll_event) and
+///   [`poll_transmit`](Self::poll_transmit) until both return `None`, then (re)arm one timer
+///   at [`poll_timeout`](Self::poll_timeout).
+/// - [`LinkEvent::OpenTransport`]: open a transport (TCP, TLS, anything) and report
+///   [`handle_connected`](Self::handle_connected) or
+///   [`handle_connect_failed`](Self::handle_connect_failed) with the same [`ConnId`].
+///   Then feed every received chunk to [`handle_input`](Self::handle_input); when the
+///   transport ends, report [`handle_transport_closed`](Self::handle_transport_closed).
+/// - [`LinkEvent::CloseTransport`]: close that transport; report nothing more for it.
+/// - When the timer fires, call [`handle_timeout`](Self::handle_timeout) (early or repeated
+///   calls are harmless).
+/// - `now` must never go backwards.
+///
+/// Reports for a transport that is no longer current are ignored.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use upnode_core::link::{ClientConfig, ClientLink, LinkEvent, LinkState};
+/// use upnode_core::Value;
+///
+/// let t0 = Instant::now(); // the driver's clock, not the core's
+/// let mut link = ClientLink::new(ClientConfig::default(), Value::Null, t0).unwrap();
+/// let Some(LinkEvent::OpenTransport { conn, .. }) = link.poll_event() else { panic!() };
+/// link.handle_connected(conn, t0);
+/// // Our `methods` (with the link's own `ping`) is ready to write.
+/// let (_, hello) = link.poll_transmit().unwrap();
+/// assert!(hello.starts_with(b"{\"method\":\"methods\""));
+/// // A transaction made now waits for the link.
+/// let tx = link.transact(t0, Some(Duration::from_secs(5)), false).unwrap();
+/// link.handle_input(conn, t0, b"{\"method\":\"methods\",\"arguments\":[{\"ping\":\"[Function]\"}],\"callbacks\":{\"0\":[\"0\",\"ping\"]},\"links\":[]}\n");
+/// assert!(matches!(link.poll_event(), Some(LinkEvent::Remote { .. })));
+/// assert_eq!(link.poll_event(), Some(LinkEvent::TransactionReady { tx, conn }));
+/// assert_eq!(link.poll_event(), Some(LinkEvent::Up { conn }));
+/// assert_eq!(link.state(), LinkState::Up);
+/// ```
+#[derive(Debug)]
+pub struct ClientLink {
+    config: ClientConfig,
+    exports: Value,
+    state: State,
+    next_conn: u64,
+    attempt: u32,
+    backoff: BackoffState,
+    queue: TxQueue<TxId>,
+    /// Where each waiting transaction sits in the queue (for `cancel`).
+    waiting: HashMap<TxId, QueueId>,
+    next_tx: u64,
+    /// Transactions with retry that ran and are not finished yet.
+    running: BTreeSet<TxId>,
+    up_value: Option<Value>,
+    in_flight: InFlight,
+    next_call: u64,
+    events: VecDeque<LinkEvent>,
+}
+
+impl ClientLink {
+    /// A link that will export `exports` (an object; the link adds `ping` when absent) on
+    /// every connection. It asks for its first transport at once.
+    ///
+    /// Fails only when the reconnect policy is invalid.
+    pub fn new(
+        config: ClientConfig,
+        exports: Value,
+        now: Instant,
+    ) -> Result<ClientLink, PolicyError> {
+        let backoff = BackoffState::new(config.reconnect.clone(), config.seed)?;
+        let queue = TxQueue::with_capacity_limit(config.queue_cap);
+        let mut link = ClientLink {
+            exports: with_ping(exports),
+            config,
+            state: State::Closed,
+            next_conn: 0,
+            attempt: 0,
+            backoff,
+            queue,
+            waiting: HashMap::new(),
+            next_tx: 0,
+            running: BTreeSet::new(),
+            up_value: None,
+            in_flight: InFlight::default(),
+            next_call: 0,
+            events: VecDeque::new(),
+        };
+        link.open(now);
+        Ok(link)
+    }
+
+    /// Where the link is.
+    pub fn state(&self) -> LinkState {
+        match self.state {
+            State::Connecting { .. } => LinkState::Connecting,
+            State::Handshaking { .. } => LinkState::Handshaking,
+            State::Authenticating { .. } => LinkState::Authenticating,
+            State::Up { .. } => LinkState::Up,
+            State::Waiting { .. } => LinkState::Waiting,
+            State::Closed => LinkState::Closed,
+        }
+    }
+
+    /// The current transport, if one is open or opening.
+    pub fn conn(&self) -> Option<ConnId> {
+        match &self.state {
+            State::Connecting { id, .. } => Some(*id),
+            State::Handshaking { conn, .. }
+            | State::Authenticating { conn, .. }
+            | State::Up { conn, .. } => Some(conn.id),
+            _ => None,
+        }
+    }
+
+    fn conn_mut(&mut self) -> Option<&mut Conn> {
+        match &mut self.state {
+            State::Handshaking { conn, .. }
+            | State::Authenticating { conn, .. }
+            | State::Up { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
+
+    fn conn_ref(&self) -> Option<&Conn> {
+        match &self.state {
+            State::Handshaking { conn, .. }
+            | State::Authenticating { conn, .. }
+            | State::Up { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// The server's interface on the current connection, once it arrived.
+    pub fn remote(&self) -> Option<&Value> {
+        self.conn_ref()?.session.remote()
+    }
+
+    /// What transactions receive while up: the value given to
+    /// [`signal_up`](Self::signal_up), or the server's interface.
+    pub fn up_value(&self) -> Option<&Value> {
+        match self.state {
+            State::Up { .. } => self.up_value.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Transactions waiting for the link.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Calls waiting for an answer.
+    pub fn calls_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    /// Bytes to write to the given transport.
+    pub fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
+        let conn = self.conn_mut()?;
+        let id = conn.id;
+        conn.session.poll_transmit().map(|b| (id, b))
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let state = match &self.state {
+            State::Connecting { deadline, .. } | State::Handshaking { deadline, .. } => {
+                Some(*deadline)
+            }
+            State::Authenticating { conn, deadline } => min_opt(*deadline, conn.hb.next_deadline()),
+            State::Up { conn, .. } => conn.hb.next_deadline(),
+            State::Waiting { until } => Some(*until),
+            State::Closed => return None,
+        };
+        min_opt(
+            min_opt(state, self.queue.next_deadline()),
+            self.in_flight.next_deadline(),
+        )
+    }
+
+    // ---- transport reports ----------------------------------------------------------------
+
+    /// The transport `conn` opened.
+    pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        let State::Connecting { id, .. } = self.state else {
+            return;
+        };
+        if id != conn {
+            return;
+        }
+        match Session::new(self.exports.clone(), self.config.session.clone()) {
+            Ok(session) => {
+                self.state = State::Handshaking {
+                    conn: Conn {
+                        id,
+                        session,
+                        hb: Heartbeat::default(),
+                    },
+                    deadline: now + self.config.handshake_timeout,
+                };
+            }
+            Err(e) => {
+                // Our exports break a limit: no connection can ever work.
+                self.events.push_back(LinkEvent::CloseTransport { conn });
+                self.events.push_back(LinkEvent::Error(LinkError::Local(e)));
+                self.shut(now, None);
+            }
+        }
+    }
+
+    /// Opening the transport `conn` failed.
+    pub fn handle_connect_failed(&mut self, conn: ConnId, now: Instant, detail: impl Into<String>) {
+        if !matches!(self.state, State::Connecting { id, .. } if id == conn) {
+            return;
+        }
+        self.fail(
+            now,
+            LinkError::ConnectFailed {
+                detail: detail.into(),
+            },
+            false,
+        );
+    }
+
+    /// The transport `conn` ended (end of stream or an IO error, with its text).
+    pub fn handle_transport_closed(&mut self, conn: ConnId, now: Instant, detail: Option<String>) {
+        if self.conn() != Some(conn) {
+            return;
+        }
+        let err = if matches!(self.state, State::Connecting { .. }) {
+            LinkError::ConnectFailed {
+                detail: detail.unwrap_or_else(|| "closed while connecting".into()),
+            }
+        } else {
+            LinkError::TransportClosed { detail }
+        };
+        self.fail(now, err, false);
+    }
+
+    /// Bytes received on transport `conn`.
+    pub fn handle_input(&mut self, conn: ConnId, now: Instant, data: &[u8]) {
+        let Some(c) = self.conn_mut() else { return };
+        if c.id != conn {
+            return;
+        }
+        if let Err(e) = c.session.handle_input(data) {
+            self.fail(now, LinkError::Remote(e), true);
+            return;
+        }
+        self.pump_session(now);
+    }
+
+    fn pump_session(&mut self, now: Instant) {
+        loop {
+            let Some(c) = self.conn_mut() else { return };
+            let id = c.id;
+            let Some(ev) = c.session.poll_event() else {
+                return;
+            };
+            match ev {
+                SessionEvent::Remote => self.on_remote(now),
+                SessionEvent::Call { function, args } if function == PING_EXPORT => {
+                    answer_ping(&mut c.session, &args);
+                }
+                SessionEvent::Call { function, args } if function == PONG_CALLBACK => {
+                    for a in &args {
+                        c.session.release_value(a);
+                    }
+                    if let Some(rtt) = c.hb.answered(now) {
+                        self.events.push_back(LinkEvent::Ping { rtt });
+                    }
+                }
+                SessionEvent::Call { function, args } => {
+                    let answers = self.in_flight.answered_by(function);
+                    self.events.push_back(LinkEvent::Call {
+                        conn: id,
+                        function,
+                        args,
+                        answers,
+                    });
+                }
+                SessionEvent::Released { function } => {
+                    if function.0 < RESERVED_FN_BASE {
+                        self.events
+                            .push_back(LinkEvent::Released { conn: id, function });
+                    }
+                }
+                SessionEvent::Error(e) => self.events.push_back(LinkEvent::Error(e.into())),
+            }
+        }
+    }
+
+    fn on_remote(&mut self, now: Instant) {
+        let step = self.config.connect_step;
+        let step_timeout = self.config.connect_step_timeout;
+        let interval = self.config.ping_interval;
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let State::Handshaking { mut conn, .. } = state else {
+            // A repeated `methods`: the session already rebuilt the interface.
+            self.state = state;
+            return;
+        };
+        conn.hb = Heartbeat::start(interval, now);
+        if interval.is_some() && remote_ping(&conn.session).is_none() {
+            conn.hb = Heartbeat::default();
+            self.events
+                .push_back(LinkEvent::Error(LinkError::NoPingMethod));
+        }
+        let id = conn.id;
+        self.events.push_back(LinkEvent::Remote { conn: id });
+        if step {
+            self.state = State::Authenticating {
+                conn,
+                deadline: step_timeout.map(|t| now + t),
+            };
+        } else {
+            let remote = conn.session.remote().cloned().unwrap_or_default();
+            self.state = State::Authenticating {
+                conn,
+                deadline: None,
+            };
+            self.go_up(now, remote);
+        }
+    }
+
+    /// The connect step finished: the link goes up and transactions receive `value` (for
+    /// example the object an `auth` call returned). Every [`RemoteFn`] in `value` must belong
+    /// to `conn`; the link keeps the value until the connection ends. Ignored unless the link
+    /// is authenticating on `conn`.
+    pub fn signal_up(&mut self, conn: ConnId, now: Instant, value: Value) {
+        match &self.state {
+            State::Authenticating { conn: c, .. } if c.id == conn => self.go_up(now, value),
+            _ => {}
+        }
+    }
+
+    /// The connect step failed: the transport is closed and the link reconnects.
+    pub fn fail_connect_step(&mut self, conn: ConnId, now: Instant, detail: impl Into<String>) {
+        match &self.state {
+            State::Authenticating { conn: c, .. } if c.id == conn => self.fail(
+                now,
+                LinkError::ConnectStepFailed {
+                    detail: detail.into(),
+                },
+                true,
+            ),
+            _ => {}
+        }
+    }
+
+    fn go_up(&mut self, now: Instant, value: Value) {
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let State::Authenticating { conn, .. } = state else {
+            self.state = state;
+            return;
+        };
+        let id = conn.id;
+        self.state = State::Up { conn, since: now };
+        self.up_value = Some(value);
+        // The queue is flushed in order before `up` is reported.
+        while let Some((_, tx)) = self.queue.pop_front() {
+            self.waiting.remove(&tx);
+            self.ready(tx, id);
+        }
+        self.events.push_back(LinkEvent::Up { conn: id });
+    }
+
+    fn ready(&mut self, tx: TxId, conn: ConnId) {
+        if tx.retry {
+            self.running.insert(tx);
+        }
+        self.events
+            .push_back(LinkEvent::TransactionReady { tx, conn });
+    }
+
+    // ---- timers -----------------------------------------------------------------------------
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (_, tx) in self.queue.expire(now) {
+            self.waiting.remove(&tx);
+            self.events.push_back(LinkEvent::TransactionTimedOut { tx });
+        }
+        for call in self.in_flight.expire(now) {
+            self.events.push_back(LinkEvent::CallFailed {
+                call,
+                reason: CallFailure::TimedOut,
+            });
+        }
+        match &mut self.state {
+            State::Connecting { id, deadline } if *deadline <= now => {
+                let id = *id;
+                self.events
+                    .push_back(LinkEvent::CloseTransport { conn: id });
+                self.fail(
+                    now,
+                    LinkError::ConnectTimeout(self.config.connect_timeout),
+                    false,
+                );
+            }
+            State::Handshaking { deadline, .. } if *deadline <= now => {
+                self.fail(
+                    now,
+                    LinkError::HandshakeTimeout(self.config.handshake_timeout),
+                    true,
+                );
+            }
+            State::Authenticating {
+                deadline: Some(d), ..
+            } if *d <= now => {
+                let t = self.config.connect_step_timeout.unwrap_or_default();
+                self.fail(now, LinkError::ConnectStepTimeout(t), true);
+            }
+            State::Waiting { until } if *until <= now => self.open(now),
+            State::Authenticating { .. } | State::Up { .. } => self.heartbeat(now),
+            _ => {}
+        }
+    }
+
+    fn heartbeat(&mut self, now: Instant) {
+        let interval = self.config.ping_interval;
+        let timeout = self.config.ping_timeout;
+        let Some(c) = self.conn_mut() else { return };
+        if let Some((_, deadline)) = c.hb.outstanding {
+            if deadline <= now {
+                self.fail(now, LinkError::PingTimeout(timeout), true);
+                return;
+            }
+        }
+        if let (Some(due), Some(interval)) = (c.hb.due, interval) {
+            if due <= now {
+                c.hb.due = Some(now + interval);
+                if c.hb.outstanding.is_none() {
+                    if let Some(ping) = remote_ping(&c.session) {
+                        if c.session
+                            .call(Target::Callback(ping), vec![Value::from(PONG_CALLBACK)])
+                            .is_ok()
+                        {
+                            c.hb.outstanding = Some((now, now + timeout));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- work -------------------------------------------------------------------------------
+
+    /// Queues a transaction. When the link is up it is ready at once
+    /// ([`LinkEvent::TransactionReady`] with the next events); otherwise it waits, in FIFO
+    /// order, until the link is up, or until `timeout` passes
+    /// ([`LinkEvent::TransactionTimedOut`]; the timeout covers only the wait), or until the
+    /// link closes ([`LinkEvent::TransactionClosed`]). Exactly one of these is reported.
+    ///
+    /// With `retry`, a transaction that was ready but not [`finish`](Self::finish)ed when the
+    /// connection dropped is queued again (without a timeout) and runs again on the next
+    /// connection: at-least-once, as the server may have run it already.
+    pub fn transact(
+        &mut self,
+        now: Instant,
+        timeout: Option<Duration>,
+        retry: bool,
+    ) -> Result<TxId, TransactError> {
+        if matches!(self.state, State::Closed) {
+            return Err(TransactError::Closed);
+        }
+        let tx = TxId {
+            id: self.next_tx,
+            retry,
+        };
+        if let State::Up { conn, .. } = &self.state {
+            if self.queue.is_empty() {
+                self.next_tx += 1;
+                let id = conn.id;
+                self.ready(tx, id);
+                return Ok(tx);
+            }
+        }
+        let deadline = timeout.map(|t| now + t);
+        match self.queue.push(tx, deadline) {
+            Ok(q) => {
+                self.next_tx += 1;
+                self.waiting.insert(tx, q);
+                Ok(tx)
+            }
+            Err(_) => Err(TransactError::QueueFull {
+                cap: self.config.queue_cap,
+            }),
+        }
+    }
+
+    /// Withdraws a waiting transaction (its owner lost interest); nothing is reported for it.
+    /// Returns whether it was waiting.
+    pub fn cancel(&mut self, tx: TxId) -> bool {
+        self.running.remove(&tx);
+        match self.waiting.remove(&tx) {
+            Some(q) => self.queue.remove(q).is_some(),
+            None => false,
+        }
+    }
+
+    /// A transaction with retry completed; it will not run again.
+    pub fn finish(&mut self, tx: TxId) {
+        self.running.remove(&tx);
+    }
+
+    /// Calls the server on connection `conn`. Local functions in `args` are callbacks the
+    /// server may call; when there is at least one, the call is tracked: the first call of any
+    /// of them answers it ([`LinkEvent::Call`] with `answers`), else it fails with
+    /// [`LinkEvent::CallFailed`] when `timeout` passes or the connection drops. Returns the
+    /// call's id when it is tracked.
+    pub fn call(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        target: Target,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<CallId>, CallError> {
+        if matches!(self.state, State::Closed) {
+            return Err(CallError::Closed);
+        }
+        if uses_reserved_key(&args) {
+            return Err(CallError::ReservedKey);
+        }
+        let Some(c) = self.conn_mut() else {
+            return Err(CallError::NotConnected);
+        };
+        if c.id != conn {
+            return Err(CallError::NotConnected);
+        }
+        let fns = local_fns(&args);
+        c.session.call(target, args).map_err(CallError::Local)?;
+        if fns.is_empty() {
+            return Ok(None);
+        }
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        self.in_flight.insert(id, fns, timeout.map(|t| now + t));
+        Ok(Some(id))
+    }
+
+    /// Gives back one reference on a server callback received on `conn` (see
+    /// [`Session::release`]). Stale connections are ignored: their callbacks died with them.
+    pub fn release(&mut self, conn: ConnId, f: RemoteFn) {
+        if let Some(c) = self.conn_mut() {
+            if c.id == conn {
+                c.session.release(f);
+            }
+        }
+    }
+
+    /// Closes the link for good, in any state: the transport is closed, waiting transactions
+    /// resolve as closed, calls in flight fail, and nothing more is reported after
+    /// [`LinkEvent::Closed`].
+    pub fn close(&mut self, now: Instant) {
+        if matches!(self.state, State::Closed) {
+            return;
+        }
+        if let Some(conn) = self.conn() {
+            self.events.push_back(LinkEvent::CloseTransport { conn });
+        }
+        self.shut(now, None);
+    }
+
+    // ---- transitions ------------------------------------------------------------------------
+
+    fn open(&mut self, now: Instant) {
+        self.next_conn += 1;
+        self.attempt += 1;
+        let id = ConnId(self.next_conn);
+        self.state = State::Connecting {
+            id,
+            deadline: now + self.config.connect_timeout,
+        };
+        self.events.push_back(LinkEvent::OpenTransport {
+            conn: id,
+            attempt: self.attempt,
+        });
+    }
+
+    /// Ends the current connection for `err` and schedules the next attempt.
+    fn fail(&mut self, now: Instant, err: LinkError, close_transport: bool) {
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let mut was_up_since = None;
+        match state {
+            State::Connecting { .. } => {}
+            State::Handshaking { mut conn, .. } | State::Authenticating { mut conn, .. } => {
+                conn.session.close();
+                if close_transport {
+                    self.events
+                        .push_back(LinkEvent::CloseTransport { conn: conn.id });
+                }
+            }
+            State::Up { mut conn, since } => {
+                conn.session.close();
+                if close_transport {
+                    self.events
+                        .push_back(LinkEvent::CloseTransport { conn: conn.id });
+                }
+                was_up_since = Some(since);
+            }
+            State::Waiting { .. } | State::Closed => {
+                self.state = state;
+                return;
+            }
+        }
+        self.up_value = None;
+        for call in self.in_flight.drain() {
+            self.events.push_back(LinkEvent::CallFailed {
+                call,
+                reason: CallFailure::LinkDown,
+            });
+        }
+        for tx in std::mem::take(&mut self.running) {
+            // At-least-once: run it again on the next connection. Should the queue be full,
+            // the transaction is reported closed rather than dropped silently.
+            match self.queue.push(tx, None) {
+                Ok(q) => {
+                    self.waiting.insert(tx, q);
+                }
+                Err(_) => self.events.push_back(LinkEvent::TransactionClosed { tx }),
+            }
+        }
+        match was_up_since {
+            Some(since) => {
+                if now.saturating_duration_since(since) >= self.config.stable_after {
+                    self.backoff.reset();
+                    self.attempt = 0;
+                }
+                self.events.push_back(LinkEvent::Down { reason: err });
+            }
+            None => self.events.push_back(LinkEvent::Error(err)),
+        }
+        match self.backoff.next_delay() {
+            Some(delay) => {
+                self.state = State::Waiting { until: now + delay };
+                self.events.push_back(LinkEvent::Reconnecting {
+                    attempt: self.attempt + 1,
+                    delay,
+                });
+            }
+            None => {
+                let attempts = self.attempt;
+                self.shut(now, Some(LinkError::GaveUp { attempts }));
+            }
+        }
+    }
+
+    /// Closed for good: resolve everything.
+    fn shut(&mut self, _now: Instant, err: Option<LinkError>) {
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        if let State::Up { mut conn, .. } = state {
+            conn.session.close();
+            self.events.push_back(LinkEvent::Down {
+                reason: LinkError::Local(crate::error::LocalError::Closed),
+            });
+        } else if let State::Handshaking { mut conn, .. } | State::Authenticating { mut conn, .. } =
+            state
+        {
+            conn.session.close();
+        }
+        self.up_value = None;
+        for call in self.in_flight.drain() {
+            self.events.push_back(LinkEvent::CallFailed {
+                call,
+                reason: CallFailure::Closed,
+            });
+        }
+        self.running.clear();
+        for (_, tx) in self.queue.drain() {
+            self.events.push_back(LinkEvent::TransactionClosed { tx });
+        }
+        self.waiting.clear();
+        if let Some(e) = err {
+            self.events.push_back(LinkEvent::Error(e));
+        }
+        self.events.push_back(LinkEvent::Closed);
+    }
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
