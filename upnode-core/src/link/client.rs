@@ -194,7 +194,7 @@ impl ClientLink {
         exports: Value,
         now: Instant,
     ) -> Result<ClientLink, PolicyError> {
-        let backoff = BackoffState::new(config.reconnect.clone(), config.seed)?;
+        let backoff = BackoffState::new(config.reconnect, config.seed)?;
         let queue = TxQueue::with_capacity_limit(config.queue_cap);
         let mut link = ClientLink {
             exports: with_ping(exports),
