@@ -300,15 +300,31 @@ impl Remote {
     }
 
     /// Calls `method` with `args` (a tuple; `()` for none) and one more argument: a callback
-    /// whose first call is the answer. Fails with [`CallError::LinkDown`] if the connection
-    /// drops first, or [`CallError::TimedOut`] after the client's call timeout.
+    /// whose first call is the answer. The call is sent at once, before the returned future
+    /// is first polled, so calls leave in the order they are made. The future fails with
+    /// [`CallError::LinkDown`] if the connection drops first, or [`CallError::TimedOut`]
+    /// after the client's call timeout.
     ///
     /// `method` may be `""` when this handle is itself a function.
-    pub async fn call_raw<A: Serialize + ?Sized>(
+    pub fn call_raw<A: Serialize + ?Sized>(
         &self,
         method: &str,
         args: &A,
-    ) -> Result<Args, CallError> {
+    ) -> impl Future<Output = Result<Args, CallError>> + Send + 'static {
+        let sent = self.send_with_reply(method, args);
+        async move {
+            match sent {
+                Ok(rx) => rx.await.unwrap_or(Err(CallError::Closed)),
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    fn send_with_reply<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<oneshot::Receiver<Result<Args, CallError>>, CallError> {
         let target = self.target(method)?;
         let mut values = to_args(args)?;
         let peer = self.peer()?;
@@ -316,8 +332,7 @@ impl Remote {
         let f = peer.register(self.conn, Handler::Reply(tx));
         values.push(Value::from(f));
         peer.call(self.conn, target, values, peer.call_timeout(), Some(f))?;
-        drop(peer);
-        rx.await.unwrap_or(Err(CallError::Closed))
+        Ok(rx)
     }
 
     /// Like [`call_raw`](Self::call_raw), decoding the answer's arguments as `R` (a tuple:
@@ -328,13 +343,13 @@ impl Remote {
     /// let (t,): (String,) = remote.call("time", &()).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+    pub fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         method: &str,
         args: &A,
-    ) -> Result<R, CallError> {
-        let reply = self.call_raw(method, args).await?;
-        reply.decode()
+    ) -> impl Future<Output = Result<R, CallError>> + Send + 'static {
+        let reply = self.call_raw(method, args);
+        async move { reply.await?.decode() }
     }
 
     /// Calls `method` with `args` plus a callback, and returns every call of that callback
