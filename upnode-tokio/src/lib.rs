@@ -299,3 +299,8 @@ where
 {
     server.serve(boxed(stream))
 }
+
+/// The README's code, compiled as a doc test so it stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
