@@ -35,10 +35,9 @@ fn time_server() -> Server {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    // Logs are off unless RUST_LOG asks for them; they go to stderr.
-    if std::env::var_os("RUST_LOG").is_some() {
-        upnode_examples::init_logging();
-    }
+    // Warnings and errors go to stderr (RUST_LOG=debug shows every connect); stdout is the
+    // demo's own timeline.
+    upnode_examples::init_logging_at("warn");
     let start = Instant::now();
     // Find a free port for the server that is not running yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?

@@ -21,8 +21,13 @@ pub fn port_arg() -> u16 {
 /// Logs go to stderr, so stdout carries only the example's own lines. `RUST_LOG` filters
 /// them (default: info).
 pub fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Like [`init_logging`], with another default level.
+pub fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

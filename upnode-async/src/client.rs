@@ -188,7 +188,9 @@ impl ClientBuilder {
         });
         let task = drive(shared.clone(), connector);
         runtime.spawn(Box::pin(task));
-        Ok(Client { shared })
+        Ok(Client {
+            handle: Arc::new(Handle { shared }),
+        })
     }
 }
 
@@ -282,14 +284,28 @@ pub(crate) fn map_call_error(e: upnode_core::link::CallError) -> CallError {
     }
 }
 
-/// A reconnecting upnode client. Cheap to clone; all clones drive the same link.
+/// A reconnecting upnode client. Cheap to clone; all clones drive the same link, and when
+/// the last clone is dropped the client closes (as [`close`](Self::close), without waiting).
 ///
 /// Transactions ([`up`](Self::up), [`up_timeout`](Self::up_timeout),
 /// [`transaction`](Self::transaction)) wait until the link is up and then receive the up
 /// value: the server's interface, or what the connect step returned.
 #[derive(Clone)]
 pub struct Client {
+    handle: Arc<Handle>,
+}
+
+/// Closes the link when the last [`Client`] clone goes.
+struct Handle {
     shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let now = self.shared.runtime.now();
+        self.shared.lock().link.close(now);
+        self.shared.wake();
+    }
 }
 
 impl Client {
@@ -303,13 +319,13 @@ impl Client {
         timeout: Option<Duration>,
         waiter: Waiter,
     ) -> Result<TxId, (UpError, Waiter)> {
-        let now = self.shared.runtime.now();
-        let mut inner = self.shared.lock();
+        let now = self.handle.shared.runtime.now();
+        let mut inner = self.handle.shared.lock();
         match inner.link.transact(now, timeout, false) {
             Ok(tx) => {
                 inner.waiters.insert(tx, waiter);
                 drop(inner);
-                self.shared.wake();
+                self.handle.shared.wake();
                 Ok(tx)
             }
             Err(upnode_core::link::TransactError::QueueFull { .. }) => {
@@ -340,7 +356,7 @@ impl Client {
             Err((e, _)) => return Err(e),
         };
         let guard = CancelOnDrop {
-            shared: Arc::downgrade(&self.shared),
+            shared: Arc::downgrade(&self.handle.shared),
             tx: Some(id),
         };
         let r = rx.await.unwrap_or(Err(UpError::Closed));
@@ -369,7 +385,7 @@ impl Client {
     /// A stream of the client's events, from now on. Events are dropped for a subscriber
     /// that falls more than 1024 behind.
     pub fn events(&self) -> mpsc::Receiver<ClientEvent> {
-        let mut inner = self.shared.lock();
+        let mut inner = self.handle.shared.lock();
         let (tx, rx) = mpsc::channel(inner.event_capacity);
         inner.subscribers.push(tx);
         rx
@@ -377,15 +393,15 @@ impl Client {
 
     /// Where the link is.
     pub fn state(&self) -> LinkState {
-        self.shared.lock().link.state()
+        self.handle.shared.lock().link.state()
     }
 
     /// Closes the link for good and waits until the background task has finished: waiting
     /// transactions resolve as closed, calls in flight fail, no reconnect follows.
     pub async fn close(&self) {
-        let now = self.shared.runtime.now();
+        let now = self.handle.shared.runtime.now();
         let rx = {
-            let mut inner = self.shared.lock();
+            let mut inner = self.handle.shared.lock();
             if inner.closed {
                 return;
             }
@@ -394,7 +410,7 @@ impl Client {
             inner.close_waiters.push(tx);
             rx
         };
-        self.shared.wake();
+        self.handle.shared.wake();
         let _ = rx.await;
     }
 }
