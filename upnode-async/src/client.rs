@@ -532,7 +532,11 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
                         emit(inner, ClientEvent::Ping(rtt));
                     }
                     LinkEvent::Error(e) => {
-                        tracing::warn!(error = %e, "link error");
+                        if matches!(e, LinkError::ConnectFailed { .. }) {
+                            tracing::info!(error = %e, "connection attempt failed");
+                        } else {
+                            tracing::warn!(error = %e, "link error");
+                        }
                         emit(inner, ClientEvent::Error(e));
                     }
                     LinkEvent::Closed => {
