@@ -375,11 +375,13 @@ impl ClientLink {
         if c.id != conn {
             return;
         }
-        if let Err(e) = c.session.handle_input(data) {
-            self.fail(now, LinkError::Remote(e), true);
-            return;
-        }
+        let result = c.session.handle_input(data);
+        // Lines before a bad one were whole and valid: report what they did first, so the
+        // outcome does not depend on how the bytes were chunked.
         self.pump_session(now);
+        if let Err(e) = result {
+            self.fail(now, LinkError::Remote(e), true);
+        }
     }
 
     fn pump_session(&mut self, now: Instant) {

@@ -166,10 +166,16 @@ impl ServerConn {
         if self.phase == Phase::Closed {
             return;
         }
-        if let Err(e) = self.session.handle_input(data) {
+        let result = self.session.handle_input(data);
+        // Lines before a bad one were whole and valid: report what they did first, so the
+        // outcome does not depend on how the bytes were chunked.
+        self.pump_session(now);
+        if let Err(e) = result {
             self.end(LinkError::Remote(e), true);
-            return;
         }
+    }
+
+    fn pump_session(&mut self, now: Instant) {
         while let Some(ev) = self.session.poll_event() {
             match ev {
                 SessionEvent::Remote => {
