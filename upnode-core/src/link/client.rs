@@ -491,6 +491,11 @@ impl ClientLink {
         let id = conn.id;
         self.state = State::Up { conn, since: now };
         self.up_value = Some(value);
+        // Waits that ended by `now` timed out, even if the driver's timer has not fired yet.
+        for (_, tx) in self.queue.expire(now) {
+            self.waiting.remove(&tx);
+            self.events.push_back(LinkEvent::TransactionTimedOut { tx });
+        }
         // The queue is flushed in order before `up` is reported.
         while let Some((_, tx)) = self.queue.pop_front() {
             self.waiting.remove(&tx);
