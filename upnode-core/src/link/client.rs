@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// How often to ping the server once its `methods` arrived; `None` disables (upnode's
-    /// `ping: 0`).
+    /// How often to ping the server once its `methods` arrived; `None` (or zero) disables
+    /// (upnode's `ping: 0`).
     pub ping_interval: Option<Duration>,
     /// How long an answer to a ping may take before the link is declared dead.
     pub ping_timeout: Duration,
@@ -435,7 +435,7 @@ impl ClientLink {
             return;
         };
         conn.hb = Heartbeat::start(interval, now);
-        if interval.is_some() && remote_ping(&conn.session).is_none() {
+        if conn.hb.due.is_some() && remote_ping(&conn.session).is_none() {
             conn.hb = Heartbeat::default();
             self.events
                 .push_back(LinkEvent::Error(LinkError::NoPingMethod));

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// How often to ping a client that exports `ping`; `None` never pings.
+    /// How often to ping a client that exports `ping`; `None` (or zero) never pings.
     pub ping_interval: Option<Duration>,
     /// How long an answer may take before the connection is ended. (upnode 0.6 meant 10 s
     /// and wrote 100 s.)
