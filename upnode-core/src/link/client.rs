@@ -638,9 +638,15 @@ impl ClientLink {
         }
     }
 
-    /// A transaction with retry completed; it will not run again.
+    /// A transaction with retry completed; it will not run again, even if the connection it
+    /// ran on dropped before this call and it waits again.
     pub fn finish(&mut self, tx: TxId) {
-        self.running.remove(&tx);
+        if self.running.remove(&tx) || !tx.retry {
+            return;
+        }
+        if let Some(q) = self.waiting.remove(&tx) {
+            self.queue.remove(q);
+        }
     }
 
     /// Calls the server on connection `conn`. Local functions in `args` are callbacks the
