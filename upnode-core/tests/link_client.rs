@@ -940,6 +940,30 @@ fn with_ping_disabled_no_ping_is_ever_sent() {
 }
 
 #[test]
+fn a_zero_ping_interval_disables_the_heartbeat_like_upnodes_ping_0() {
+    let mut config = ClientConfig::default();
+    config.ping_interval = Some(Duration::ZERO);
+    let mut c = connecting(config);
+    c.connected(C1, Duration::ZERO);
+    c.sent();
+    c.input(C1, ms(1), SERVER_METHODS_NO_PING);
+    assert_eq!(
+        c.events(),
+        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }],
+        "no NoPingMethod: no heartbeat is wanted"
+    );
+    let mut c = up_at_t0({
+        let mut config = ClientConfig::default();
+        config.ping_interval = Some(Duration::ZERO);
+        config
+    });
+    assert_eq!(c.link.poll_timeout(), None, "no timer that is always due");
+    c.timeout(secs(3_600));
+    assert_eq!(c.sent(), Vec::<String>::new());
+    assert_eq!(c.events(), []);
+}
+
+#[test]
 fn a_server_without_ping_is_reported_and_served_without_heartbeat() {
     let mut c = connecting(ClientConfig::default());
     c.connected(C1, Duration::ZERO);
@@ -1373,6 +1397,27 @@ fn a_retry_transaction_runs_again_on_the_next_connection_until_finished() {
     assert_eq!(
         ev,
         [LinkEvent::Remote { conn: C3 }, LinkEvent::Up { conn: C3 }]
+    );
+}
+
+#[test]
+fn a_retry_transaction_finished_after_the_drop_was_handled_does_not_rerun() {
+    // An async driver learns of the drop and of the transaction's completion in the same
+    // batch of events and runs the transaction's code later: `finish` comes after the link
+    // queued the transaction again.
+    let mut c = up_at_t0(no_ping());
+    let tx = c.link.transact(c.at(ms(1)), None, true).unwrap();
+    assert_eq!(c.events(), [LinkEvent::TransactionReady { tx, conn: C1 }]);
+    down_for(&mut c, C1, ms(2));
+    assert_eq!(c.link.queued(), 1);
+    c.link.finish(tx);
+    assert_eq!(c.link.queued(), 0, "finished: withdrawn");
+    c.timeout(ms(2) + secs(1));
+    c.events();
+    let ev = c.up(C2, secs(2));
+    assert_eq!(
+        ev,
+        [LinkEvent::Remote { conn: C2 }, LinkEvent::Up { conn: C2 }]
     );
 }
 

@@ -381,6 +381,17 @@ fn with_ping_disabled_no_client_is_pinged() {
 }
 
 #[test]
+fn a_zero_ping_interval_never_pings() {
+    let mut config = ServerConfig::default();
+    config.ping_interval = Some(Duration::ZERO);
+    let mut s = open_with(config, CLIENT_METHODS, Duration::ZERO);
+    assert_eq!(s.conn.poll_timeout(), None, "no timer that is always due");
+    s.timeout(secs(3_600));
+    assert_eq!(s.sent(), Vec::<String>::new());
+    assert_eq!(s.events(), []);
+}
+
+#[test]
 fn we_answer_the_clients_ping_by_calling_its_callback_with_no_arguments() {
     let mut s = open(CLIENT_METHODS);
     // §11: the client calls our `ping` (our callback 1) with its callback 14.
