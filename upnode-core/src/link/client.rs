@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// How often to ping the server once its `methods` arrived; `None` disables (upnode's
-    /// `ping: 0`).
+    /// How often to ping the server once its `methods` arrived; `None` (or zero) disables
+    /// (upnode's `ping: 0`).
     pub ping_interval: Option<Duration>,
     /// How long an answer to a ping may take before the link is declared dead.
     pub ping_timeout: Duration,
@@ -375,11 +375,13 @@ impl ClientLink {
         if c.id != conn {
             return;
         }
-        if let Err(e) = c.session.handle_input(data) {
-            self.fail(now, LinkError::Remote(e), true);
-            return;
-        }
+        let result = c.session.handle_input(data);
+        // Lines before a bad one were whole and valid: report what they did first, so the
+        // outcome does not depend on how the bytes were chunked.
         self.pump_session(now);
+        if let Err(e) = result {
+            self.fail(now, LinkError::Remote(e), true);
+        }
     }
 
     fn pump_session(&mut self, now: Instant) {
@@ -433,7 +435,7 @@ impl ClientLink {
             return;
         };
         conn.hb = Heartbeat::start(interval, now);
-        if interval.is_some() && remote_ping(&conn.session).is_none() {
+        if conn.hb.due.is_some() && remote_ping(&conn.session).is_none() {
             conn.hb = Heartbeat::default();
             self.events
                 .push_back(LinkEvent::Error(LinkError::NoPingMethod));
@@ -489,6 +491,11 @@ impl ClientLink {
         let id = conn.id;
         self.state = State::Up { conn, since: now };
         self.up_value = Some(value);
+        // Waits that ended by `now` timed out, even if the driver's timer has not fired yet.
+        for (_, tx) in self.queue.expire(now) {
+            self.waiting.remove(&tx);
+            self.events.push_back(LinkEvent::TransactionTimedOut { tx });
+        }
         // The queue is flushed in order before `up` is reported.
         while let Some((_, tx)) = self.queue.pop_front() {
             self.waiting.remove(&tx);
@@ -631,9 +638,15 @@ impl ClientLink {
         }
     }
 
-    /// A transaction with retry completed; it will not run again.
+    /// A transaction with retry completed; it will not run again, even if the connection it
+    /// ran on dropped before this call and it waits again.
     pub fn finish(&mut self, tx: TxId) {
-        self.running.remove(&tx);
+        if self.running.remove(&tx) || !tx.retry {
+            return;
+        }
+        if let Some(q) = self.waiting.remove(&tx) {
+            self.queue.remove(q);
+        }
     }
 
     /// Calls the server on connection `conn`. Local functions in `args` are callbacks the
