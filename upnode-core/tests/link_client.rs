@@ -879,8 +879,9 @@ fn an_unanswered_ping_takes_the_link_down_exactly_at_the_ping_timeout_and_reconn
             LinkEvent::Down {
                 reason: LinkError::PingTimeout(secs(5))
             },
-            // Up for 15 s counts as stable (stable_after 10 s): the backoff starts afresh.
-            reconnecting(1, secs(1)),
+            // Up for 15 s but silent after the handshake: never proven alive for stable_after, so
+            // the backoff goes on where it was.
+            reconnecting(2, secs(1)),
         ]
     );
     assert_eq!(c.link.state(), LinkState::Waiting);
@@ -892,14 +893,15 @@ fn an_unanswered_ping_takes_the_link_down_exactly_at_the_ping_timeout_and_reconn
 }
 
 #[test]
-fn a_server_that_goes_silent_right_after_methods_still_counts_as_stable() {
-    // Current behaviour: stability is measured from up to the moment the drop is detected,
-    // so a server that black-holes right after its methods looks up for ping interval + ping
-    // timeout (15 s >= stable_after 10 s) and the backoff restarts from its minimum every time.
+fn a_server_that_goes_silent_right_after_methods_never_resets_the_backoff() {
+    // Stability is proven by traffic from the server: one that black-holes right after its
+    // methods looks up for ping interval + ping timeout (15 s >= stable_after 10 s), yet the
+    // backoff keeps growing because nothing arrived after the handshake.
     let mut config = ClientConfig::default();
     config.reconnect = exponential_no_jitter();
     let mut c = up_at_t0(config);
     let mut t = Duration::ZERO;
+    let mut delay = ms(100);
     for n in 1..=3u64 {
         c.timeout(t + secs(10));
         assert_eq!(c.sent(), [OUR_PING]);
@@ -911,19 +913,20 @@ fn a_server_that_goes_silent_right_after_methods_still_counts_as_stable() {
                 LinkEvent::Down {
                     reason: LinkError::PingTimeout(secs(5))
                 },
-                reconnecting(1, ms(100)),
+                reconnecting(n as u32 + 1, delay),
             ]
         );
-        t += secs(15) + ms(100);
+        t += secs(15) + delay;
         c.timeout(t);
         assert_eq!(
             c.events(),
             [LinkEvent::OpenTransport {
                 conn: ConnId(n + 1),
-                attempt: 1
+                attempt: n as u32 + 1
             }]
         );
         c.up(ConnId(n + 1), t);
+        delay *= 2;
     }
 }
 
@@ -1066,7 +1069,7 @@ fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
             LinkEvent::Down {
                 reason: LinkError::PingTimeout(secs(5))
             },
-            reconnecting(1, secs(1)),
+            reconnecting(2, secs(1)),
         ]
     );
 }
@@ -1613,8 +1616,11 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
         }]
     );
     c.up(ConnId(4), t);
-    // Up exactly stable_after: the next drop starts the backoff afresh.
+    // Proven alive (traffic from the server) exactly stable_after after going up: the next
+    // drop starts the backoff afresh.
     let t = t + secs(10);
+    c.input(ConnId(4), t, r#"{"method":"cull","arguments":[99]}"#);
+    assert_eq!(c.events(), []);
     assert_eq!(
         down_for(&mut c, ConnId(4), t),
         [

@@ -48,7 +48,10 @@ pub struct ClientConfig {
     pub connect_step_timeout: Option<Duration>,
     /// Delays between attempts.
     pub reconnect: ReconnectPolicy,
-    /// How long the link must have been up before a drop starts the backoff afresh.
+    /// How long the link must have been proven alive (by traffic from the server) after
+    /// going up before a drop starts the backoff afresh. A server that goes silent right
+    /// after the handshake therefore never resets the backoff, however long the heartbeat
+    /// takes to notice.
     pub stable_after: Duration,
     /// Most transactions waiting at once.
     pub queue_cap: usize,
@@ -98,6 +101,8 @@ struct Conn {
     id: ConnId,
     session: Session,
     hb: Heartbeat,
+    /// When bytes last came from the server.
+    last_input: Instant,
 }
 
 #[derive(Debug)]
@@ -327,6 +332,7 @@ impl ClientLink {
                         id,
                         session,
                         hb: Heartbeat::default(),
+                        last_input: now,
                     },
                     deadline: now + self.config.handshake_timeout,
                 };
@@ -375,6 +381,7 @@ impl ClientLink {
         if c.id != conn {
             return;
         }
+        c.last_input = now;
         let result = c.session.handle_input(data);
         // Lines before a bad one were whole and valid: report what they did first, so the
         // outcome does not depend on how the bytes were chunked.
@@ -743,7 +750,7 @@ impl ClientLink {
                     self.events
                         .push_back(LinkEvent::CloseTransport { conn: conn.id });
                 }
-                was_up_since = Some(since);
+                was_up_since = Some((since, conn.last_input));
             }
             State::Waiting { .. } | State::Closed => {
                 self.state = state;
@@ -768,8 +775,8 @@ impl ClientLink {
             }
         }
         match was_up_since {
-            Some(since) => {
-                if now.saturating_duration_since(since) >= self.config.stable_after {
+            Some((since, last_input)) => {
+                if last_input.saturating_duration_since(since) >= self.config.stable_after {
                     self.backoff.reset();
                     self.attempt = 0;
                 }
