@@ -155,6 +155,42 @@ fn run<T>(n: usize, kind: Deadlines, label: &str, make: impl Fn(u64) -> T) {
     println!("  held once emptied: {residual} bytes");
 }
 
+/// The whole link: `ClientLink::transact` with a timeout while the link is down, so every
+/// transaction waits in the queue (and in the link's index of waiting transactions).
+fn run_link(n: usize) {
+    use upnode_core::link::{ClientConfig, ClientLink, LinkEvent};
+    use upnode_core::Value;
+    let base = Instant::now();
+    let mut link = ClientLink::new(ClientConfig::default(), Value::Null, base).expect("valid");
+    while link.poll_event().is_some() {}
+    let before = LIVE.load(Relaxed);
+    let t = Instant::now();
+    for i in 0..n {
+        let timeout = Duration::from_secs(3600) + Duration::from_micros(i as u64);
+        link.transact(base, Some(timeout), false)
+            .expect("below the cap");
+    }
+    let push = t.elapsed();
+    let bytes = LIVE.load(Relaxed) - before;
+    let t = Instant::now();
+    link.handle_timeout(base + Duration::from_secs(7200));
+    let mut timed_out = 0usize;
+    while let Some(ev) = link.poll_event() {
+        if matches!(ev, LinkEvent::TransactionTimedOut { .. }) {
+            timed_out += 1;
+        }
+    }
+    let expire = t.elapsed();
+    assert_eq!(timed_out, n);
+    println!("ClientLink::transact, {n} waiting with timeouts:");
+    println!(
+        "  {:.1} bytes per transaction; transact all {:?}; time all out {:?}",
+        bytes as f64 / n as f64,
+        push,
+        expire
+    );
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -183,4 +219,5 @@ fn main() {
         "64-byte payload, deadlines increasing:",
         |i| [i; 8],
     );
+    run_link(n);
 }
