@@ -180,6 +180,7 @@ impl ClientBuilder {
                 closed: false,
                 close_waiters: Vec::new(),
             }),
+            released: Mutex::new(Vec::new()),
             kick: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             on_connect: self.on_connect,
@@ -210,6 +211,9 @@ struct Inner {
 
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
+    /// Peer callbacks whose last handle was dropped, for the driver to give back. Kept
+    /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
+    released: Mutex<Vec<(ConnId, RemoteFn)>>,
     kick: AtomicBool,
     waker: AtomicWaker,
     on_connect: Option<ConnectStep>,
@@ -256,11 +260,14 @@ impl PeerOps for Shared {
     }
 
     fn release(&self, conn: ConnId, fns: &[RemoteFn]) {
-        let mut inner = self.lock();
-        for f in fns {
-            inner.link.release(conn, *f);
-        }
-        drop(inner);
+        // This runs in `Drop` of remote handles, which can happen while this very thread
+        // holds `inner` (the driver dropping an up value, a reply nobody waits for, or a
+        // handler's closure), so it must not lock `inner`: queue, and let the driver
+        // hand them to the link on its next turn.
+        self.released
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(fns.iter().map(|f| (conn, *f)));
         self.wake();
     }
 
@@ -448,8 +455,13 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
         let mut finished = false;
         let deadline;
         {
+            let released =
+                std::mem::take(&mut *shared.released.lock().unwrap_or_else(|p| p.into_inner()));
             let mut inner = shared.lock();
             let inner = &mut *inner;
+            for (conn, f) in released {
+                inner.link.release(conn, f);
+            }
             while let Some(ev) = inner.link.poll_event() {
                 match ev {
                     LinkEvent::OpenTransport { conn, attempt } => {
