@@ -272,7 +272,17 @@ impl PeerOps for Shared {
     }
 
     fn register(&self, conn: ConnId, handler: Handler) -> LocalFn {
-        self.lock().handlers.insert(handler, Some(conn))
+        let mut inner = self.lock();
+        if inner.link.conn() != Some(conn) {
+            // A handle of a connection that is gone: nothing can call this function any
+            // more, and that connection's functions may have been swept already, so
+            // storing it would keep it (and whatever it captures) until close.
+            let dead = inner.handlers.unused_key();
+            drop(inner);
+            drop(handler);
+            return dead;
+        }
+        inner.handlers.insert(handler, Some(conn))
     }
 
     fn call_timeout(&self) -> Option<Duration> {
