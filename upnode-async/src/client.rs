@@ -383,12 +383,15 @@ impl Client {
         }
     }
 
-    /// A stream of the client's events, from now on. Events are dropped for a subscriber
+    /// A stream of the client's events, from now on; it ends after [`ClientEvent::Closed`]
+    /// (at once if the client is already closed). Events are dropped for a subscriber
     /// that falls more than 1024 behind.
     pub fn events(&self) -> mpsc::Receiver<ClientEvent> {
         let mut inner = self.shared.lock();
         let (tx, rx) = mpsc::channel(inner.event_capacity);
-        inner.subscribers.push(tx);
+        if !inner.closed {
+            inner.subscribers.push(tx);
+        }
         rx
     }
 
