@@ -180,6 +180,7 @@ impl ClientBuilder {
                 closed: false,
                 close_waiters: Vec::new(),
             }),
+            released: Mutex::new(Vec::new()),
             kick: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             on_connect: self.on_connect,
@@ -212,6 +213,9 @@ struct Inner {
 
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
+    /// Peer callbacks whose last handle was dropped, for the driver to give back. Kept
+    /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
+    released: Mutex<Vec<(ConnId, RemoteFn)>>,
     kick: AtomicBool,
     waker: AtomicWaker,
     on_connect: Option<ConnectStep>,
@@ -258,16 +262,29 @@ impl PeerOps for Shared {
     }
 
     fn release(&self, conn: ConnId, fns: &[RemoteFn]) {
-        let mut inner = self.lock();
-        for f in fns {
-            inner.link.release(conn, *f);
-        }
-        drop(inner);
+        // This runs in `Drop` of remote handles, which can happen while this very thread
+        // holds `inner` (the driver dropping an up value, a reply nobody waits for, or a
+        // handler's closure), so it must not lock `inner`: queue, and let the driver
+        // hand them to the link on its next turn.
+        self.released
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(fns.iter().map(|f| (conn, *f)));
         self.wake();
     }
 
     fn register(&self, conn: ConnId, handler: Handler) -> LocalFn {
-        self.lock().handlers.insert(handler, Some(conn))
+        let mut inner = self.lock();
+        if inner.link.conn() != Some(conn) {
+            // A handle of a connection that is gone: nothing can call this function any
+            // more, and that connection's functions may have been swept already, so
+            // storing it would keep it (and whatever it captures) until close.
+            let dead = inner.handlers.unused_key();
+            drop(inner);
+            drop(handler);
+            return dead;
+        }
+        inner.handlers.insert(handler, Some(conn))
     }
 
     fn call_timeout(&self) -> Option<Duration> {
@@ -382,12 +399,15 @@ impl Client {
         }
     }
 
-    /// A stream of the client's events, from now on. Events are dropped for a subscriber
+    /// A stream of the client's events, from now on; it ends after [`ClientEvent::Closed`]
+    /// (at once if the client is already closed). Events are dropped for a subscriber
     /// that falls more than 1024 behind.
     pub fn events(&self) -> mpsc::Receiver<ClientEvent> {
         let mut inner = self.handle.shared.lock();
         let (tx, rx) = mpsc::channel(inner.event_capacity);
-        inner.subscribers.push(tx);
+        if !inner.closed {
+            inner.subscribers.push(tx);
+        }
         rx
     }
 
@@ -464,8 +484,13 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
         let mut finished = false;
         let deadline;
         {
+            let released =
+                std::mem::take(&mut *shared.released.lock().unwrap_or_else(|p| p.into_inner()));
             let mut inner = shared.lock();
             let inner = &mut *inner;
+            for (conn, f) in released {
+                inner.link.release(conn, f);
+            }
             while let Some(ev) = inner.link.poll_event() {
                 match ev {
                     LinkEvent::OpenTransport { conn, attempt } => {

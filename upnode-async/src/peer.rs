@@ -69,9 +69,15 @@ pub(crate) struct Handlers {
 
 impl Handlers {
     pub fn insert(&mut self, handler: Handler, conn: Option<ConnId>) -> LocalFn {
+        let k = self.unused_key();
+        self.map.insert(k, (handler, conn));
+        k
+    }
+
+    /// A fresh key that names no function.
+    pub fn unused_key(&mut self) -> LocalFn {
         let k = LocalFn(self.next);
         self.next += 1;
-        self.map.insert(k, (handler, conn));
         k
     }
 

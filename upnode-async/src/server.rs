@@ -168,6 +168,7 @@ impl Server {
                 handlers: Handlers::default(),
                 remote_waiters: Vec::new(),
             }),
+            released: Mutex::new(Vec::new()),
             kick: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             runtime: s.runtime.clone(),
@@ -253,6 +254,9 @@ struct ConnInner {
 struct ConnShared {
     id: u64,
     inner: Mutex<ConnInner>,
+    /// Client callbacks whose last handle was dropped, for the driver to give back. Kept
+    /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
+    released: Mutex<Vec<RemoteFn>>,
     kick: AtomicBool,
     waker: AtomicWaker,
     runtime: Arc<dyn Runtime>,
@@ -308,11 +312,12 @@ impl PeerOps for ConnShared {
     }
 
     fn release(&self, _conn: ConnId, fns: &[RemoteFn]) {
-        if let Some(c) = self.lock().conn.as_mut() {
-            for f in fns {
-                c.release(*f);
-            }
-        }
+        // Runs in `Drop` of remote handles, possibly while this thread holds `inner` (see
+        // the client's `release`): queue for the driver instead of locking `inner`.
+        self.released
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(fns);
         self.wake();
     }
 
@@ -384,11 +389,16 @@ async fn drive_conn(server: Arc<ServerShared>, shared: Arc<ConnShared>, io: Io) 
         let mut finished = false;
         let deadline;
         {
+            let released =
+                std::mem::take(&mut *shared.released.lock().unwrap_or_else(|p| p.into_inner()));
             let mut guard = shared.lock();
             let inner = &mut *guard;
             let Some(conn) = inner.conn.as_mut() else {
                 return;
             };
+            for f in released {
+                conn.release(f);
+            }
             while let Some(ev) = conn.poll_event() {
                 match ev {
                     LinkEvent::CloseTransport { .. } => close_io = true,

@@ -1,0 +1,395 @@
+//! The tokio adapter against real Node.js upnode 0.6.0 / dnode 1.2.2 peers, in both
+//! directions, each surviving the other side going away and coming back on the same port:
+//!
+//! - a Node upnode client (the README's `client.js`, and its authenticated variant)
+//!   against our server, which is shut down and started again;
+//! - our client against a Node upnode server (`time_server.js`, `auth_server.js`), which
+//!   is killed and started again.
+//!
+//! Node peers are child processes read line by line (blocking, with a deadline), so these
+//! tests run on the multi-threaded runtime and read inside `block_in_place`.
+
+use futures::channel::mpsc;
+use futures::StreamExt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use upnode_tests::NodePeer;
+use upnode_tokio::upnode_core::link::backoff::ReconnectPolicy;
+use upnode_tokio::upnode_core::Value;
+use upnode_tokio::{Client, ClientBuilderExt, ClientEvent, Interface, Listener, Remote, Server};
+
+/// The longest any single wait on our side may take; waits on Node use
+/// [`upnode_tests::DEADLINE`].
+const DEADLINE: Duration = Duration::from_secs(20);
+
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {DEADLINE:?} waiting for {what}"),
+    }
+}
+
+/// The next line the Node peer prints.
+fn line(node: &mut NodePeer) -> String {
+    tokio::task::block_in_place(|| node.next_line()).expect("the Node peer exited")
+}
+
+/// Reads the Node peer's lines until one satisfies `pred`; returns every line read.
+fn lines_until(node: &mut NodePeer, mut pred: impl FnMut(&str) -> bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let l = line(node);
+        let done = pred(&l);
+        seen.push(l);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn port_of(l: &Listener) -> u16 {
+    l.local_addr().rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// Serves `server` on 127.0.0.1:`port`, retrying while the previous accept loop still
+/// holds the port (its task is aborted, not joined; nothing to await for that).
+async fn listen_on(server: &Server, port: u16) -> Listener {
+    let addr = format!("127.0.0.1:{port}");
+    let give_up = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match upnode_tokio::listen(server, &addr).await {
+            Ok(l) => return l,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < give_up =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+async fn stop(listener: Listener, server: &Server) {
+    drop(listener);
+    within("our server to shut down", server.shutdown()).await;
+    assert_eq!(server.connections(), 0);
+}
+
+/// Our README time server: `time(cb)` answers `"server G call N"`. Counts calls.
+fn time_server(generation: u32, calls: Arc<AtomicUsize>) -> Server {
+    upnode_tokio::server(move |_conn| {
+        let calls = calls.clone();
+        Interface::new().method("time", move |call| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                call.reply(&(format!("server {generation} call {n}"),))?;
+                Ok(())
+            }
+        })
+    })
+}
+
+/// Our README authenticated server: `auth("moo", "hax", cb)` answers `cb(null, {beep})`,
+/// anything else `cb("ACCESS DENIED")`; `beep(cb)` answers `"boop at … from server G"`.
+/// Counts logins.
+fn auth_server(generation: u32, logins: Arc<AtomicUsize>) -> Server {
+    upnode_tokio::server(move |_conn| {
+        let logins = logins.clone();
+        Interface::new().method("auth", move |call| {
+            let logins = logins.clone();
+            async move {
+                let (user, pass): (String, String) = call.decode()?;
+                if user != "moo" || pass != "hax" {
+                    call.reply(&("ACCESS DENIED",))?;
+                    return Ok(());
+                }
+                logins.fetch_add(1, Ordering::SeqCst);
+                let beep = call.method(move |c| async move {
+                    let secs = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_secs();
+                    c.reply(&(format!("boop at {secs} from server {generation}"),))?;
+                    Ok(())
+                })?;
+                call.reply_values(vec![Value::Null, Value::object([("beep", beep)])])?;
+                Ok(())
+            }
+        })
+    })
+}
+
+/// Reads a Node client's lines from its `down` until it has failed to reconnect twice
+/// (so that some transactions are queued meanwhile); returns how many it queued.
+fn outage(node: &mut NodePeer) -> usize {
+    lines_until(node, |l| l == "down");
+    let mut queued = 0;
+    let mut reconnects = 0;
+    while reconnects < 2 {
+        match line(node).as_str() {
+            "queued" => queued += 1,
+            "reconnect" => reconnects += 1,
+            _ => {}
+        }
+    }
+    queued
+}
+
+/// After the server is back: reads a Node client's lines until it is `up` (adding the
+/// transactions it queued until then to `queued`), then until `is_answer` has matched
+/// `queued + extra` lines. Returns the total queued and the lines after `up`.
+fn recovery(
+    node: &mut NodePeer,
+    mut queued: usize,
+    is_answer: impl Fn(&str) -> bool,
+    extra: usize,
+) -> (usize, Vec<String>) {
+    queued += lines_until(node, |l| l == "up")
+        .iter()
+        .filter(|l| *l == "queued")
+        .count();
+    let mut after = Vec::new();
+    let mut answers = 0;
+    while answers < queued + extra {
+        let l = line(node);
+        if is_answer(&l) {
+            answers += 1;
+        }
+        after.push(l);
+    }
+    (queued, after)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client_calls_our_server_across_its_restart() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = time_server(1, calls.clone());
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let port = port_of(&listener);
+    let mut node = NodePeer::spawn("time_client.js", &[&port.to_string(), "40"]);
+
+    let before = lines_until(&mut node, |l| l == "time = server 1 call 2");
+    assert!(before.iter().any(|l| l == "up"), "{before:?}");
+    for l in before.iter().filter(|l| l.starts_with("time = ")) {
+        assert!(l.starts_with("time = server 1 call "), "{l:?}");
+    }
+
+    stop(listener, &server).await;
+    let queued = outage(&mut node);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = time_server(2, calls.clone());
+    let listener = listen_on(&server, port).await;
+    let (queued, after) = recovery(
+        &mut node,
+        queued,
+        |l| l.starts_with("time = server 2 call "),
+        3,
+    );
+
+    assert!(queued >= 1, "nothing was queued during the outage");
+    let answers: Vec<&String> = after.iter().filter(|l| l.starts_with("time = ")).collect();
+    // Only the new server answers; the queued transactions first, in order (its calls
+    // 0, 1, ...), then the new ones.
+    for (i, l) in answers.iter().enumerate() {
+        assert_eq!(**l, format!("time = server 2 call {i}"), "{after:?}");
+    }
+    assert!(calls.load(Ordering::SeqCst) >= queued + 3);
+
+    drop(node);
+    stop(listener, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_auth_client_logs_in_again_after_our_server_restarts() {
+    let logins = Arc::new(AtomicUsize::new(0));
+    let server = auth_server(1, logins.clone());
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let port = port_of(&listener);
+    let mut node = NodePeer::spawn("auth_client.js", &[&port.to_string(), "40"]);
+
+    let is_beep = |g: u32| {
+        move |l: &str| l.starts_with("boop at ") && l.ends_with(&format!(" from server {g}"))
+    };
+    let mut beeps = 0;
+    let before = lines_until(&mut node, |l| {
+        if is_beep(1)(l) {
+            beeps += 1;
+        }
+        beeps == 3
+    });
+    assert_eq!(
+        before.iter().filter(|l| *l == "authenticated").count(),
+        1,
+        "{before:?}"
+    );
+
+    stop(listener, &server).await;
+    let queued = outage(&mut node);
+    let server = auth_server(2, logins.clone());
+    let listener = listen_on(&server, port).await;
+    let (queued, after) = recovery(&mut node, queued, is_beep(2), 3);
+
+    assert!(queued >= 1, "nothing was queued during the outage");
+    let beeps: Vec<&String> = after.iter().filter(|l| l.starts_with("boop at ")).collect();
+    assert!(beeps.iter().all(|l| is_beep(2)(l)), "{after:?}");
+    assert!(beeps.len() >= queued + 3);
+    // The connect callback ran again: one login per server.
+    assert_eq!(logins.load(Ordering::SeqCst), 2);
+
+    drop(node);
+    stop(listener, &server).await;
+}
+
+/// Our client's link events, remembered for counting.
+struct Events {
+    rx: mpsc::Receiver<ClientEvent>,
+    seen: Vec<ClientEvent>,
+}
+
+impl Events {
+    async fn wait_for(&mut self, what: &str, pred: impl Fn(&ClientEvent) -> bool) {
+        let fut = async {
+            while let Some(ev) = self.rx.next().await {
+                let hit = pred(&ev);
+                self.seen.push(ev);
+                if hit {
+                    return;
+                }
+            }
+            panic!("events ended before {what}: {:?}", self.seen);
+        };
+        if tokio::time::timeout(DEADLINE, fut).await.is_err() {
+            panic!("no {what} within {DEADLINE:?}: {:?}", self.seen);
+        }
+    }
+
+    fn count(&self, pred: impl Fn(&ClientEvent) -> bool) -> usize {
+        self.seen.iter().filter(|e| pred(e)).count()
+    }
+}
+
+fn is_up(e: &ClientEvent) -> bool {
+    matches!(e, ClientEvent::Up)
+}
+
+fn is_down(e: &ClientEvent) -> bool {
+    matches!(e, ClientEvent::Down(_))
+}
+
+/// Starts a Node server script on a fixed port (after a kill, the same one again).
+fn node_server_on(script: &str, port: u16) -> NodePeer {
+    let mut node = tokio::task::block_in_place(|| NodePeer::spawn(script, &[&port.to_string()]));
+    assert_eq!(
+        line(&mut node),
+        port.to_string(),
+        "{script} listens elsewhere"
+    );
+    node
+}
+
+/// `Date#toString()` as Node prints it ends with the zone's name in parentheses.
+fn looks_like_a_js_date(s: &str) -> bool {
+    s.contains(" GMT") && s.ends_with(')')
+}
+
+fn fast_client() -> upnode_tokio::ClientBuilder {
+    Client::builder()
+        .reconnect(ReconnectPolicy::fixed(Duration::from_millis(50)))
+        .ping(Some(Duration::from_millis(200)))
+        .timeout(Duration::from_secs(2))
+}
+
+/// One transaction: wait for the link, call `time`.
+async fn time_once(client: Client) -> String {
+    let remote = client.up().await.expect("open");
+    let (t,): (String,) = remote.call("time", &()).await.expect("time answers");
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_survives_a_node_server_kill_and_restart() {
+    let node = tokio::task::block_in_place(|| NodePeer::server("time_server.js"));
+    let port = node.port();
+    let client = fast_client().connect_tcp(format!("127.0.0.1:{port}"));
+    let mut events = Events {
+        rx: client.events(),
+        seen: Vec::new(),
+    };
+    let t = within("time from Node", time_once(client.clone())).await;
+    assert!(looks_like_a_js_date(&t), "{t:?}");
+
+    drop(node); // SIGKILL
+    events.wait_for("down", is_down).await;
+    let queued: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(time_once(client.clone())))
+        .collect();
+    let node = node_server_on("time_server.js", port);
+    for q in queued {
+        let t = within("a queued call", q).await.unwrap();
+        assert!(looks_like_a_js_date(&t), "{t:?}");
+    }
+    events.wait_for("up again", is_up).await;
+    assert_eq!(events.count(is_down), 1, "{:?}", events.seen);
+    // Subscribed right after connecting: with worker threads the first up may or may
+    // not have been delivered to us, the second must have been.
+    assert!((1..=2).contains(&events.count(is_up)), "{:?}", events.seen);
+
+    client.close().await;
+    drop(node);
+}
+
+/// The README's authenticated client in Rust: log in on every connection.
+async fn log_in(remote: Remote) -> Result<Remote, upnode_tokio::HandlerError> {
+    let reply = remote.call_raw("auth", &("moo", "hax")).await?;
+    if let Some(err) = reply.get::<Option<String>>(0)? {
+        return Err(err.into());
+    }
+    reply
+        .remote(1)
+        .ok_or_else(|| "auth answered no session".into())
+}
+
+async fn beep_once(client: Client) -> String {
+    let session = client.up().await.expect("open");
+    let (s,): (String,) = session.call("beep", &()).await.expect("beep answers");
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_auth_client_logs_in_again_after_a_node_server_restart() {
+    let node = tokio::task::block_in_place(|| NodePeer::server("auth_server.js"));
+    let port = node.port();
+    let logins = Arc::new(AtomicUsize::new(0));
+    let counted = logins.clone();
+    let client = fast_client()
+        .on_connect(move |remote| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            log_in(remote)
+        })
+        .connect_tcp(format!("127.0.0.1:{port}"));
+    let expected = "boop at 1970-01-01T00:00:00.000Z";
+    for _ in 0..3 {
+        assert_eq!(within("a beep", beep_once(client.clone())).await, expected);
+    }
+    let mut events = Events {
+        rx: client.events(),
+        seen: Vec::new(),
+    };
+
+    drop(node);
+    events.wait_for("down", is_down).await;
+    let queued: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(beep_once(client.clone())))
+        .collect();
+    let node = node_server_on("auth_server.js", port);
+    for q in queued {
+        assert_eq!(within("a queued beep", q).await.unwrap(), expected);
+    }
+    events.wait_for("up again", is_up).await;
+    assert_eq!(logins.load(Ordering::SeqCst), 2, "one login per connection");
+
+    client.close().await;
+    drop(node);
+}

@@ -1,0 +1,169 @@
+//! Helpers shared by the tokio integration tests.
+//!
+//! Nothing here sleeps to wait for something that can be awaited: every wait is on an
+//! event, a reply or a task, bounded by [`DEADLINE`] only so that a broken build fails
+//! instead of hanging. Everything binds to 127.0.0.1 on a port the system picks.
+#![allow(dead_code)] // each test binary uses a different part
+
+use futures::channel::mpsc;
+use futures::StreamExt;
+use std::fmt::Debug;
+use std::future::Future;
+use std::net::TcpListener as StdListener;
+use std::time::Duration;
+use upnode_tokio::upnode_core::link::backoff::ReconnectPolicy;
+use upnode_tokio::{Client, ClientBuilder, Listener, Server};
+
+/// The longest any single wait may take before the test fails. A passing run never
+/// comes near it; it only bounds a failing one on a busy machine.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Milliseconds, for brevity.
+pub const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Awaits `fut`, failing the test with `what` if it takes longer than [`DEADLINE`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {DEADLINE:?} waiting for {what}"),
+    }
+}
+
+/// Ends the whole test process if it is still alive after twice [`DEADLINE`]: for tests
+/// of deadlocks, where a blocked lock would keep [`within`]'s timer from ever firing
+/// (and the test would hang instead of failing). Drop the guard when the test is done.
+pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    /// Starts watching; `what` names the test in the message.
+    pub fn start(what: &'static str) -> Watchdog {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(DEADLINE * 2) {
+                eprintln!("{what}: still running after {:?}: deadlock", DEADLINE * 2);
+                std::process::exit(101);
+            }
+        });
+        Watchdog(Some(tx))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A client builder with short timings: a fixed 50 ms between attempts and no heartbeat
+/// (tests that want one turn it on).
+pub fn fast_client() -> ClientBuilder {
+    Client::builder()
+        .reconnect(ReconnectPolicy::fixed(ms(50)))
+        .ping(None)
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (bound and released at once), for a
+/// client that must start before its server.
+pub fn free_port() -> u16 {
+    let l = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// The port of a TCP listener.
+pub fn port_of(l: &Listener) -> u16 {
+    l.local_addr()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {:?}", l.local_addr()))
+}
+
+/// Serves `server` on 127.0.0.1:`port`.
+///
+/// Right after a restart the previous accept loop may not have released the port yet
+/// (its task is aborted, not joined), so "address in use" is retried for a short while.
+/// There is nothing to await for that release, hence the short pause between tries.
+pub async fn listen_on(server: &Server, port: u16) -> Listener {
+    let addr = format!("127.0.0.1:{port}");
+    let give_up = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match upnode_tokio::listen(server, &addr).await {
+            Ok(l) => return l,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < give_up =>
+            {
+                tokio::time::sleep(ms(10)).await;
+            }
+            Err(e) => panic!("cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+/// Takes a server off the network: stops accepting, closes every connection and waits
+/// until all have ended.
+pub async fn stop(listener: Listener, server: &Server) {
+    drop(listener);
+    within("the server to shut down", server.shutdown()).await;
+    assert_eq!(server.connections(), 0, "connections left after shutdown");
+}
+
+/// An event stream that remembers everything it has delivered, for counting afterwards.
+pub struct Events<T> {
+    rx: mpsc::Receiver<T>,
+    /// Every event taken so far, in order.
+    pub seen: Vec<T>,
+}
+
+impl<T: Clone + Debug> Events<T> {
+    /// Wraps a subscription.
+    pub fn new(rx: mpsc::Receiver<T>) -> Self {
+        Events {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next event, or `None` once the stream has ended.
+    pub async fn next(&mut self) -> Option<T> {
+        let ev = within("the next event", self.rx.next()).await;
+        if let Some(e) = &ev {
+            self.seen.push(e.clone());
+        }
+        ev
+    }
+
+    /// Takes events until one matches `pred`, and returns it.
+    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&T) -> bool) -> T {
+        let fut = async {
+            while let Some(ev) = self.rx.next().await {
+                self.seen.push(ev.clone());
+                if pred(&ev) {
+                    return ev;
+                }
+            }
+            panic!(
+                "the event stream ended before {what}; seen: {:?}",
+                self.seen
+            )
+        };
+        match tokio::time::timeout(DEADLINE, fut).await {
+            Ok(ev) => ev,
+            Err(_) => panic!("no {what} within {DEADLINE:?}; seen: {:?}", self.seen),
+        }
+    }
+
+    /// Takes every event until the stream ends.
+    pub async fn drain(&mut self) {
+        while self.next().await.is_some() {}
+    }
+
+    /// How many of the events seen so far match `pred`.
+    pub fn count(&self, pred: impl Fn(&T) -> bool) -> usize {
+        self.seen.iter().filter(|e| pred(e)).count()
+    }
+}
