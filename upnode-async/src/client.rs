@@ -57,6 +57,7 @@ pub struct ClientBuilder {
     on_connect: Option<ConnectStep>,
     call_timeout: Option<Duration>,
     event_capacity: usize,
+    subscribers: Vec<mpsc::Sender<ClientEvent>>,
 }
 
 impl Default for ClientBuilder {
@@ -67,6 +68,7 @@ impl Default for ClientBuilder {
             on_connect: None,
             call_timeout: None,
             event_capacity: 1024,
+            subscribers: Vec::new(),
         }
     }
 }
@@ -127,6 +129,15 @@ impl ClientBuilder {
         self
     }
 
+    /// A stream of the client's events from its very start (so the first `Up` cannot be
+    /// missed, as it can by [`Client::events`] called after connecting on a multi-threaded
+    /// runtime).
+    pub fn subscribe(&mut self) -> mpsc::Receiver<ClientEvent> {
+        let (tx, rx) = mpsc::channel(self.event_capacity);
+        self.subscribers.push(tx);
+        rx
+    }
+
     /// The link's full configuration, for settings without a shortcut here.
     pub fn config(mut self, f: impl FnOnce(&mut ClientConfig)) -> Self {
         f(&mut self.config);
@@ -175,7 +186,7 @@ impl ClientBuilder {
                 handlers,
                 waiters: Default::default(),
                 up_remote: None,
-                subscribers: Vec::new(),
+                subscribers: self.subscribers,
                 event_capacity: self.event_capacity,
                 closed: false,
                 close_waiters: Vec::new(),

@@ -13,6 +13,10 @@ pub enum CallError {
     /// The connection went down before any answer; the peer may or may not have run the call.
     #[error("the link went down before the call was answered")]
     LinkDown,
+    /// The peer dropped the answer callback without calling it (it sent `cull`): no answer
+    /// will come.
+    #[error("the peer dropped the callback without answering")]
+    Dropped,
     /// No answer within the call's time limit.
     #[error("no answer within {0:?}")]
     TimedOut(Duration),

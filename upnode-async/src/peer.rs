@@ -127,6 +127,7 @@ impl Handlers {
         let err = match reason {
             CallFailure::TimedOut => CallError::TimedOut(timeout.unwrap_or_default()),
             CallFailure::Closed => CallError::Closed,
+            CallFailure::Dropped => CallError::Dropped,
             _ => CallError::LinkDown,
         };
         match self.map.remove(&f) {

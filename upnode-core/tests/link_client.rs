@@ -2168,3 +2168,37 @@ fn non_fatal_errors_from_the_server_are_reported_and_the_link_stays_up() {
     c.timeout(secs(10));
     assert_eq!(c.sent(), [OUR_PING]);
 }
+
+#[test]
+fn a_call_whose_callback_the_server_culls_unanswered_fails_as_dropped() {
+    let mut c = up_at_t0(ClientConfig::default());
+    c.events();
+    let call = c
+        .link
+        .call(
+            C1,
+            c.at(secs(1)),
+            Target::Method("time".into()),
+            vec![Value::from(LocalFn(7))],
+            None,
+        )
+        .unwrap()
+        .expect("tracked: it carries a callback");
+    c.sent();
+    // Our callback took id 1 (our `ping` has 0); the server frees it without calling it.
+    c.input(C1, secs(2), r#"{"method":"cull","arguments":[1]}"#);
+    assert_eq!(
+        c.events(),
+        [
+            LinkEvent::CallFailed {
+                call,
+                reason: CallFailure::Dropped
+            },
+            LinkEvent::Released {
+                conn: C1,
+                function: LocalFn(7)
+            },
+        ]
+    );
+    assert_eq!(c.link.calls_in_flight(), 0);
+}

@@ -595,3 +595,19 @@ async fn tls_refuses_a_server_it_cannot_verify() {
     assert_eq!(server.connections(), 0);
     stop(listener, &server).await;
 }
+
+#[tokio::test]
+async fn a_handler_that_drops_the_answer_callback_fails_the_call_as_dropped() {
+    // `ignore` returns without answering: its call (and so the callback) is dropped, the
+    // server culls it, and the client's call resolves at once instead of hanging.
+    let server = upnode_tokio::server(|_conn| {
+        Interface::new().method("ignore", |_call| async move { Ok(()) })
+    });
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client().connect_tcp(listener.local_addr());
+    let remote = within("up", client.up()).await.unwrap();
+    let r = within("answer", remote.call::<_, (String,)>("ignore", &())).await;
+    assert_eq!(r, Err(CallError::Dropped));
+    client.close().await;
+    stop(listener, &server).await;
+}

@@ -421,6 +421,12 @@ impl ClientLink {
                     });
                 }
                 SessionEvent::Released { function } => {
+                    if let Some(call) = self.in_flight.released(function) {
+                        self.events.push_back(LinkEvent::CallFailed {
+                            call,
+                            reason: CallFailure::Dropped,
+                        });
+                    }
                     if function.0 < RESERVED_FN_BASE {
                         self.events
                             .push_back(LinkEvent::Released { conn: id, function });

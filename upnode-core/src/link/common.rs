@@ -34,6 +34,9 @@ pub enum CallFailure {
     LinkDown,
     /// Its time limit passed first.
     TimedOut,
+    /// The peer freed (culled) every callback of the call without calling any: no answer
+    /// can come.
+    Dropped,
     /// The link was closed.
     Closed,
 }
@@ -191,6 +194,23 @@ impl InFlight {
     /// A callback was called: the call it belongs to (if still waiting) is answered.
     pub fn answered_by(&mut self, f: LocalFn) -> Option<CallId> {
         let id = *self.by_fn.get(&f)?;
+        self.remove(id);
+        Some(id)
+    }
+
+    /// The peer freed `f` without calling it: the call it belongs to fails once none of its
+    /// callbacks is left.
+    pub fn released(&mut self, f: LocalFn) -> Option<CallId> {
+        let id = self.by_fn.remove(&f)?;
+        let left = match self.calls.get(&id) {
+            Some((fns, _)) => fns
+                .iter()
+                .any(|x| *x != f && self.by_fn.get(x) == Some(&id)),
+            None => return None,
+        };
+        if left {
+            return None;
+        }
         self.remove(id);
         Some(id)
     }

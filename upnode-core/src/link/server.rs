@@ -210,6 +210,12 @@ impl ServerConn {
                     });
                 }
                 SessionEvent::Released { function } => {
+                    if let Some(call) = self.in_flight.released(function) {
+                        self.events.push_back(LinkEvent::CallFailed {
+                            call,
+                            reason: CallFailure::Dropped,
+                        });
+                    }
                     if function.0 < RESERVED_FN_BASE {
                         self.events.push_back(LinkEvent::Released {
                             conn: SERVER_CONN,
