@@ -1017,3 +1017,52 @@ fn transcript_stream_produces_the_documented_calls_forwards_and_culls() {
          {\"method\":\"cull\",\"arguments\":[0,50]}\n"
     );
 }
+
+/// Found while writing the `decode` fuzz target: a link whose `from` runs through a position
+/// that a *later* link overwrites is decoded to a marker that no longer resolves, so the
+/// decoded message is not in canonical form until it is written and read once more. Node
+/// never sends such links (its links are cycles: `from` is a proper prefix of `to`), and
+/// Node itself would copy the value (`c` = 1 here); the core keeps markers so that no link
+/// can copy (and so multiply) a subtree.
+#[test]
+fn link_through_a_position_a_later_link_replaces_is_canonical_after_one_more_round() {
+    let line = br#"{"method":"m","arguments":[{"a":{"b":1}}],"links":[{"from":["0","a","b"],"to":["0","c"]},{"from":[],"to":["0","a"]}]}"#;
+    let mut msg = parse_message(line).unwrap();
+    unscrub(&mut msg);
+    let o = &msg.arguments[0];
+    assert_eq!(o.get("a"), Some(&Value::Link(vec![])));
+    assert_eq!(
+        o.get("c"),
+        Some(&Value::Link(vec!["0".into(), "a".into(), "b".into()]))
+    );
+    let write = |m: &upnode_core::protocol::RawMessage| {
+        let mut out = Vec::new();
+        write_message(&mut out, &m.method, &m.arguments, false, |_| {
+            unreachable!("no functions")
+        })
+        .unwrap();
+        out
+    };
+    let read = |l: &[u8]| {
+        let mut m = parse_message(&l[..l.len() - 1]).unwrap();
+        unscrub(&mut m);
+        m
+    };
+    let first = write(&msg);
+    let again = read(&first);
+    // The marker dangles (it points through `a`, now itself a link) and reads back as null.
+    assert_eq!(again.arguments[0].get("c"), Some(&Value::Null));
+    let second = write(&again);
+    assert_ne!(first, second);
+    assert_eq!(
+        write(&read(&second)),
+        second,
+        "stable from the second round on"
+    );
+
+    // The same shape with cycles only, as Node writes it, is canonical at once.
+    let cyclic = br#"{"method":"m","arguments":[{"a":{"b":"[Circular]"},"c":"[Circular]"}],"callbacks":{},"links":[{"from":["0"],"to":["0","a","b"]},{"from":[],"to":["0","c"]}]}"#;
+    let mut msg = parse_message(cyclic).unwrap();
+    unscrub(&mut msg);
+    assert_eq!(write(&msg), [&cyclic[..], b"\n"].concat());
+}
