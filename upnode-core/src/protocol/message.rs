@@ -263,9 +263,8 @@ impl<'de> Visitor<'de> for CallbacksVisitor {
         let mut entries: Vec<(u64, Option<Path>)> = Vec::new();
         let mut index: Option<HashMap<u64, usize>> = None;
         while let Some(key) = map.next_key::<IdKey>()? {
-            let value: Value = map.next_value()?;
+            let PathField(path) = map.next_value()?;
             let IdKey(Some(id)) = key else { continue };
-            let path = to_path(value);
             let slot = match &mut index {
                 Some(index) => index.get(&id).copied(),
                 None => entries.iter().position(|(k, _)| *k == id),
@@ -338,18 +337,75 @@ fn parse_id(s: &str) -> Option<u64> {
 /// A path: an array of strings or numbers (numbers become their JavaScript string form).
 fn to_path(v: Value) -> Option<Path> {
     let Value::Array(items) = v else { return None };
-    items
-        .into_iter()
-        .map(|e| match e {
-            Value::String(s) => Some(s),
-            Value::Number(n) => {
-                let mut out = Vec::new();
-                json::write_js_number(&mut out, n);
-                String::from_utf8(out).ok()
+    items.into_iter().map(path_element).collect()
+}
+
+/// One element of a path: a string as it is, a number in its JavaScript string form.
+fn path_element(e: Value) -> Option<String> {
+    match e {
+        Value::String(s) => Some(s),
+        Value::Number(n) => {
+            let mut out = Vec::new();
+            json::write_js_number(&mut out, n);
+            String::from_utf8(out).ok()
+        }
+        _ => None,
+    }
+}
+
+/// A value read where a path is expected: what [`to_path`] of it would give, read without
+/// first building the array.
+struct PathField(Option<Path>);
+
+impl<'de> Deserialize<'de> for PathField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PathField, D::Error> {
+        d.deserialize_any(PathVisitor)
+    }
+}
+
+struct PathVisitor;
+
+impl<'de> Visitor<'de> for PathVisitor {
+    type Value = PathField;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_unit<E>(self) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PathField, A::Error> {
+        json::ValueVisitor.visit_map(map)?;
+        Ok(PathField(None))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PathField, A::Error> {
+        let mut path = Some(Vec::new());
+        // Read every element even after a bad one: the line must be checked whole.
+        while let Some(e) = seq.next_element::<Value>()? {
+            if let Some(p) = &mut path {
+                match path_element(e) {
+                    Some(seg) => p.push(seg),
+                    None => path = None,
+                }
             }
-            _ => None,
-        })
-        .collect()
+        }
+        Ok(PathField(path))
+    }
 }
 
 /// Places the peer's callbacks (as [`Function::Remote`]) and then its links (as
