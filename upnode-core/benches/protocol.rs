@@ -3,7 +3,8 @@
 //! - `decode_dispatch`: received lines through `handle_input`, the events drained, and every
 //!   received callback released again (so the tables stay the same size and a `cull` is
 //!   written and drained), many lines per read (`batch`) and one line per read (`single`).
-//! - `encode`: `Session::call` writing the same lines, drained with `poll_transmit`.
+//! - `encode`: `Session::call` writing the same lines, drained with `poll_transmit` or
+//!   `transmit_into`.
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -106,17 +107,10 @@ fn encode(c: &mut Criterion) {
 
     // The client's call of `time`: our callback keeps its id, so every line is the same.
     let mut cl = client();
-    let mut out = BytesMut::new();
-    g.bench_function("call_line", |b| {
-        b.iter(|| {
-            cl.call(Target::Method("time".into()), vec![Value::from(LocalFn(5))])
-                .unwrap();
-            cl.transmit_into(&mut out);
-            assert_eq!(out.len(), CALL_LINE.len());
-            out.clear();
-        })
-    });
-    assert_eq!(cl.exported_callbacks(), 2, "tables did not grow");
+    let call = |s: &mut Session| {
+        s.call(Target::Method("time".into()), vec![Value::from(LocalFn(5))])
+            .unwrap()
+    };
 
     // The server's answer through the client's callback 1.
     let mut sv = server();
@@ -124,25 +118,43 @@ fn encode(c: &mut Criterion) {
     let Some(SessionEvent::Call { .. }) = sv.poll_event() else {
         panic!("expected the call")
     };
-    sv.call(RemoteFn(1), vec![Value::from(DATE)]).unwrap();
+    let reply = |s: &mut Session| {
+        s.call(RemoteFn(1), vec![Value::from(black_box(DATE))])
+            .unwrap()
+    };
+    reply(&mut sv);
     assert_eq!(&sv.poll_transmit().unwrap()[..], REPLY_LINE);
-    g.bench_function("reply_line", |b| {
-        b.iter(|| {
-            sv.call(RemoteFn(1), vec![Value::from(black_box(DATE))])
-                .unwrap();
-            sv.transmit_into(&mut out);
-            assert_eq!(out.len(), REPLY_LINE.len());
-            out.clear();
-        })
-    });
-    // `poll_transmit` hands out a fresh buffer each time; measure it too.
-    g.bench_function("reply_line_poll_transmit", |b| {
-        b.iter(|| {
-            sv.call(RemoteFn(1), vec![Value::from(black_box(DATE))])
-                .unwrap();
-            black_box(sv.poll_transmit().unwrap());
-        })
-    });
+
+    let mut out = BytesMut::new();
+    for (name, session, line, f) in [
+        (
+            "call_line",
+            &mut cl,
+            CALL_LINE,
+            &call as &dyn Fn(&mut Session),
+        ),
+        ("reply_line", &mut sv, REPLY_LINE, &reply),
+    ] {
+        // `poll_transmit` hands out a fresh buffer per drain.
+        g.bench_function(format!("{name}/poll_transmit"), |b| {
+            b.iter(|| {
+                f(session);
+                let bytes = session.poll_transmit().unwrap();
+                assert_eq!(bytes.len(), line.len());
+                black_box(bytes);
+            })
+        });
+        // `transmit_into` appends to the driver's buffer.
+        g.bench_function(format!("{name}/transmit_into"), |b| {
+            b.iter(|| {
+                f(session);
+                session.transmit_into(&mut out);
+                assert_eq!(out.len(), line.len());
+                out.clear();
+            })
+        });
+        assert_eq!(session.exported_callbacks(), 2, "tables did not grow");
+    }
     g.finish();
 }
 
