@@ -419,10 +419,7 @@ impl Session {
 
     /// Bytes to write to the transport: whole lines, in order. `None` when there is nothing.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if !self.pending_cull.is_empty() {
-            let ids = std::mem::take(&mut self.pending_cull);
-            write_cull(&mut self.out, &ids);
-        }
+        self.flush_cull();
         if self.out.is_empty() {
             return None;
         }
@@ -432,12 +429,18 @@ impl Session {
 
     /// Like [`poll_transmit`](Self::poll_transmit), appending to a buffer the driver owns.
     pub fn transmit_into(&mut self, buf: &mut BytesMut) {
-        if !self.pending_cull.is_empty() {
-            let ids = std::mem::take(&mut self.pending_cull);
-            write_cull(&mut self.out, &ids);
-        }
+        self.flush_cull();
         buf.extend_from_slice(&self.out);
         self.out.clear();
+    }
+
+    /// Writes one `cull` for the ids released since the last transmit, keeping the list's
+    /// buffer for the next ones.
+    fn flush_cull(&mut self) {
+        if !self.pending_cull.is_empty() {
+            write_cull(&mut self.out, &self.pending_cull);
+            self.pending_cull.clear();
+        }
     }
 
     /// The next event, if any.

@@ -281,7 +281,7 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-struct ValueVisitor;
+pub(crate) struct ValueVisitor;
 
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
@@ -360,8 +360,8 @@ pub fn parse_json(line: &[u8]) -> Result<Value, JsonError> {
 /// Rewrites `\uD800`–`\uDFFF` escapes that are not part of a valid pair into `\ufffd`.
 /// Borrowed (no copy) when the line has none, which is the common case.
 pub(crate) fn fix_lone_surrogates(line: &[u8]) -> Cow<'_, [u8]> {
-    let has_candidate = memchr::memmem::find_iter(line, b"\\u")
-        .any(|i| matches!(line.get(i + 2), Some(b'd' | b'D')));
+    let has_candidate = memchr::memchr_iter(b'\\', line)
+        .any(|i| line.get(i + 1) == Some(&b'u') && matches!(line.get(i + 2), Some(b'd' | b'D')));
     if !has_candidate {
         return Cow::Borrowed(line);
     }

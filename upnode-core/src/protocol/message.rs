@@ -5,6 +5,9 @@ use super::json::{self, write_js_string, write_u64, Seg, Special};
 use super::value::{Function, Path, Value};
 use crate::config::MAX_DEPTH;
 use crate::error::{LocalError, RemoteError};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::HashMap;
+use std::fmt;
 
 /// The `method` field of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,19 +34,28 @@ pub struct RawMessage {
 /// Reads one line into a message. `Err` with a fatal error when the line is not JSON; a
 /// non-fatal error when it is JSON but not a message.
 pub fn parse_message(line: &[u8]) -> Result<RawMessage, RemoteError> {
-    let v = json::parse_json(line).map_err(|e| RemoteError::BadJson {
+    let fixed = json::fix_lone_surrogates(line);
+    let env: Envelope = serde_json::from_slice(&fixed).map_err(|e| RemoteError::BadJson {
         detail: if line.iter().all(u8::is_ascii_whitespace) {
             "empty line".to_owned()
         } else {
-            e.0
+            e.to_string()
         },
     })?;
-    let Value::Object(mut m) = v else {
-        return Err(RemoteError::NotAMessage {
-            detail: format!("a line of {}", kind(&v)),
-        });
+    let (method, arguments, callbacks, links_field) = match env {
+        Envelope::Message {
+            method,
+            arguments,
+            callbacks,
+            links,
+        } => (method, arguments, callbacks, links),
+        Envelope::Other(kind) => {
+            return Err(RemoteError::NotAMessage {
+                detail: format!("a line of {kind}"),
+            })
+        }
     };
-    let method = match m.remove("method") {
+    let method = match method {
         Some(Value::String(s)) => Method::Name(s),
         Some(Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 && n < 9_007_199_254_740_992.0 => {
             Method::Id(n as u64)
@@ -59,7 +71,7 @@ pub fn parse_message(line: &[u8]) -> Result<RawMessage, RemoteError> {
             })
         }
     };
-    let arguments = match m.remove("arguments") {
+    let arguments = match arguments {
         Some(Value::Array(a)) => a,
         None | Some(Value::Null) => Vec::new(),
         Some(other) => {
@@ -68,16 +80,15 @@ pub fn parse_message(line: &[u8]) -> Result<RawMessage, RemoteError> {
             })
         }
     };
-    let mut callbacks = Vec::new();
-    if let Some(Value::Object(cbs)) = m.remove("callbacks") {
-        for (k, v) in cbs.into_entries() {
-            let Some(id) = parse_id(&k) else { continue };
-            let Some(path) = to_path(v) else { continue };
-            callbacks.push((id, path));
-        }
-    }
+    let callbacks = match callbacks {
+        Some(Callbacks::Object(entries)) => entries
+            .into_iter()
+            .filter_map(|(id, path)| Some((id, path?)))
+            .collect(),
+        Some(Callbacks::Other) | None => Vec::new(),
+    };
     let mut links = Vec::new();
-    if let Some(Value::Array(ls)) = m.remove("links") {
+    if let Some(Value::Array(ls)) = links_field {
         for l in ls {
             let Value::Object(mut l) = l else { continue };
             let (Some(from), Some(to)) = (
@@ -95,6 +106,209 @@ pub fn parse_message(line: &[u8]) -> Result<RawMessage, RemoteError> {
         callbacks,
         links,
     })
+}
+
+/// A line as read by [`parse_message`]: the four fields of a message object picked out while
+/// parsing, without building the object itself, or the kind of a line that is not an object.
+///
+/// It reads exactly what `JSON.parse` into a [`Value`] would (the same syntax, nesting limit
+/// and error messages; a repeated key keeps its last value) and keeps what `parse_message`
+/// would take from that value.
+enum Envelope {
+    Message {
+        method: Option<Value>,
+        arguments: Option<Value>,
+        callbacks: Option<Callbacks>,
+        links: Option<Value>,
+    },
+    Other(&'static str),
+}
+
+/// The `callbacks` field: for an object, each valid id key in first-seen order with the path
+/// of its last occurrence (`None` when that is not a valid path).
+enum Callbacks {
+    Object(Vec<(u64, Option<Path>)>),
+    Other,
+}
+
+/// Above this many entries, repeated `callbacks` keys are found through an index instead of a
+/// scan, so a hostile line costs linear time.
+const SCAN_LIMIT: usize = 16;
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Envelope, D::Error> {
+        d.deserialize_any(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+enum Field {
+    Method,
+    Arguments,
+    Callbacks,
+    Links,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E>(self, k: &str) -> Result<Field, E> {
+                Ok(match k {
+                    "method" => Field::Method,
+                    "arguments" => Field::Arguments,
+                    "callbacks" => Field::Callbacks,
+                    "links" => Field::Links,
+                    _ => Field::Other,
+                })
+            }
+        }
+        d.deserialize_str(FieldVisitor)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Envelope, E> {
+        Ok(Envelope::Other("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Envelope, E> {
+        Ok(Envelope::Other("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Envelope, E> {
+        Ok(Envelope::Other("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Envelope, E> {
+        Ok(Envelope::Other("a number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Envelope, E> {
+        Ok(Envelope::Other("a string"))
+    }
+    fn visit_unit<E>(self) -> Result<Envelope, E> {
+        Ok(Envelope::Other("null"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Envelope, A::Error> {
+        json::ValueVisitor.visit_seq(seq)?;
+        Ok(Envelope::Other("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        let (mut method, mut arguments, mut callbacks, mut links) = (None, None, None, None);
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Method => method = Some(map.next_value::<Value>()?),
+                Field::Arguments => arguments = Some(map.next_value::<Value>()?),
+                Field::Callbacks => callbacks = Some(map.next_value::<Callbacks>()?),
+                Field::Links => links = Some(map.next_value::<Value>()?),
+                Field::Other => {
+                    map.next_value::<Value>()?;
+                }
+            }
+        }
+        Ok(Envelope::Message {
+            method,
+            arguments,
+            callbacks,
+            links,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Callbacks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Callbacks, D::Error> {
+        d.deserialize_any(CallbacksVisitor)
+    }
+}
+
+struct CallbacksVisitor;
+
+impl<'de> Visitor<'de> for CallbacksVisitor {
+    type Value = Callbacks;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Callbacks, E> {
+        Ok(Callbacks::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Callbacks, E> {
+        Ok(Callbacks::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Callbacks, E> {
+        Ok(Callbacks::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Callbacks, E> {
+        Ok(Callbacks::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Callbacks, E> {
+        Ok(Callbacks::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Callbacks, E> {
+        Ok(Callbacks::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Callbacks, A::Error> {
+        json::ValueVisitor.visit_seq(seq)?;
+        Ok(Callbacks::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Callbacks, A::Error> {
+        let mut entries: Vec<(u64, Option<Path>)> = Vec::new();
+        let mut index: Option<HashMap<u64, usize>> = None;
+        while let Some(key) = map.next_key::<IdKey>()? {
+            let PathField(path) = map.next_value()?;
+            let IdKey(Some(id)) = key else { continue };
+            let slot = match &mut index {
+                Some(index) => index.get(&id).copied(),
+                None => entries.iter().position(|(k, _)| *k == id),
+            };
+            match slot {
+                Some(i) => entries[i].1 = path,
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(id, entries.len());
+                    }
+                    entries.push((id, path));
+                    if index.is_none() && entries.len() > SCAN_LIMIT {
+                        index = Some(
+                            entries
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (k, _))| (*k, i))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(Callbacks::Object(entries))
+    }
+}
+
+/// A key of the `callbacks` object: its id when it is a valid one.
+struct IdKey(Option<u64>);
+
+impl<'de> Deserialize<'de> for IdKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<IdKey, D::Error> {
+        struct IdKeyVisitor;
+        impl Visitor<'_> for IdKeyVisitor {
+            type Value = IdKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E>(self, k: &str) -> Result<IdKey, E> {
+                Ok(IdKey(parse_id(k)))
+            }
+        }
+        d.deserialize_str(IdKeyVisitor)
+    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -123,18 +337,75 @@ fn parse_id(s: &str) -> Option<u64> {
 /// A path: an array of strings or numbers (numbers become their JavaScript string form).
 fn to_path(v: Value) -> Option<Path> {
     let Value::Array(items) = v else { return None };
-    items
-        .into_iter()
-        .map(|e| match e {
-            Value::String(s) => Some(s),
-            Value::Number(n) => {
-                let mut out = Vec::new();
-                json::write_js_number(&mut out, n);
-                String::from_utf8(out).ok()
+    items.into_iter().map(path_element).collect()
+}
+
+/// One element of a path: a string as it is, a number in its JavaScript string form.
+fn path_element(e: Value) -> Option<String> {
+    match e {
+        Value::String(s) => Some(s),
+        Value::Number(n) => {
+            let mut out = Vec::new();
+            json::write_js_number(&mut out, n);
+            String::from_utf8(out).ok()
+        }
+        _ => None,
+    }
+}
+
+/// A value read where a path is expected: what [`to_path`] of it would give, read without
+/// first building the array.
+struct PathField(Option<Path>);
+
+impl<'de> Deserialize<'de> for PathField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PathField, D::Error> {
+        d.deserialize_any(PathVisitor)
+    }
+}
+
+struct PathVisitor;
+
+impl<'de> Visitor<'de> for PathVisitor {
+    type Value = PathField;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_unit<E>(self) -> Result<PathField, E> {
+        Ok(PathField(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PathField, A::Error> {
+        json::ValueVisitor.visit_map(map)?;
+        Ok(PathField(None))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PathField, A::Error> {
+        let mut path = Some(Vec::new());
+        // Read every element even after a bad one: the line must be checked whole.
+        while let Some(e) = seq.next_element::<Value>()? {
+            if let Some(p) = &mut path {
+                match path_element(e) {
+                    Some(seg) => p.push(seg),
+                    None => path = None,
+                }
             }
-            _ => None,
-        })
-        .collect()
+        }
+        Ok(PathField(path))
+    }
 }
 
 /// Places the peer's callbacks (as [`Function::Remote`]) and then its links (as
@@ -324,6 +595,211 @@ pub fn write_cull(out: &mut Vec<u8>, ids: &[u64]) {
 mod tests {
     use super::*;
     use crate::protocol::{LocalFn, RemoteFn};
+    use proptest::prelude::*;
+
+    /// The straightforward reading `parse_message` must agree with: parse the line into a
+    /// [`Value`], then take the fields out of the object.
+    pub(crate) fn parse_message_via_value(line: &[u8]) -> Result<RawMessage, RemoteError> {
+        let v = json::parse_json(line).map_err(|e| RemoteError::BadJson {
+            detail: if line.iter().all(u8::is_ascii_whitespace) {
+                "empty line".to_owned()
+            } else {
+                e.0
+            },
+        })?;
+        let Value::Object(mut m) = v else {
+            return Err(RemoteError::NotAMessage {
+                detail: format!("a line of {}", kind(&v)),
+            });
+        };
+        let method = match m.remove("method") {
+            Some(Value::String(s)) => Method::Name(s),
+            Some(Value::Number(n))
+                if n >= 0.0 && n.fract() == 0.0 && n < 9_007_199_254_740_992.0 =>
+            {
+                Method::Id(n as u64)
+            }
+            Some(other) => {
+                return Err(RemoteError::NotAMessage {
+                    detail: format!("method is {}", kind(&other)),
+                })
+            }
+            None => {
+                return Err(RemoteError::NotAMessage {
+                    detail: "no method field".to_owned(),
+                })
+            }
+        };
+        let arguments = match m.remove("arguments") {
+            Some(Value::Array(a)) => a,
+            None | Some(Value::Null) => Vec::new(),
+            Some(other) => {
+                return Err(RemoteError::NotAMessage {
+                    detail: format!("arguments is {}", kind(&other)),
+                })
+            }
+        };
+        let mut callbacks = Vec::new();
+        if let Some(Value::Object(cbs)) = m.remove("callbacks") {
+            for (k, v) in cbs.into_entries() {
+                let Some(id) = parse_id(&k) else { continue };
+                let Some(path) = to_path(v) else { continue };
+                callbacks.push((id, path));
+            }
+        }
+        let mut links = Vec::new();
+        if let Some(Value::Array(ls)) = m.remove("links") {
+            for l in ls {
+                let Value::Object(mut l) = l else { continue };
+                let (Some(from), Some(to)) = (
+                    l.remove("from").and_then(to_path),
+                    l.remove("to").and_then(to_path),
+                ) else {
+                    continue;
+                };
+                links.push((from, to));
+            }
+        }
+        Ok(RawMessage {
+            method,
+            arguments,
+            callbacks,
+            links,
+        })
+    }
+
+    /// Pieces of dnode-looking JSON, so that random lines often parse.
+    fn arb_line() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            prop::sample::select(vec![
+                &b"{"[..],
+                b"}",
+                b"[",
+                b"]",
+                b",",
+                b":",
+                b"\"method\"",
+                b"\"arguments\"",
+                b"\"callbacks\"",
+                b"\"links\"",
+                b"\"from\"",
+                b"\"to\"",
+                b"\"meth\\u006fd\"",
+                b"\"[Function]\"",
+                b"\"0\"",
+                b"\"1\"",
+                b"\"01\"",
+                b"\"x\"",
+                b"0",
+                b"1",
+                b"-1",
+                b"1.5",
+                b"1e3",
+                b"9007199254740992",
+                b"null",
+                b"true",
+                b"\"\\ud800\"",
+                b" ",
+                b"\"cull\"",
+                b"\"methods\"",
+            ])
+            .prop_map(<[u8]>::to_vec),
+            prop::collection::vec(any::<u8>(), 0..3),
+        ];
+        let structured = (
+            prop::sample::select(vec!["0", "\"m\"", "null", "[]", "1.5", "-1"]),
+            prop::sample::select(vec![
+                "[]",
+                "[1,\"[Function]\",{\"a\":[\"[Function]\"]}]",
+                "null",
+                "{}",
+                "5",
+            ]),
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec!["0", "1", "2", "01", "x", "9007199254740992", "1"]),
+                    prop::sample::select(vec![
+                        "[\"0\"]",
+                        "[1]",
+                        "[\"2\",\"a\",0]",
+                        "[]",
+                        "null",
+                        "[true]",
+                        "\"0\"",
+                        "{}",
+                        "[1.5e300]",
+                    ]),
+                ),
+                0..20,
+            ),
+            prop::sample::select(vec![
+                "[]",
+                "null",
+                "[{\"from\":[],\"to\":[\"0\"]}]",
+                "[{\"from\":[\"0\"],\"to\":[\"1\",0]},5,{\"to\":[]}]",
+            ]),
+            any::<bool>(),
+        )
+            .prop_map(|(m, a, cbs, l, dup)| {
+                let cbs: Vec<String> = cbs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                let mut s = format!(
+                    "{{\"method\":{m},\"arguments\":{a},\"callbacks\":{{{}}},\"links\":{l}",
+                    cbs.join(",")
+                );
+                if dup {
+                    s.push_str(
+                        ",\"extra\":[1,{\"y\":2}],\"method\":\"again\",\"callbacks\":{\"3\":[0]}",
+                    );
+                }
+                s.push('}');
+                s.into_bytes()
+            });
+        let whole = prop::sample::select(vec![
+            &b"null"[..],
+            b"5",
+            b"-0",
+            b"1e400",
+            b"true",
+            b"\"s\"",
+            b"[1,[2]]",
+            b"[",
+            b"",
+            b" ",
+            b"{}",
+            b"{\"method\":\"m\"} x",
+            b"\r",
+            b"{\"method\":\"m\",}",
+        ])
+        .prop_map(<[u8]>::to_vec);
+        prop_oneof![
+            2 => structured,
+            2 => prop::collection::vec(piece, 0..30).prop_map(|v| v.concat()),
+            1 => whole,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parse_message_agrees_with_reading_a_value_first(line in arb_line()) {
+            prop_assert_eq!(parse_message(&line), parse_message_via_value(&line));
+        }
+    }
+
+    #[test]
+    fn repeated_callback_keys_keep_first_position_and_last_value_past_the_scan_limit() {
+        let mut line = String::from("{\"method\":0,\"arguments\":[[]],\"callbacks\":{");
+        for i in 0..40 {
+            line.push_str(&format!("\"{}\":[\"0\",\"{}\"],", i % 25, i));
+        }
+        line.push_str("\"3\":null}}");
+        let m = parse_message(line.as_bytes()).unwrap();
+        assert_eq!(m, parse_message_via_value(line.as_bytes()).unwrap());
+        assert_eq!(m.callbacks.len(), 24);
+        assert_eq!(m.callbacks[0], (0, vec!["0".to_owned(), "25".to_owned()]));
+        assert_eq!(m.callbacks[3], (4, vec!["0".to_owned(), "29".to_owned()]));
+    }
 
     fn line(method: Method, args: &[Value]) -> String {
         let mut out = Vec::new();
