@@ -631,9 +631,16 @@ impl ClientLink {
         }
     }
 
-    /// A transaction with retry completed; it will not run again.
+    /// A transaction with retry completed; it will not run again, even if the link has
+    /// queued it again already (its connection dropped in the same call that reported the
+    /// completion, e.g. its call timed out as the heartbeat declared the link dead).
     pub fn finish(&mut self, tx: TxId) {
         self.running.remove(&tx);
+        if tx.retry {
+            if let Some(q) = self.waiting.remove(&tx) {
+                self.queue.remove(q);
+            }
+        }
     }
 
     /// Calls the server on connection `conn`. Local functions in `args` are callbacks the
