@@ -109,8 +109,14 @@ pub struct Plan {
     pub cut_max: usize,
     /// Chance a connection turns into a black hole (nothing, not even FIN, arrives).
     pub p_black_hole: f64,
-    /// A black hole starts within this long after the connect.
+    /// A black hole starts `black_hole_after` plus up to `black_hole_within` after the
+    /// connect.
     pub black_hole_within: Duration,
+    /// See `black_hole_within`.
+    pub black_hole_after: Duration,
+    /// Which directions a black hole swallows (`[toward client, toward server]`); drawn
+    /// per connection when `None`.
+    pub black_hole_dirs: Option<[bool; 2]>,
     /// Chance a newline is injected into one direction (the receiver sees bad JSON).
     pub p_garbage: f64,
     /// Largest offset of the injected newline.
@@ -194,6 +200,8 @@ impl Plan {
             cut_max: 0,
             p_black_hole: 0.0,
             black_hole_within: Duration::ZERO,
+            black_hole_after: Duration::ZERO,
+            black_hole_dirs: None,
             p_garbage: 0.0,
             garbage_max: 0,
             split: Split::Whole,

@@ -952,13 +952,16 @@ impl World {
             None
         };
         let black_hole = if self.chance(self.plan.p_black_hole) {
-            let at = self.now + self.dur(Duration::ZERO, self.plan.black_hole_within);
+            let at = self.now
+                + self.plan.black_hole_after
+                + self.dur(Duration::ZERO, self.plan.black_hole_within);
             let at = Duration::from_millis(at.as_millis() as u64);
             let dirs = match self.rng.below(3) {
                 0 => [true, true],
                 1 => [true, false],
                 _ => [false, true],
             };
+            let dirs = self.plan.black_hole_dirs.unwrap_or(dirs);
             Some((at, dirs))
         } else {
             None
