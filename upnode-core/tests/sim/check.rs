@@ -59,6 +59,9 @@ struct Checker<'a> {
     server_closed: HashSet<usize>,
     server_down: HashSet<usize>,
     server_remote_at: HashMap<usize, Duration>,
+    /// When the last answer to a ping arrived, per client connection / server connection.
+    last_pong: HashMap<ConnId, Duration>,
+    server_last_pong: HashMap<usize, Duration>,
 }
 
 /// Every invariant the run broke (empty when it is right).
@@ -88,6 +91,8 @@ pub fn check(w: &World) -> Vec<String> {
         server_closed: HashSet::new(),
         server_down: HashSet::new(),
         server_remote_at: HashMap::new(),
+        last_pong: HashMap::new(),
+        server_last_pong: HashMap::new(),
     };
     for i in 0..w.log.len() {
         c.entry(i);
@@ -280,6 +285,11 @@ impl Checker<'_> {
                 self.open_at.insert(*conn, t);
             }
             LinkEvent::CloseTransport { .. } => {}
+            LinkEvent::Ping { .. } => {
+                if let Some(c) = self.current {
+                    self.last_pong.insert(c, t);
+                }
+            }
             LinkEvent::Remote { conn } => {
                 if self.current != Some(*conn) {
                     self.bad(t, format!("Remote on stale {conn:?}"));
@@ -591,6 +601,9 @@ impl Checker<'_> {
             LinkEvent::Remote { .. } => {
                 self.server_remote_at.entry(s).or_insert(t);
             }
+            LinkEvent::Ping { .. } => {
+                self.server_last_pong.insert(s, t);
+            }
             LinkEvent::Call {
                 answers: Some(id), ..
             } => match self.server_calls.get_mut(&(s, *id)) {
@@ -650,15 +663,19 @@ impl Checker<'_> {
                 );
             }
         }
-        // Dead links are found within one ping interval plus the ping timeout of the black
-        // hole's start (or of the heartbeat's start, if later). The driver fires every timer
-        // exactly at poll_timeout(), so there is no scheduling slack to add.
+        // Dead links are found within one ping interval plus the ping timeout of the last
+        // proof of life: the latest of the black hole's start, the heartbeat's start and the
+        // last answer to a ping (when only the way to the peer is cut, answers to pings sent
+        // before the cut still arrive after it; a ping due while another is outstanding is
+        // skipped, so the next one leaves up to one interval after that answer). The driver
+        // fires every timer exactly at poll_timeout(), so there is no scheduling slack.
         for (n, c) in w.net.iter().enumerate() {
             let Some((hole, _)) = c.black_hole else {
                 continue;
             };
             if let (Some(iv), Some(r)) = (w.plan.client.ping_interval, self.remote_at.get(&c.client)) {
-                let bound = hole.max(*r) + iv + w.plan.client.ping_timeout;
+                let pong = self.last_pong.get(&c.client).copied().unwrap_or_default();
+                let bound = hole.max(*r).max(pong) + iv + w.plan.client.ping_timeout;
                 match c.client_closed_at {
                     Some(at) if at <= bound => {}
                     at => self.bad(end, format!("client kept dead transport {n} until {at:?}, bound {bound:?}")),
@@ -667,7 +684,10 @@ impl Checker<'_> {
             if let Some(s) = c.sconn {
                 let sc = &w.sconns[s];
                 let bound = match (self.server_remote_at.get(&s), w.plan.server.ping_interval) {
-                    (Some(r), Some(iv)) => hole.max(*r) + iv + w.plan.server.ping_timeout,
+                    (Some(r), Some(iv)) => {
+                        let pong = self.server_last_pong.get(&s).copied().unwrap_or_default();
+                        hole.max(*r).max(pong) + iv + w.plan.server.ping_timeout
+                    }
                     _ => sc.accepted_at + w.plan.server.handshake_timeout,
                 };
                 match sc.closed_at {

@@ -141,6 +141,8 @@ pub struct Plan {
     pub transact_on_remote: Option<TxPlan>,
     /// When the client closes; `None` leaves it open (scenarios that end it otherwise).
     pub close_at: Option<Duration>,
+    /// Times drawn during the run are rounded up to a multiple of this.
+    pub quantum: Option<Duration>,
     /// Stop simulating here at the latest (a run that has not settled by then is a bug).
     pub horizon: Duration,
 }
@@ -214,6 +216,7 @@ impl Plan {
             cancels: Vec::new(),
             transact_on_remote: None,
             close_at: None,
+            quantum: None,
             horizon: Duration::from_secs(600),
         }
     }
@@ -372,6 +375,59 @@ impl Plan {
         }
         p.close_at = Some(duration - d.ms(0, duration.as_millis() as u64 / 5));
         p.horizon = duration + Duration::from_secs(120);
+        // Coarse runs: every time a multiple of one quantum and latency a fixed multiple (or
+        // none), so that deadlines of different kinds fall on the same instant and the
+        // orders of simultaneous events get explored.
+        if d.chance(0.3) {
+            let q = [10, 50, 100, 250][d.int(0, 3) as usize];
+            let lat = ms(q * d.int(0, 1));
+            p.latency_min = lat;
+            p.latency_max = lat;
+            p.quantize(ms(q));
+        }
         p
+    }
+
+    /// Rounds every time of the plan up to a multiple of `q` (latency excepted).
+    pub fn quantize(&mut self, q: Duration) {
+        let r = |d: Duration| -> Duration {
+            let n = d.as_nanos().div_ceil(q.as_nanos()).max(1);
+            q * n as u32
+        };
+        let c = &mut self.client;
+        c.ping_interval = c.ping_interval.map(r);
+        c.ping_timeout = r(c.ping_timeout);
+        c.connect_timeout = r(c.connect_timeout);
+        c.handshake_timeout = r(c.handshake_timeout);
+        c.connect_step_timeout = c.connect_step_timeout.map(r);
+        if let Backoff::Fixed(f) = c.reconnect.backoff {
+            c.reconnect.backoff = Backoff::Fixed(r(f));
+        }
+        c.stable_after = r(c.stable_after);
+        let s = &mut self.server;
+        s.ping_interval = s.ping_interval.map(r);
+        s.ping_timeout = r(s.ping_timeout);
+        s.handshake_timeout = r(s.handshake_timeout);
+        if let Step::Auth { call_timeout, .. } = &mut self.step {
+            *call_timeout = call_timeout.map(r);
+        }
+        // Delays drawn during the run (replies, black holes) are rounded by the world.
+        self.quantum = Some(q);
+        for (a, b) in &mut self.restarts {
+            *a = r(*a);
+            *b = r(*b);
+        }
+        for t in &mut self.spurious {
+            *t = r(*t);
+        }
+        for t in self.txs.iter_mut().chain(self.transact_on_remote.as_mut()) {
+            t.at = r(t.at);
+            t.timeout = t.timeout.map(r);
+            t.call_timeout = t.call_timeout.map(r);
+        }
+        for (t, _) in &mut self.cancels {
+            *t = r(*t);
+        }
+        self.close_at = self.close_at.map(r);
     }
 }

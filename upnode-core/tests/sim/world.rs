@@ -409,6 +409,14 @@ impl World {
         Duration::from_nanos(self.rng.range_inclusive(lo_n, hi_n.max(lo_n)))
     }
 
+    /// Rounds a drawn time up to the plan's quantum, if it has one.
+    fn round(&self, d: Duration) -> Duration {
+        match self.plan.quantum {
+            Some(q) => q * d.as_nanos().div_ceil(q.as_nanos()) as u32,
+            None => d,
+        }
+    }
+
     fn latency(&mut self) -> Duration {
         let (lo, hi) = (self.plan.latency_min, self.plan.latency_max);
         // Whole microseconds keep the log readable.
@@ -867,6 +875,11 @@ impl World {
                         _ => self.plan.reply_delay_max,
                     };
                     let delay = self.dur(Duration::ZERO, delay);
+                    let delay = if delay.is_zero() {
+                        delay
+                    } else {
+                        self.round(delay)
+                    };
                     match reply {
                         Some(r) if delay.is_zero() => self.server_reply(s, cb, r),
                         Some(r) => {
@@ -955,7 +968,7 @@ impl World {
             let at = self.now
                 + self.plan.black_hole_after
                 + self.dur(Duration::ZERO, self.plan.black_hole_within);
-            let at = Duration::from_millis(at.as_millis() as u64);
+            let at = self.round(Duration::from_millis(at.as_millis() as u64));
             let dirs = match self.rng.below(3) {
                 0 => [true, true],
                 1 => [true, false],
