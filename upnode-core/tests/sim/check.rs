@@ -128,7 +128,11 @@ impl Checker<'_> {
     }
 
     /// The next client event after entry `i`, skipping driver actions.
-    fn next_client(&self, i: usize, skip: impl Fn(&LinkEvent) -> bool) -> Option<(Duration, &LinkEvent)> {
+    fn next_client(
+        &self,
+        i: usize,
+        skip: impl Fn(&LinkEvent) -> bool,
+    ) -> Option<(Duration, &LinkEvent)> {
         self.w.log[i + 1..].iter().find_map(|e| match e {
             Entry::Client { t, ev } if !skip(ev) => Some((*t, ev)),
             _ => None,
@@ -196,7 +200,10 @@ impl Checker<'_> {
                 let Some(m) = self.tx(*tx) else { return };
                 let state = m.state;
                 if (state == TxState::Waiting) != *was_waiting {
-                    self.bad(t, format!("cancel({tx:?}) said {was_waiting} but it was {state:?}"));
+                    self.bad(
+                        t,
+                        format!("cancel({tx:?}) said {was_waiting} but it was {state:?}"),
+                    );
                 }
                 if matches!(state, TxState::Waiting | TxState::Running) {
                     self.tx(*tx).expect("seen").state = TxState::Done("cancelled");
@@ -246,7 +253,8 @@ impl Checker<'_> {
                 self.connected_at.insert(*conn, t);
             }
             Act::ServerCall { s, id } => {
-                if self.server_calls.insert((*s, *id), false).is_some() {
+                let fresh = self.server_calls.insert((*s, *id), false).is_none();
+                if !fresh {
                     self.bad(t, format!("server {s} call id {id:?} reused"));
                 }
             }
@@ -359,9 +367,16 @@ impl Checker<'_> {
                     }
                     // Attempts are counted since the backoff last started afresh: none yet
                     // when it was reset by this very drop.
-                    let want = if self.attempt_reset { 0 } else { self.last_attempt };
+                    let want = if self.attempt_reset {
+                        0
+                    } else {
+                        self.last_attempt
+                    };
                     if *attempts != want {
-                        self.bad(t, format!("gave up after {attempts} attempts, expected {want}"));
+                        self.bad(
+                            t,
+                            format!("gave up after {attempts} attempts, expected {want}"),
+                        );
                     }
                     if self.failed_at != Some(t) {
                         self.bad(t, "gave up without a failure".into());
@@ -413,7 +428,10 @@ impl Checker<'_> {
             }
             LinkEvent::Reconnecting { attempt, delay } => {
                 if self.failed_at != Some(t) {
-                    self.bad(t, "Reconnecting without a failure at the same instant".into());
+                    self.bad(
+                        t,
+                        "Reconnecting without a failure at the same instant".into(),
+                    );
                 }
                 self.failed_at = None;
                 self.all_calls_resolved(t, "Reconnecting");
@@ -436,7 +454,10 @@ impl Checker<'_> {
                     self.last_attempt + 1
                 };
                 if *attempt != want {
-                    self.bad(t, format!("Reconnecting attempt {attempt}, expected {want}"));
+                    self.bad(
+                        t,
+                        format!("Reconnecting attempt {attempt}, expected {want}"),
+                    );
                 }
                 self.attempt_reset = false;
                 self.backoff_idx += 1;
@@ -481,7 +502,10 @@ impl Checker<'_> {
                 if readies == 0 {
                     if let Some(d) = timeout {
                         if t > created + d {
-                            self.bad(t, format!("{tx:?} ready after its deadline {:?}", created + d));
+                            self.bad(
+                                t,
+                                format!("{tx:?} ready after its deadline {:?}", created + d),
+                            );
                         }
                     }
                 }
@@ -494,11 +518,17 @@ impl Checker<'_> {
                 let (state, created, timeout, readies) = (m.state, m.created, m.timeout, m.readies);
                 m.state = TxState::Done("timed out");
                 if state != TxState::Waiting || readies != 0 {
-                    self.bad(t, format!("{tx:?} timed out while {state:?} after {readies} readies"));
+                    self.bad(
+                        t,
+                        format!("{tx:?} timed out while {state:?} after {readies} readies"),
+                    );
                 }
                 match timeout {
                     Some(d) if created + d == t => {}
-                    _ => self.bad(t, format!("{tx:?} timed out at {t:?}: made {created:?} with {timeout:?}")),
+                    _ => self.bad(
+                        t,
+                        format!("{tx:?} timed out at {t:?}: made {created:?} with {timeout:?}"),
+                    ),
                 }
                 self.waiting.retain(|w| w != tx);
             }
@@ -520,18 +550,21 @@ impl Checker<'_> {
                     None => self.bad(t, format!("{tx:?} closed but never made")),
                 }
             }
-            LinkEvent::Call { conn, answers, .. } => {
-                if let Some(id) = answers {
-                    match self.calls.get_mut(id) {
-                        Some(c) if !c.resolved && c.conn == *conn => c.resolved = true,
-                        Some(c) => {
-                            let (r, cc) = (c.resolved, c.conn);
-                            self.bad(t, format!("answer to {id:?} (resolved {r}, on {cc:?}) on {conn:?}"));
-                        }
-                        None => self.bad(t, format!("answer to unknown {id:?}")),
-                    }
+            LinkEvent::Call {
+                conn,
+                answers: Some(id),
+                ..
+            } => match self.calls.get_mut(id) {
+                Some(c) if !c.resolved && c.conn == *conn => c.resolved = true,
+                Some(c) => {
+                    let (r, cc) = (c.resolved, c.conn);
+                    self.bad(
+                        t,
+                        format!("answer to {id:?} (resolved {r}, on {cc:?}) on {conn:?}"),
+                    );
                 }
-            }
+                None => self.bad(t, format!("answer to unknown {id:?}")),
+            },
             LinkEvent::CallFailed { call, reason } => {
                 let Some(c) = self.calls.get_mut(call) else {
                     self.bad(t, format!("failure of unknown {call:?}"));
@@ -544,23 +577,33 @@ impl Checker<'_> {
                 }
                 match reason {
                     CallFailure::TimedOut => {
-                        if timeout.map(|d| at + d) != Some(t) {
-                            self.bad(t, format!("{call:?} timed out at {t:?}, made {at:?} with {timeout:?}"));
+                        let due = timeout.map(|d| at + d);
+                        if due != Some(t) {
+                            self.bad(
+                                t,
+                                format!(
+                                    "{call:?} timed out at {t:?}, made {at:?} with {timeout:?}"
+                                ),
+                            );
                         }
                     }
-                    CallFailure::Closed => {
-                        if !self.closing {
-                            self.bad(t, format!("{call:?} failed Closed but not closing"));
-                        }
+                    CallFailure::Closed if !self.closing => {
+                        self.bad(t, format!("{call:?} failed Closed but not closing"));
                     }
                     CallFailure::LinkDown => {
                         let next = self.next_client(i, |e| {
-                            matches!(e, LinkEvent::CallFailed { .. } | LinkEvent::TransactionClosed { .. })
+                            matches!(
+                                e,
+                                LinkEvent::CallFailed { .. } | LinkEvent::TransactionClosed { .. }
+                            )
                         });
                         let ok = matches!(next, Some((nt, LinkEvent::Down { .. })) if nt == t)
                             || matches!(next, Some((nt, LinkEvent::Error(e))) if nt == t && ends_connection(e));
                         if !ok {
-                            self.bad(t, format!("{call:?} failed LinkDown but no connection ended"));
+                            self.bad(
+                                t,
+                                format!("{call:?} failed LinkDown but no connection ended"),
+                            );
                         }
                     }
                     _ => {}
@@ -615,7 +658,8 @@ impl Checker<'_> {
                 _ => self.bad(t, format!("server {s}: bad failure of {call:?}")),
             },
             LinkEvent::Down { .. } => {
-                if !self.server_down.insert(s) {
+                let first = self.server_down.insert(s);
+                if !first {
                     self.bad(t, format!("server {s}: Down twice"));
                 }
             }
@@ -673,12 +717,17 @@ impl Checker<'_> {
             let Some((hole, _)) = c.black_hole else {
                 continue;
             };
-            if let (Some(iv), Some(r)) = (w.plan.client.ping_interval, self.remote_at.get(&c.client)) {
+            if let (Some(iv), Some(r)) =
+                (w.plan.client.ping_interval, self.remote_at.get(&c.client))
+            {
                 let pong = self.last_pong.get(&c.client).copied().unwrap_or_default();
                 let bound = hole.max(*r).max(pong) + iv + w.plan.client.ping_timeout;
                 match c.client_closed_at {
                     Some(at) if at <= bound => {}
-                    at => self.bad(end, format!("client kept dead transport {n} until {at:?}, bound {bound:?}")),
+                    at => self.bad(
+                        end,
+                        format!("client kept dead transport {n} until {at:?}, bound {bound:?}"),
+                    ),
                 }
             }
             if let Some(s) = c.sconn {
@@ -692,7 +741,10 @@ impl Checker<'_> {
                 };
                 match sc.closed_at {
                     Some(at) if at <= bound => {}
-                    at => self.bad(end, format!("server kept dead connection {s} until {at:?}, bound {bound:?}")),
+                    at => self.bad(
+                        end,
+                        format!("server kept dead connection {s} until {at:?}, bound {bound:?}"),
+                    ),
                 }
             }
         }

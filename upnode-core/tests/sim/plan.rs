@@ -358,10 +358,8 @@ impl Plan {
             });
         }
         for _ in 0..d.int(0, 3) {
-            p.cancels.push((
-                d.ms(0, duration.as_millis() as u64),
-                d.int(0, n.max(1) - 1),
-            ));
+            p.cancels
+                .push((d.ms(0, duration.as_millis() as u64), d.int(0, n.max(1) - 1)));
         }
         if d.chance(0.2) {
             p.transact_on_remote = Some(TxPlan {

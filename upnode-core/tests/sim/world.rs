@@ -34,6 +34,8 @@ impl Side {
 }
 
 /// What one transport of the virtual network is and what happens to it.
+// Some fields are only read through `Debug`, when a log is printed.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct NetConn {
     /// The client's id for it.
@@ -95,6 +97,8 @@ pub enum CallFor {
 }
 
 /// A driver action, recorded in the log between the link's events.
+// Many fields are only read through `Debug`, when a log is printed.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub enum Act {
     /// `transact` and what it returned.
@@ -272,16 +276,31 @@ impl Entry {
 
 #[derive(Debug)]
 enum Item {
-    ConnectArrives { net: usize },
-    Deliver { net: usize, to: Side, data: Bytes },
-    Fin { net: usize, to: Side },
+    ConnectArrives {
+        net: usize,
+    },
+    Deliver {
+        net: usize,
+        to: Side,
+        data: Bytes,
+    },
+    Fin {
+        net: usize,
+        to: Side,
+    },
     Transact(usize),
     Cancel(u64),
     Close,
     ServerDown,
     ServerUp,
-    ServerReply { s: usize, cb: RemoteFn, args: Vec<Value> },
-    ServerEnd { s: usize },
+    ServerReply {
+        s: usize,
+        cb: RemoteFn,
+        args: Vec<Value>,
+    },
+    ServerEnd {
+        s: usize,
+    },
     Spurious,
 }
 
@@ -609,7 +628,10 @@ impl World {
             ));
         }
         if state == LinkState::Up && self.client.queued() != 0 {
-            self.violation(format!("{} transactions queued while up", self.client.queued()));
+            self.violation(format!(
+                "{} transactions queued while up",
+                self.client.queued()
+            ));
         }
         if state == LinkState::Closed {
             if self.client.queued() != 0 || self.client.calls_in_flight() != 0 {
@@ -861,10 +883,9 @@ impl World {
                 let mut pending = None;
                 if let Some(cb) = cb {
                     let reply = match function {
-                        f if f == TIME => Some(vec![Value::from(format!(
-                            "time {}",
-                            self.now.as_millis()
-                        ))]),
+                        f if f == TIME => {
+                            Some(vec![Value::from(format!("time {}", self.now.as_millis()))])
+                        }
                         f if f == ECHO => Some(vec![args.first().cloned().unwrap_or_default()]),
                         f if f == BEEP => Some(vec![Value::from("boop")]),
                         f if f == AUTH => self.auth_reply(&args),
@@ -884,14 +905,7 @@ impl World {
                         Some(r) if delay.is_zero() => self.server_reply(s, cb, r),
                         Some(r) => {
                             pending = Some(cb);
-                            self.schedule(
-                                self.now + delay,
-                                Item::ServerReply {
-                                    s,
-                                    cb,
-                                    args: r,
-                                },
-                            );
+                            self.schedule(self.now + delay, Item::ServerReply { s, cb, args: r });
                         }
                         // A hanging auth keeps the callback and never calls it.
                         None if function == AUTH => pending = Some(cb),
@@ -960,7 +974,10 @@ impl World {
             } else {
                 Side::Server
             };
-            Some((side, self.rng.below(self.plan.garbage_max as u64 + 1) as usize))
+            Some((
+                side,
+                self.rng.below(self.plan.garbage_max as u64 + 1) as usize,
+            ))
         } else {
             None
         };
@@ -1025,7 +1042,8 @@ impl World {
             self.net[net].client_open = false;
             self.net[net].client_closed_at = Some(self.now);
             self.act(Act::Refused { conn });
-            self.client.handle_connect_failed(conn, now, "connection refused");
+            self.client
+                .handle_connect_failed(conn, now, "connection refused");
             self.drain_client();
             return;
         }
@@ -1058,7 +1076,10 @@ impl World {
             Side::Client => self.net[net].server_open,
         };
         if !from_open {
-            self.violation(format!("{:?} wrote to transport {net} after closing it", to.other()));
+            self.violation(format!(
+                "{:?} wrote to transport {net} after closing it",
+                to.other()
+            ));
             return;
         }
         if self.net[net].cut_done {
