@@ -722,11 +722,10 @@ mod tests {
     #[test]
     fn jitter_actually_varies_and_spreads() {
         let mut s = BackoffState::new(exp(100, 30_000, 2.0, Jitter::Full), 5).unwrap();
-        s.attempt = 20; // capped at 30 s: range [0, 30 s]
         let mut lo_half = 0;
         let n = 2000;
         for _ in 0..n {
-            s.attempt = 20;
+            s.attempt = 20; // base capped at 30 s: range [0, 30 s]
             if s.next_delay().unwrap() < Duration::from_secs(15) {
                 lo_half += 1;
             }

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// How often to ping the server once its `methods` arrived; `None` disables (upnode's
-    /// `ping: 0`).
+    /// How often to ping the server once its `methods` arrived; `None` (or zero) disables
+    /// (upnode's `ping: 0`).
     pub ping_interval: Option<Duration>,
     /// How long an answer to a ping may take before the link is declared dead.
     pub ping_timeout: Duration,
@@ -48,7 +48,10 @@ pub struct ClientConfig {
     pub connect_step_timeout: Option<Duration>,
     /// Delays between attempts.
     pub reconnect: ReconnectPolicy,
-    /// How long the link must have been up before a drop starts the backoff afresh.
+    /// How long the link must have been proven alive (by traffic from the server) after
+    /// going up before a drop starts the backoff afresh. A server that goes silent right
+    /// after the handshake therefore never resets the backoff, however long the heartbeat
+    /// takes to notice.
     pub stable_after: Duration,
     /// Most transactions waiting at once.
     pub queue_cap: usize,
@@ -98,6 +101,8 @@ struct Conn {
     id: ConnId,
     session: Session,
     hb: Heartbeat,
+    /// When bytes last came from the server.
+    last_input: Instant,
 }
 
 #[derive(Debug)]
@@ -327,6 +332,7 @@ impl ClientLink {
                         id,
                         session,
                         hb: Heartbeat::default(),
+                        last_input: now,
                     },
                     deadline: now + self.config.handshake_timeout,
                 };
@@ -375,11 +381,14 @@ impl ClientLink {
         if c.id != conn {
             return;
         }
-        if let Err(e) = c.session.handle_input(data) {
-            self.fail(now, LinkError::Remote(e), true);
-            return;
-        }
+        c.last_input = now;
+        let result = c.session.handle_input(data);
+        // Lines before a bad one were whole and valid: report what they did first, so the
+        // outcome does not depend on how the bytes were chunked.
         self.pump_session(now);
+        if let Err(e) = result {
+            self.fail(now, LinkError::Remote(e), true);
+        }
     }
 
     fn pump_session(&mut self, now: Instant) {
@@ -433,7 +442,7 @@ impl ClientLink {
             return;
         };
         conn.hb = Heartbeat::start(interval, now);
-        if interval.is_some() && remote_ping(&conn.session).is_none() {
+        if conn.hb.due.is_some() && remote_ping(&conn.session).is_none() {
             conn.hb = Heartbeat::default();
             self.events
                 .push_back(LinkEvent::Error(LinkError::NoPingMethod));
@@ -489,6 +498,11 @@ impl ClientLink {
         let id = conn.id;
         self.state = State::Up { conn, since: now };
         self.up_value = Some(value);
+        // Waits that ended by `now` timed out, even if the driver's timer has not fired yet.
+        for (_, tx) in self.queue.expire(now) {
+            self.waiting.remove(&tx);
+            self.events.push_back(LinkEvent::TransactionTimedOut { tx });
+        }
         // The queue is flushed in order before `up` is reported.
         while let Some((_, tx)) = self.queue.pop_front() {
             self.waiting.remove(&tx);
@@ -631,15 +645,14 @@ impl ClientLink {
         }
     }
 
-    /// A transaction with retry completed; it will not run again, even if the link has
-    /// queued it again already (its connection dropped in the same call that reported the
-    /// completion, e.g. its call timed out as the heartbeat declared the link dead).
+    /// A transaction with retry completed; it will not run again, even if the connection it
+    /// ran on dropped before this call and it waits again.
     pub fn finish(&mut self, tx: TxId) {
-        self.running.remove(&tx);
-        if tx.retry {
-            if let Some(q) = self.waiting.remove(&tx) {
-                self.queue.remove(q);
-            }
+        if self.running.remove(&tx) || !tx.retry {
+            return;
+        }
+        if let Some(q) = self.waiting.remove(&tx) {
+            self.queue.remove(q);
         }
     }
 
@@ -737,7 +750,7 @@ impl ClientLink {
                     self.events
                         .push_back(LinkEvent::CloseTransport { conn: conn.id });
                 }
-                was_up_since = Some(since);
+                was_up_since = Some((since, conn.last_input));
             }
             State::Waiting { .. } | State::Closed => {
                 self.state = state;
@@ -762,8 +775,8 @@ impl ClientLink {
             }
         }
         match was_up_since {
-            Some(since) => {
-                if now.saturating_duration_since(since) >= self.config.stable_after {
+            Some((since, last_input)) => {
+                if last_input.saturating_duration_since(since) >= self.config.stable_after {
                     self.backoff.reset();
                     self.attempt = 0;
                 }

@@ -144,9 +144,10 @@ pub(crate) struct Heartbeat {
 }
 
 impl Heartbeat {
+    /// A zero interval disables the heartbeat, as upnode's `ping: 0` does.
     pub fn start(interval: Option<Duration>, now: Instant) -> Heartbeat {
         Heartbeat {
-            due: interval.map(|i| now + i),
+            due: interval.filter(|i| !i.is_zero()).map(|i| now + i),
             outstanding: None,
         }
     }

@@ -11,6 +11,11 @@
 //! number (which is also the FIFO order), and deadlines in a second B-tree keyed by
 //! `(deadline, sequence)`.
 //!
+//! Memory, measured at a million entries by `examples/queue_memory.rs` (payload included):
+//! about 113 bytes per entry for a `u64` payload with a deadline, 64 without one, and 215 for
+//! a 64-byte payload with a deadline. An emptied queue keeps only the two B-trees' empty
+//! root nodes.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use upnode_core::link::queue::TxQueue;
@@ -521,6 +526,8 @@ impl<T> fmt::Debug for Drain<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    // Tests need one real instant to offset from; the library itself never reads a clock.
+    #![allow(clippy::disallowed_methods)]
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashSet;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// How often to ping a client that exports `ping`; `None` never pings.
+    /// How often to ping a client that exports `ping`; `None` (or zero) never pings.
     pub ping_interval: Option<Duration>,
     /// How long an answer may take before the connection is ended. (upnode 0.6 meant 10 s
     /// and wrote 100 s.)
@@ -166,10 +166,16 @@ impl ServerConn {
         if self.phase == Phase::Closed {
             return;
         }
-        if let Err(e) = self.session.handle_input(data) {
+        let result = self.session.handle_input(data);
+        // Lines before a bad one were whole and valid: report what they did first, so the
+        // outcome does not depend on how the bytes were chunked.
+        self.pump_session(now);
+        if let Err(e) = result {
             self.end(LinkError::Remote(e), true);
-            return;
         }
+    }
+
+    fn pump_session(&mut self, now: Instant) {
         while let Some(ev) = self.session.poll_event() {
             match ev {
                 SessionEvent::Remote => {

@@ -1,0 +1,41 @@
+//! The original's authenticated client: the connect step logs in on every (re)connection and
+//! hands the session object to the transactions, which call `beep` every second.
+//!
+//! `cargo run --example auth_client [port]` (default 7000).
+
+use std::time::Duration;
+use upnode_examples::{init_logging, port_arg};
+use upnode_tokio::{Client, ClientBuilderExt};
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    let up = Client::builder()
+        .on_connect(|remote| async move {
+            let reply = remote.call_raw("auth", &("moo", "hax")).await?;
+            if let Some(err) = reply.get::<Option<String>>(0)? {
+                eprintln!("{err}");
+                return Err(err.into());
+            }
+            reply
+                .remote(1)
+                .ok_or_else(|| "auth answered no session".into())
+        })
+        .connect_tcp(format!("127.0.0.1:{}", port_arg()));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let up = up.clone();
+        tokio::spawn(async move {
+            let Ok(session) = up.up().await else { return };
+            match session.call::<_, (String,)>("beep", &()).await {
+                Ok((s,)) => println!("{s}"),
+                Err(e) => eprintln!("beep failed: {e}"),
+            }
+        });
+    }
+    up.close().await;
+}

@@ -1,0 +1,723 @@
+//! The reconnecting client: a handle plus one background task driving `ClientLink`.
+
+use crate::error::{CallError, HandlerError, UpError};
+use crate::io::{Io, IoEvent};
+use crate::peer::{run_dispatch, Args, Dispatch, Handler, Handlers, Interface, PeerOps, Remote};
+use crate::runtime::{BoxStream, Connector, Runtime};
+use futures::channel::{mpsc, oneshot};
+use futures::future::BoxFuture;
+use futures::task::AtomicWaker;
+use futures::FutureExt;
+use std::future::Future;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use upnode_core::link::{
+    backoff::ReconnectPolicy, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent, LinkState,
+    TxId,
+};
+use upnode_core::{LocalFn, RemoteFn, Target, Value};
+
+/// What a client reports on its event stream.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The link is up (queued transactions already ran).
+    Up,
+    /// The link went down.
+    Down(LinkError),
+    /// The next connection attempt starts after `delay`.
+    Reconnect {
+        /// Attempt number.
+        attempt: u32,
+        /// Wait before it.
+        delay: Duration,
+    },
+    /// A heartbeat was answered.
+    Ping(Duration),
+    /// Something went wrong (see [`LinkError::is_remote`] for whose fault); or a handler of
+    /// ours failed (`Handler`).
+    Error(LinkError),
+    /// One of our handlers returned an error or panicked.
+    Handler(String),
+    /// Closed for good.
+    Closed,
+}
+
+type ConnectStep =
+    Arc<dyn Fn(Remote) -> BoxFuture<'static, Result<Remote, HandlerError>> + Send + Sync>;
+
+/// Builds a [`Client`]. Every setting defaults to upnode's behaviour.
+pub struct ClientBuilder {
+    config: ClientConfig,
+    exports: Interface,
+    on_connect: Option<ConnectStep>,
+    call_timeout: Option<Duration>,
+    event_capacity: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            config: ClientConfig::default(),
+            exports: Interface::new(),
+            on_connect: None,
+            call_timeout: None,
+            event_capacity: 1024,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Heartbeat interval; `None` disables pings (upnode's `ping: 0`). Default 10 s.
+    pub fn ping(mut self, interval: Option<Duration>) -> Self {
+        self.config.ping_interval = interval;
+        self
+    }
+
+    /// How long a ping's answer may take before the link is declared dead. Default 5 s.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.config.ping_timeout = t;
+        self
+    }
+
+    /// How long the server's `methods` may take after connecting. Default 10 s.
+    pub fn handshake_timeout(mut self, t: Duration) -> Self {
+        self.config.handshake_timeout = t;
+        self
+    }
+
+    /// How long opening a transport may take. Default 10 s.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.config.connect_timeout = t;
+        self
+    }
+
+    /// Delays between attempts. Default: a fixed 1 s, as upnode.
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.config.reconnect = policy;
+        self
+    }
+
+    /// Seed of the backoff jitter.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+
+    /// Most transactions waiting at once. Default 1 000 000.
+    pub fn queue_cap(mut self, cap: usize) -> Self {
+        self.config.queue_cap = cap;
+        self
+    }
+
+    /// Time limit of every call made through this client; `None` (the default) waits until
+    /// the answer or the link going down.
+    pub fn call_timeout(mut self, t: Option<Duration>) -> Self {
+        self.call_timeout = t;
+        self
+    }
+
+    /// What the client exports to the server (the link adds `ping`).
+    pub fn exports(mut self, iface: Interface) -> Self {
+        self.exports = iface;
+        self
+    }
+
+    /// The link's full configuration, for settings without a shortcut here.
+    pub fn config(mut self, f: impl FnOnce(&mut ClientConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// The connect step, run on every (re)connection once the server's interface arrives:
+    /// it returns what transactions receive from then on (upnode's
+    /// `conn.emit('up', obj)`). An error (or panic) closes the transport and reconnects.
+    ///
+    /// ```no_run
+    /// # fn f(b: upnode_async::ClientBuilder) -> upnode_async::ClientBuilder {
+    /// b.on_connect(|remote| async move {
+    ///     let reply = remote.call_raw("auth", &("moo", "hax")).await?;
+    ///     if let Some(err) = reply.get::<Option<String>>(0)? {
+    ///         return Err(err.into());
+    ///     }
+    ///     Ok(reply.remote(1).expect("a session object"))
+    /// })
+    /// # }
+    /// ```
+    pub fn on_connect<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Remote) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Remote, HandlerError>> + Send + 'static,
+    {
+        self.on_connect = Some(Arc::new(move |r| Box::pin(f(r))));
+        self.config.connect_step = true;
+        self
+    }
+
+    /// Starts the client: it connects through `connector` in the background (on `runtime`)
+    /// and reconnects until closed. Returns at once.
+    pub fn connect_with(
+        self,
+        runtime: Arc<dyn Runtime>,
+        connector: Arc<dyn Connector>,
+    ) -> Result<Client, upnode_core::link::backoff::PolicyError> {
+        let now = runtime.now();
+        let mut handlers = Handlers::default();
+        let exports = self.exports.install(&mut handlers, None);
+        let link = ClientLink::new(self.config, exports, now)?;
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                link,
+                handlers,
+                waiters: Default::default(),
+                up_remote: None,
+                subscribers: Vec::new(),
+                event_capacity: self.event_capacity,
+                closed: false,
+                close_waiters: Vec::new(),
+            }),
+            kick: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            on_connect: self.on_connect,
+            call_timeout: self.call_timeout,
+            runtime: runtime.clone(),
+        });
+        let task = drive(shared.clone(), connector);
+        runtime.spawn(Box::pin(task));
+        Ok(Client {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+}
+
+enum Waiter {
+    Future(oneshot::Sender<Result<Option<Remote>, UpError>>),
+    Closure(Box<dyn FnOnce(Option<Remote>) + Send>),
+}
+
+struct Inner {
+    link: ClientLink,
+    handlers: Handlers,
+    waiters: std::collections::HashMap<TxId, Waiter>,
+    up_remote: Option<Remote>,
+    subscribers: Vec<mpsc::Sender<ClientEvent>>,
+    event_capacity: usize,
+    closed: bool,
+    close_waiters: Vec<oneshot::Sender<()>>,
+}
+
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    kick: AtomicBool,
+    waker: AtomicWaker,
+    on_connect: Option<ConnectStep>,
+    call_timeout: Option<Duration>,
+    runtime: Arc<dyn Runtime>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self) {
+        self.kick.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
+impl PeerOps for Shared {
+    fn call(
+        &self,
+        conn: ConnId,
+        target: Target,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+        reply: Option<LocalFn>,
+    ) -> Result<(), CallError> {
+        let now = self.runtime.now();
+        let mut inner = self.lock();
+        let r = inner.link.call(conn, now, target, args, timeout);
+        let r = match r {
+            Ok(Some(id)) => {
+                if let Some(f) = reply {
+                    inner.handlers.arm_reply(id, f);
+                }
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(map_call_error(e)),
+        };
+        drop(inner);
+        self.wake();
+        r
+    }
+
+    fn release(&self, conn: ConnId, fns: &[RemoteFn]) {
+        let mut inner = self.lock();
+        for f in fns {
+            inner.link.release(conn, *f);
+        }
+        drop(inner);
+        self.wake();
+    }
+
+    fn register(&self, conn: ConnId, handler: Handler) -> LocalFn {
+        self.lock().handlers.insert(handler, Some(conn))
+    }
+
+    fn call_timeout(&self) -> Option<Duration> {
+        self.call_timeout
+    }
+}
+
+pub(crate) fn map_call_error(e: upnode_core::link::CallError) -> CallError {
+    use upnode_core::link::CallError as E;
+    match e {
+        E::Closed => CallError::Closed,
+        E::Local(l) => CallError::Local(l),
+        _ => CallError::NotConnected,
+    }
+}
+
+/// A reconnecting upnode client. Cheap to clone; all clones drive the same link, and when
+/// the last clone is dropped the client closes (as [`close`](Self::close), without waiting).
+///
+/// Transactions ([`up`](Self::up), [`up_timeout`](Self::up_timeout),
+/// [`transaction`](Self::transaction)) wait until the link is up and then receive the up
+/// value: the server's interface, or what the connect step returned.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+/// Closes the link when the last [`Client`] clone goes.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let now = self.shared.runtime.now();
+        self.shared.lock().link.close(now);
+        self.shared.wake();
+    }
+}
+
+impl Client {
+    /// A builder with upnode's defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    fn transact(
+        &self,
+        timeout: Option<Duration>,
+        waiter: Waiter,
+    ) -> Result<TxId, (UpError, Waiter)> {
+        let now = self.handle.shared.runtime.now();
+        let mut inner = self.handle.shared.lock();
+        match inner.link.transact(now, timeout, false) {
+            Ok(tx) => {
+                inner.waiters.insert(tx, waiter);
+                drop(inner);
+                self.handle.shared.wake();
+                Ok(tx)
+            }
+            Err(upnode_core::link::TransactError::QueueFull { .. }) => {
+                Err((UpError::QueueFull, waiter))
+            }
+            Err(_) => Err((UpError::Closed, waiter)),
+        }
+    }
+
+    /// Waits until the link is up (at once if it is) and returns the up value.
+    pub async fn up(&self) -> Result<Remote, UpError> {
+        match self.wait(None).await? {
+            Some(r) => Ok(r),
+            None => Err(UpError::Closed),
+        }
+    }
+
+    /// Like [`up`](Self::up), but gives `Ok(None)` if the link is not up within `t` (the
+    /// original's `up(t, fn)` calling `fn()` with nothing). The time covers only the wait.
+    pub async fn up_timeout(&self, t: Duration) -> Result<Option<Remote>, UpError> {
+        self.wait(Some(t)).await
+    }
+
+    async fn wait(&self, t: Option<Duration>) -> Result<Option<Remote>, UpError> {
+        let (tx, rx) = oneshot::channel();
+        let id = match self.transact(t, Waiter::Future(tx)) {
+            Ok(id) => id,
+            Err((e, _)) => return Err(e),
+        };
+        let guard = CancelOnDrop {
+            shared: Arc::downgrade(&self.handle.shared),
+            tx: Some(id),
+        };
+        let r = rx.await.unwrap_or(Err(UpError::Closed));
+        std::mem::forget(guard);
+        r
+    }
+
+    /// The closure form, as upnode's `up(fn)` / `up(t, fn)`: `f` runs with the up value when
+    /// the link is up, or with `None` when `timeout` passes or the client closes first.
+    /// Exactly one call.
+    pub fn transaction(
+        &self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(Option<Remote>) + Send + 'static,
+    ) -> Result<(), UpError> {
+        match self.transact(timeout, Waiter::Closure(Box::new(f))) {
+            Ok(_) => Ok(()),
+            Err((e, Waiter::Closure(f))) => {
+                f(None);
+                Err(e)
+            }
+            Err((e, _)) => Err(e),
+        }
+    }
+
+    /// A stream of the client's events, from now on. Events are dropped for a subscriber
+    /// that falls more than 1024 behind.
+    pub fn events(&self) -> mpsc::Receiver<ClientEvent> {
+        let mut inner = self.handle.shared.lock();
+        let (tx, rx) = mpsc::channel(inner.event_capacity);
+        inner.subscribers.push(tx);
+        rx
+    }
+
+    /// Where the link is.
+    pub fn state(&self) -> LinkState {
+        self.handle.shared.lock().link.state()
+    }
+
+    /// Closes the link for good and waits until the background task has finished: waiting
+    /// transactions resolve as closed, calls in flight fail, no reconnect follows.
+    pub async fn close(&self) {
+        let now = self.handle.shared.runtime.now();
+        let rx = {
+            let mut inner = self.handle.shared.lock();
+            if inner.closed {
+                return;
+            }
+            inner.link.close(now);
+            let (tx, rx) = oneshot::channel();
+            inner.close_waiters.push(tx);
+            rx
+        };
+        self.handle.shared.wake();
+        let _ = rx.await;
+    }
+}
+
+struct CancelOnDrop {
+    shared: Weak<Shared>,
+    tx: Option<TxId>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let (Some(s), Some(tx)) = (self.shared.upgrade(), self.tx) {
+            let mut inner = s.lock();
+            inner.link.cancel(tx);
+            inner.waiters.remove(&tx);
+        }
+    }
+}
+
+/// Work decided under the lock, done after it.
+enum Todo {
+    Connect(ConnId),
+    CloseTransport(ConnId),
+    Dispatch(Dispatch),
+    Resolve(Waiter, Option<Remote>, bool),
+    ConnectStep(ConnId, Remote),
+}
+
+fn emit(inner: &mut Inner, ev: ClientEvent) {
+    inner
+        .subscribers
+        .retain_mut(|s| match s.try_send(ev.clone()) {
+            Ok(()) => true,
+            Err(e) => !e.is_disconnected(),
+        });
+}
+
+async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
+    let weak: Weak<dyn PeerOps> = {
+        let s: Arc<dyn PeerOps> = shared.clone();
+        Arc::downgrade(&s)
+    };
+    let mut io: Option<(ConnId, Io)> = None;
+    let mut live_conn: Option<ConnId> = None;
+    let mut connecting: Option<(ConnId, BoxFuture<'static, io::Result<BoxStream>>)> = None;
+    let mut timer: Option<(Instant, BoxFuture<'static, ()>)> = None;
+    let rt = shared.runtime.clone();
+    loop {
+        // 1. Drain the link under the lock.
+        let mut todo = Vec::new();
+        let mut finished = false;
+        let deadline;
+        {
+            let mut inner = shared.lock();
+            let inner = &mut *inner;
+            while let Some(ev) = inner.link.poll_event() {
+                match ev {
+                    LinkEvent::OpenTransport { conn, attempt } => {
+                        tracing::debug!(conn = conn.0, attempt, "connecting");
+                        todo.push(Todo::Connect(conn));
+                    }
+                    LinkEvent::CloseTransport { conn } => todo.push(Todo::CloseTransport(conn)),
+                    LinkEvent::Remote { conn } => {
+                        let iface = inner.link.remote().cloned().unwrap_or_default();
+                        let remote = Remote::borrowed(iface, conn, weak.clone());
+                        if shared.on_connect.is_some() {
+                            todo.push(Todo::ConnectStep(conn, remote));
+                        } else {
+                            inner.up_remote = Some(remote);
+                        }
+                    }
+                    LinkEvent::Up { conn } => {
+                        tracing::info!(conn = conn.0, "link up");
+                        emit(inner, ClientEvent::Up);
+                    }
+                    LinkEvent::Down { reason } => {
+                        tracing::info!(%reason, "link down");
+                        emit(inner, ClientEvent::Down(reason));
+                    }
+                    LinkEvent::Reconnecting { attempt, delay } => {
+                        tracing::info!(attempt, ?delay, "reconnecting");
+                        emit(inner, ClientEvent::Reconnect { attempt, delay });
+                    }
+                    LinkEvent::TransactionReady { tx, .. } => {
+                        if let Some(w) = inner.waiters.remove(&tx) {
+                            todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
+                        }
+                    }
+                    LinkEvent::TransactionTimedOut { tx } => {
+                        if let Some(w) = inner.waiters.remove(&tx) {
+                            todo.push(Todo::Resolve(w, None, false));
+                        }
+                    }
+                    LinkEvent::TransactionClosed { tx } => {
+                        if let Some(w) = inner.waiters.remove(&tx) {
+                            todo.push(Todo::Resolve(w, None, true));
+                        }
+                    }
+                    LinkEvent::Call {
+                        conn,
+                        function,
+                        args,
+                        answers,
+                    } => {
+                        let args = Args::new(args, conn, weak.clone());
+                        let peer: Arc<dyn PeerOps> = shared.clone();
+                        if let Some(d) = inner.handlers.on_call(function, answers, args, &peer) {
+                            todo.push(Todo::Dispatch(d));
+                        }
+                    }
+                    LinkEvent::CallFailed { call, reason } => {
+                        inner
+                            .handlers
+                            .on_call_failed(call, reason, shared.call_timeout);
+                    }
+                    LinkEvent::Released { function, .. } => inner.handlers.on_released(function),
+                    LinkEvent::Ping { rtt } => {
+                        tracing::trace!(?rtt, "ping");
+                        emit(inner, ClientEvent::Ping(rtt));
+                    }
+                    LinkEvent::Error(e) => {
+                        if matches!(e, LinkError::ConnectFailed { .. }) {
+                            tracing::info!(error = %e, "connection attempt failed");
+                        } else {
+                            tracing::warn!(error = %e, "link error");
+                        }
+                        emit(inner, ClientEvent::Error(e));
+                    }
+                    LinkEvent::Closed => {
+                        emit(inner, ClientEvent::Closed);
+                        finished = true;
+                    }
+                    _ => {}
+                }
+            }
+            // Functions of a connection that is gone go with it.
+            let current = inner.link.conn();
+            if live_conn != current {
+                if let Some(c) = live_conn {
+                    inner.handlers.on_conn_gone(c);
+                }
+                live_conn = current;
+            }
+            if !matches!(
+                inner.link.state(),
+                LinkState::Up | LinkState::Authenticating
+            ) {
+                inner.up_remote = None;
+            }
+            while let Some((conn, bytes)) = inner.link.poll_transmit() {
+                if let Some((c, io)) = io.as_mut() {
+                    if *c == conn {
+                        io.send(&bytes);
+                    }
+                }
+            }
+            deadline = inner.link.poll_timeout();
+            if finished {
+                inner.closed = true;
+                inner.handlers.clear();
+                inner.up_remote = None;
+                inner.subscribers.clear();
+            }
+        }
+        // 2. Act outside the lock.
+        for t in todo {
+            match t {
+                Todo::Connect(conn) => connecting = Some((conn, connector.connect())),
+                Todo::CloseTransport(conn) => {
+                    if connecting.as_ref().is_some_and(|(c, _)| *c == conn) {
+                        connecting = None;
+                    }
+                    if io.as_ref().is_some_and(|(c, _)| *c == conn) {
+                        let (_, old) = io.take().expect("checked");
+                        rt.spawn(Box::pin(old.shutdown()));
+                    }
+                }
+                Todo::Dispatch(d) => {
+                    let s = shared.clone();
+                    let on_error: Arc<dyn Fn(String) + Send + Sync> = Arc::new(move |msg| {
+                        tracing::warn!("{msg}");
+                        emit(&mut s.lock(), ClientEvent::Handler(msg));
+                    });
+                    run_dispatch(d, &|f| rt.spawn(f), on_error);
+                }
+                Todo::Resolve(w, remote, closed) => match w {
+                    Waiter::Future(tx) => {
+                        let _ = tx.send(if closed {
+                            Err(UpError::Closed)
+                        } else {
+                            Ok(remote)
+                        });
+                    }
+                    Waiter::Closure(f) => {
+                        if std::panic::catch_unwind(AssertUnwindSafe(|| f(remote))).is_err() {
+                            emit(
+                                &mut shared.lock(),
+                                ClientEvent::Handler("a transaction panicked".into()),
+                            );
+                        }
+                    }
+                },
+                Todo::ConnectStep(conn, remote) => {
+                    let step = shared.on_connect.clone().expect("checked");
+                    let s = shared.clone();
+                    let fut = AssertUnwindSafe(step(remote)).catch_unwind();
+                    rt.spawn(Box::pin(async move {
+                        let r = fut.await;
+                        let now = s.runtime.now();
+                        let mut inner = s.lock();
+                        match r {
+                            Ok(Ok(up)) => {
+                                let value = up.value().clone();
+                                if inner.link.conn() == Some(conn) {
+                                    inner.up_remote = Some(up);
+                                }
+                                inner.link.signal_up(conn, now, value);
+                            }
+                            Ok(Err(e)) => inner.link.fail_connect_step(conn, now, e.to_string()),
+                            Err(_) => {
+                                inner
+                                    .link
+                                    .fail_connect_step(conn, now, "the connect step panicked")
+                            }
+                        }
+                        drop(inner);
+                        s.wake();
+                    }));
+                }
+            }
+        }
+        if finished {
+            if let Some((_, old)) = io.take() {
+                old.shutdown().await;
+            }
+            let waiters = std::mem::take(&mut shared.lock().close_waiters);
+            for w in waiters {
+                let _ = w.send(());
+            }
+            return;
+        }
+        // 3. Wait for something to happen.
+        match (deadline, &timer) {
+            (Some(d), Some((t, _))) if *t == d => {}
+            (Some(d), _) => timer = Some((d, rt.sleep_until(d))),
+            (None, _) => timer = None,
+        }
+        enum Wake {
+            Connected(ConnId, io::Result<BoxStream>),
+            Io(ConnId, IoEvent),
+            Timer,
+            Kick,
+        }
+        let wake = futures::future::poll_fn(|cx| {
+            shared.waker.register(cx.waker());
+            if shared.kick.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(Wake::Kick);
+            }
+            if let Some((conn, fut)) = connecting.as_mut() {
+                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                    let conn = *conn;
+                    connecting = None;
+                    return Poll::Ready(Wake::Connected(conn, r));
+                }
+            }
+            if let Some((conn, io)) = io.as_mut() {
+                if let Poll::Ready(ev) = io.poll(cx) {
+                    return Poll::Ready(Wake::Io(*conn, ev));
+                }
+            }
+            if let Some((_, t)) = timer.as_mut() {
+                if t.as_mut().poll(cx).is_ready() {
+                    timer = None;
+                    return Poll::Ready(Wake::Timer);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let now = rt.now();
+        let mut inner = shared.lock();
+        match wake {
+            Wake::Kick => {}
+            Wake::Timer => inner.link.handle_timeout(now),
+            Wake::Connected(conn, Ok(stream)) => {
+                io = Some((conn, Io::new(stream)));
+                inner.link.handle_connected(conn, now);
+            }
+            Wake::Connected(conn, Err(e)) => {
+                tracing::debug!(conn = conn.0, error = %e, "connect failed");
+                inner.link.handle_connect_failed(conn, now, e.to_string());
+            }
+            Wake::Io(conn, IoEvent::Data(n)) => {
+                if let Some((_, io_ref)) = io.as_ref() {
+                    inner.link.handle_input(conn, now, io_ref.received(n));
+                }
+            }
+            Wake::Io(conn, IoEvent::Eof) => {
+                io = None;
+                inner.link.handle_transport_closed(conn, now, None);
+            }
+            Wake::Io(conn, IoEvent::Error(e)) => {
+                io = None;
+                inner
+                    .link
+                    .handle_transport_closed(conn, now, Some(e.to_string()));
+            }
+        }
+    }
+}

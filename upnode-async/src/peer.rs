@@ -1,0 +1,586 @@
+//! What client and server connections share: the table of our functions, remote objects,
+//! arguments, calls, and exported interfaces.
+
+use crate::error::{CallError, HandlerError};
+use futures::channel::{mpsc, oneshot};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use upnode_core::link::{CallFailure, CallId, ConnId};
+use upnode_core::{
+    from_args, from_value, to_args, to_value, Function, LocalFn, RemoteFn, Target, Value,
+};
+
+/// What a connection (client or server side) offers the handles living outside it.
+pub(crate) trait PeerOps: Send + Sync {
+    /// Makes a call on `conn`; with `reply`, the reply slot is armed with the call's id.
+    fn call(
+        &self,
+        conn: ConnId,
+        target: Target,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+        reply: Option<LocalFn>,
+    ) -> Result<(), CallError>;
+    /// Gives back references on the peer's callbacks.
+    fn release(&self, conn: ConnId, fns: &[RemoteFn]);
+    /// Registers one of our functions for `conn`.
+    fn register(&self, conn: ConnId, handler: Handler) -> LocalFn;
+    /// Default time limit of calls.
+    fn call_timeout(&self) -> Option<Duration>;
+}
+
+/// One of our functions.
+pub(crate) enum Handler {
+    /// Answers one call; later calls go nowhere.
+    Reply(oneshot::Sender<Result<Args, CallError>>),
+    /// Every call is forwarded; the stream ends when the connection does.
+    Stream(mpsc::UnboundedSender<Args>),
+    /// A closure, run on each call.
+    Callback(Arc<dyn Fn(Args) + Send + Sync>),
+    /// An exported method: run as a task.
+    Method(MethodFn),
+}
+
+pub(crate) type MethodFn =
+    Arc<dyn Fn(Call) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
+
+/// What to do after a handler lookup, outside the connection's lock.
+pub(crate) enum Dispatch {
+    Callback(Arc<dyn Fn(Args) + Send + Sync>, Args),
+    Method(MethodFn, Call),
+}
+
+/// Our functions on one client or server: keys, handlers, and the connection each belongs
+/// to (exports belong to none and live as long as their owner).
+#[derive(Default)]
+pub(crate) struct Handlers {
+    next: u64,
+    map: HashMap<LocalFn, (Handler, Option<ConnId>)>,
+    replies: HashMap<CallId, LocalFn>,
+}
+
+impl Handlers {
+    pub fn insert(&mut self, handler: Handler, conn: Option<ConnId>) -> LocalFn {
+        let k = LocalFn(self.next);
+        self.next += 1;
+        self.map.insert(k, (handler, conn));
+        k
+    }
+
+    pub fn arm_reply(&mut self, call: CallId, f: LocalFn) {
+        self.replies.insert(call, f);
+    }
+
+    /// The peer called `f`: what to run (the reply slot is fulfilled here).
+    pub fn on_call(
+        &mut self,
+        f: LocalFn,
+        answers: Option<CallId>,
+        args: Args,
+        peer: &Arc<dyn PeerOps>,
+    ) -> Option<Dispatch> {
+        if let Some(c) = answers {
+            self.replies.remove(&c);
+        }
+        match self.map.get(&f) {
+            Some((Handler::Reply(_), _)) => {
+                if let Some((Handler::Reply(tx), _)) = self.map.remove(&f) {
+                    let _ = tx.send(Ok(args));
+                }
+                None
+            }
+            Some((Handler::Stream(tx), _)) => {
+                let _ = tx.unbounded_send(args);
+                None
+            }
+            Some((Handler::Callback(cb), _)) => Some(Dispatch::Callback(cb.clone(), args)),
+            Some((Handler::Method(m), _)) => Some(Dispatch::Method(
+                m.clone(),
+                Call {
+                    args,
+                    peer: Arc::downgrade(peer),
+                },
+            )),
+            None => None,
+        }
+    }
+
+    /// A tracked call failed: its reply slot learns why.
+    pub fn on_call_failed(&mut self, call: CallId, reason: CallFailure, timeout: Option<Duration>) {
+        let Some(f) = self.replies.remove(&call) else {
+            return;
+        };
+        let err = match reason {
+            CallFailure::TimedOut => CallError::TimedOut(timeout.unwrap_or_default()),
+            CallFailure::Closed => CallError::Closed,
+            _ => CallError::LinkDown,
+        };
+        match self.map.remove(&f) {
+            Some((Handler::Reply(tx), _)) => {
+                let _ = tx.send(Err(err));
+            }
+            Some(other) => {
+                self.map.insert(f, other);
+            }
+            None => {}
+        }
+    }
+
+    /// The peer freed `f`: a per-connection function goes away.
+    pub fn on_released(&mut self, f: LocalFn) {
+        if matches!(self.map.get(&f), Some((_, Some(_)))) {
+            self.map.remove(&f);
+        }
+    }
+
+    /// The connection ended: its functions go away (reply slots learn `LinkDown` through
+    /// `CallFailed` first; anything left is dropped, which ends streams).
+    pub fn on_conn_gone(&mut self, conn: ConnId) {
+        self.map.retain(|_, (_, c)| *c != Some(conn));
+    }
+
+    /// Everything goes (close).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.replies.clear();
+    }
+}
+
+/// Runs a handler outside any lock, catching panics so they cannot take a connection down.
+pub(crate) fn run_dispatch(
+    d: Dispatch,
+    spawn: &dyn Fn(BoxFuture<'static, ()>),
+    on_error: Arc<dyn Fn(String) + Send + Sync>,
+) {
+    match d {
+        Dispatch::Callback(cb, args) => {
+            if std::panic::catch_unwind(AssertUnwindSafe(|| cb(args))).is_err() {
+                on_error("a callback panicked".into());
+            }
+        }
+        Dispatch::Method(m, call) => {
+            let fut = AssertUnwindSafe(m(call)).catch_unwind();
+            spawn(Box::pin(async move {
+                match fut.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => on_error(format!("a method handler failed: {e}")),
+                    Err(_) => on_error("a method handler panicked".into()),
+                }
+            }));
+        }
+    }
+}
+
+/// References on the peer's callbacks inside a received value; given back when the last
+/// handle sharing them is dropped.
+struct Held {
+    conn: ConnId,
+    peer: Weak<dyn PeerOps>,
+    fns: Vec<RemoteFn>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(p) = self.peer.upgrade() {
+            p.release(self.conn, &self.fns);
+        }
+    }
+}
+
+/// A value from the peer, bound to the connection it came on, with its functions callable:
+/// the peer's interface, an object a callback returned (like `auth`'s session), or one
+/// argument of a call.
+///
+/// Handles are cheap to clone. They stay valid for one connection; after a reconnect, calls
+/// on an old handle fail with [`CallError::NotConnected`].
+#[derive(Clone)]
+pub struct Remote {
+    value: Value,
+    conn: ConnId,
+    peer: Weak<dyn PeerOps>,
+    _held: Option<Arc<Held>>,
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Remote")
+            .field("conn", &self.conn)
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
+fn remote_fns(v: &Value) -> Vec<RemoteFn> {
+    let mut out = Vec::new();
+    v.for_each_function(&mut |f| {
+        if let Function::Remote(r) = f {
+            out.push(r);
+        }
+    });
+    out
+}
+
+impl Remote {
+    /// A handle on a value whose references are owned elsewhere (the session's interface).
+    pub(crate) fn borrowed(value: Value, conn: ConnId, peer: Weak<dyn PeerOps>) -> Remote {
+        Remote {
+            value,
+            conn,
+            peer,
+            _held: None,
+        }
+    }
+
+    /// A handle that owns the references of `value`.
+    pub(crate) fn owned(value: Value, conn: ConnId, peer: Weak<dyn PeerOps>) -> Remote {
+        let fns = remote_fns(&value);
+        let held = (!fns.is_empty()).then(|| {
+            Arc::new(Held {
+                conn,
+                peer: peer.clone(),
+                fns,
+            })
+        });
+        Remote {
+            value,
+            conn,
+            peer,
+            _held: held,
+        }
+    }
+
+    /// The value itself (functions appear as [`Function::Remote`]).
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The connection this handle belongs to.
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    /// The member `key`, as a handle sharing this one's lifetime.
+    pub fn get(&self, key: &str) -> Option<Remote> {
+        let v = self.value.get(key)?.clone();
+        Some(Remote {
+            value: v,
+            conn: self.conn,
+            peer: self.peer.clone(),
+            _held: self._held.clone(),
+        })
+    }
+
+    /// The value as a Rust type (functions only into [`RemoteFn`] fields).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, CallError> {
+        Ok(from_value(self.value.clone())?)
+    }
+
+    fn peer(&self) -> Result<Arc<dyn PeerOps>, CallError> {
+        self.peer.upgrade().ok_or(CallError::Closed)
+    }
+
+    fn target(&self, method: &str) -> Result<Target, CallError> {
+        if method.is_empty() {
+            if let Value::Function(Function::Remote(r)) = self.value {
+                return Ok(Target::Callback(r));
+            }
+        }
+        match self.value.get(method) {
+            Some(Value::Function(Function::Remote(r))) => Ok(Target::Callback(*r)),
+            _ => Err(CallError::NoSuchMethod(method.to_owned())),
+        }
+    }
+
+    /// Calls `method` with `args` (a tuple; `()` for none) and one more argument: a callback
+    /// whose first call is the answer. The call is sent at once, before the returned future
+    /// is first polled, so calls leave in the order they are made. The future fails with
+    /// [`CallError::LinkDown`] if the connection drops first, or [`CallError::TimedOut`]
+    /// after the client's call timeout.
+    ///
+    /// `method` may be `""` when this handle is itself a function.
+    pub fn call_raw<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> impl Future<Output = Result<Args, CallError>> + Send + 'static {
+        let sent = self.send_with_reply(method, args);
+        async move {
+            match sent {
+                Ok(rx) => rx.await.unwrap_or(Err(CallError::Closed)),
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    fn send_with_reply<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<oneshot::Receiver<Result<Args, CallError>>, CallError> {
+        let target = self.target(method)?;
+        let mut values = to_args(args)?;
+        let peer = self.peer()?;
+        let (tx, rx) = oneshot::channel();
+        let f = peer.register(self.conn, Handler::Reply(tx));
+        values.push(Value::from(f));
+        peer.call(self.conn, target, values, peer.call_timeout(), Some(f))?;
+        Ok(rx)
+    }
+
+    /// Like [`call_raw`](Self::call_raw), decoding the answer's arguments as `R` (a tuple:
+    /// `(String,)`, `(Option<String>, Value)`; missing trailing arguments read as null).
+    ///
+    /// ```no_run
+    /// # async fn f(remote: upnode_async::Remote) -> Result<(), upnode_async::CallError> {
+    /// let (t,): (String,) = remote.call("time", &()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> impl Future<Output = Result<R, CallError>> + Send + 'static {
+        let reply = self.call_raw(method, args);
+        async move { reply.await?.decode() }
+    }
+
+    /// Calls `method` with `args` plus a callback, and returns every call of that callback
+    /// as a stream (for callbacks the peer calls many times). The stream ends when the
+    /// connection does.
+    pub fn call_stream<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<mpsc::UnboundedReceiver<Args>, CallError> {
+        let target = self.target(method)?;
+        let mut values = to_args(args)?;
+        let peer = self.peer()?;
+        let (tx, rx) = mpsc::unbounded();
+        let f = peer.register(self.conn, Handler::Stream(tx));
+        values.push(Value::from(f));
+        peer.call(self.conn, target, values, None, None)?;
+        Ok(rx)
+    }
+
+    /// Calls `method` with exactly these values, expecting no answer. Put our functions in
+    /// them with [`callback`](Self::callback).
+    pub fn invoke(&self, method: &str, args: Vec<Value>) -> Result<(), CallError> {
+        let target = self.target(method)?;
+        self.peer()?.call(self.conn, target, args, None, None)
+    }
+
+    /// Makes one of our functions, callable by the peer on this connection (any number of
+    /// times), to pass inside the values of [`invoke`](Self::invoke) or in typed arguments
+    /// (it serializes as a function).
+    pub fn callback(&self, f: impl Fn(Args) + Send + Sync + 'static) -> Result<LocalFn, CallError> {
+        Ok(self
+            .peer()?
+            .register(self.conn, Handler::Callback(Arc::new(f))))
+    }
+}
+
+/// The arguments of a call the peer made to one of our functions (or of an answer).
+#[derive(Debug, Clone)]
+pub struct Args {
+    values: Vec<Value>,
+    conn: ConnId,
+    remote: Remote,
+}
+
+impl Args {
+    pub(crate) fn new(values: Vec<Value>, conn: ConnId, peer: Weak<dyn PeerOps>) -> Args {
+        let remote = Remote::owned(Value::Array(values.clone()), conn, peer);
+        Args {
+            values,
+            conn,
+            remote,
+        }
+    }
+
+    /// The raw values.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// How many arguments.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// All arguments as a Rust tuple or struct (JavaScript call semantics: missing trailing
+    /// arguments are null, extra ones ignored).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, CallError> {
+        Ok(from_args(self.values.clone())?)
+    }
+
+    /// Argument `i` as a Rust value (`null` when missing).
+    pub fn get<T: DeserializeOwned>(&self, i: usize) -> Result<T, CallError> {
+        Ok(from_value(
+            self.values.get(i).cloned().unwrap_or(Value::Null),
+        )?)
+    }
+
+    /// Argument `i` as a callable handle (for objects with functions, or a function).
+    pub fn remote(&self, i: usize) -> Option<Remote> {
+        let v = self.values.get(i)?.clone();
+        let mut r = self.remote.clone();
+        r.value = v;
+        Some(r)
+    }
+
+    /// The connection the call came on.
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+}
+
+/// A call to one of our exported methods.
+pub struct Call {
+    args: Args,
+    peer: Weak<dyn PeerOps>,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call").field("args", &self.args).finish()
+    }
+}
+
+impl Call {
+    /// The arguments.
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+
+    /// All arguments decoded (see [`Args::decode`]).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, CallError> {
+        self.args.decode()
+    }
+
+    /// Calls the last argument back with `args` (a tuple): the dnode convention for an
+    /// answer. Does nothing if the last argument is not a function.
+    pub fn reply<A: Serialize + ?Sized>(&self, args: &A) -> Result<(), CallError> {
+        let Some(Value::Function(Function::Remote(cb))) = self.args.values.last() else {
+            return Ok(());
+        };
+        let values = to_args(args)?;
+        let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
+        peer.call(self.args.conn, Target::Callback(*cb), values, None, None)
+    }
+
+    /// Like [`reply`](Self::reply) with values that may hold our own functions (for
+    /// example an object with methods, as `auth` returns).
+    pub fn reply_values(&self, values: Vec<Value>) -> Result<(), CallError> {
+        let Some(Value::Function(Function::Remote(cb))) = self.args.values.last() else {
+            return Ok(());
+        };
+        let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
+        peer.call(self.args.conn, Target::Callback(*cb), values, None, None)
+    }
+
+    /// Makes a function of ours for this connection (e.g. `beep` inside `auth`'s answer)
+    /// from an async handler, like an exported method.
+    pub fn method<F, Fut>(&self, f: F) -> Result<Value, CallError>
+    where
+        F: Fn(Call) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
+        let m: MethodFn = Arc::new(move |c| Box::pin(f(c)));
+        Ok(Value::from(
+            peer.register(self.args.conn, Handler::Method(m)),
+        ))
+    }
+}
+
+/// What one side exports: methods (async handlers) and data values, in order.
+///
+/// ```
+/// use upnode_async::Interface;
+/// let iface = Interface::new()
+///     .method("time", |call| async move { call.reply(&("now",))?; Ok(()) })
+///     .value("beep", &5)
+///     .unwrap();
+/// assert_eq!(iface.names(), vec!["time", "beep"]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Interface {
+    entries: Vec<(String, Export)>,
+}
+
+#[derive(Clone)]
+enum Export {
+    Method(MethodFn),
+    Value(Value),
+}
+
+impl fmt::Debug for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Interface {
+    /// Exports nothing (the link still adds `ping`).
+    pub fn new() -> Interface {
+        Interface::default()
+    }
+
+    /// Exports an async method. A handler that returns an error or panics is reported as an
+    /// error event; the connection lives on.
+    pub fn method<F, Fut>(mut self, name: impl Into<String>, f: F) -> Interface
+    where
+        F: Fn(Call) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        let m: MethodFn = Arc::new(move |c| Box::pin(f(c)));
+        self.set(name.into(), Export::Method(m));
+        self
+    }
+
+    /// Exports a data value (travels as data, like upnode's `beep = 5`).
+    pub fn value<T: Serialize + ?Sized>(
+        mut self,
+        name: impl Into<String>,
+        v: &T,
+    ) -> Result<Interface, CallError> {
+        self.set(name.into(), Export::Value(to_value(v)?));
+        Ok(self)
+    }
+
+    fn set(&mut self, name: String, e: Export) {
+        match self.entries.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = e,
+            None => self.entries.push((name, e)),
+        }
+    }
+
+    /// Exported names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.entries.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    /// Registers the methods and returns the exports value for a session.
+    pub(crate) fn install(&self, handlers: &mut Handlers, conn: Option<ConnId>) -> Value {
+        Value::object(self.entries.iter().map(|(k, e)| {
+            let v = match e {
+                Export::Method(m) => Value::from(handlers.insert(Handler::Method(m.clone()), conn)),
+                Export::Value(v) => v.clone(),
+            };
+            (k.clone(), v)
+        }))
+    }
+}

@@ -1,0 +1,529 @@
+//! The server: a constructor per connection, and one task per connection driving
+//! `ServerConn`.
+
+use crate::client::map_call_error;
+use crate::error::CallError;
+use crate::io::{Io, IoEvent};
+use crate::peer::{run_dispatch, Args, Handler, Handlers, Interface, PeerOps, Remote};
+use crate::runtime::{BoxStream, Runtime};
+use futures::channel::{mpsc, oneshot};
+use futures::task::AtomicWaker;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConfig, ServerConn};
+use upnode_core::{LocalFn, RemoteFn, Target, Value};
+
+/// What a server reports on its event stream.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A connection was accepted (its number).
+    Connected(u64),
+    /// A connection was refused: the connection limit was reached or the server is
+    /// shutting down.
+    Refused,
+    /// A connection ended, and why.
+    Disconnected(u64, LinkError),
+    /// A problem on a connection that did not end it.
+    Error(u64, LinkError),
+    /// A handler returned an error or panicked; the connection lives on.
+    Handler(u64, String),
+}
+
+type Constructor = Arc<dyn Fn(ConnHandle) -> Interface + Send + Sync>;
+
+/// Builds a [`Server`].
+#[derive(Default)]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    max_connections: Option<usize>,
+    call_timeout: Option<Duration>,
+}
+
+impl ServerBuilder {
+    /// How often to ping clients that export `ping`; `None` never. Default 10 s.
+    pub fn ping(mut self, interval: Option<Duration>) -> Self {
+        self.config.ping_interval = interval;
+        self
+    }
+
+    /// How long a client's answer to a ping may take. Default 10 s.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.config.ping_timeout = t;
+        self
+    }
+
+    /// How long a client's `methods` may take. Default 10 s.
+    pub fn handshake_timeout(mut self, t: Duration) -> Self {
+        self.config.handshake_timeout = t;
+        self
+    }
+
+    /// Most connections served at once; more are closed at once. Default: no limit.
+    pub fn max_connections(mut self, n: Option<usize>) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Time limit of calls the server makes to clients. Default: none.
+    pub fn call_timeout(mut self, t: Option<Duration>) -> Self {
+        self.call_timeout = t;
+        self
+    }
+
+    /// The per-connection configuration, for settings without a shortcut here.
+    pub fn config(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// A server on `runtime` whose `cons` builds the interface of each connection (upnode's
+    /// `upnode(cons)`); it receives the connection's handle, whose
+    /// [`remote`](ConnHandle::remote) gives the client's interface once it arrives.
+    pub fn build(
+        self,
+        runtime: Arc<dyn Runtime>,
+        cons: impl Fn(ConnHandle) -> Interface + Send + Sync + 'static,
+    ) -> Server {
+        Server {
+            shared: Arc::new(ServerShared {
+                runtime,
+                cons: Arc::new(cons),
+                config: self.config,
+                max_connections: self.max_connections,
+                call_timeout: self.call_timeout,
+                active: AtomicUsize::new(0),
+                next_id: AtomicU64::new(0),
+                shut_down: AtomicBool::new(false),
+                conns: Mutex::new(HashMap::new()),
+                subscribers: Mutex::new(Vec::new()),
+                idle_waiters: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+struct ServerShared {
+    runtime: Arc<dyn Runtime>,
+    cons: Constructor,
+    config: ServerConfig,
+    max_connections: Option<usize>,
+    call_timeout: Option<Duration>,
+    active: AtomicUsize,
+    next_id: AtomicU64,
+    shut_down: AtomicBool,
+    conns: Mutex<HashMap<u64, Weak<ConnShared>>>,
+    subscribers: Mutex<Vec<mpsc::Sender<ServerEvent>>>,
+    idle_waiters: Mutex<Vec<oneshot::Sender<()>>>,
+}
+
+impl ServerShared {
+    fn emit(&self, ev: ServerEvent) {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subs.retain_mut(|s| match s.try_send(ev.clone()) {
+            Ok(()) => true,
+            Err(e) => !e.is_disconnected(),
+        });
+    }
+}
+
+/// An upnode server: serves any number of connections, each with its own interface from
+/// the constructor. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<ServerShared>,
+}
+
+impl Server {
+    /// A builder with upnode's defaults.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Serves one connection over `stream` in a background task. Returns `false` (and
+    /// drops the stream) when the connection limit is reached or the server shuts down.
+    pub fn serve(&self, stream: BoxStream) -> bool {
+        let s = &self.shared;
+        if s.shut_down.load(Ordering::Acquire) {
+            s.emit(ServerEvent::Refused);
+            return false;
+        }
+        let n = s.active.fetch_add(1, Ordering::AcqRel);
+        if s.max_connections.is_some_and(|m| n >= m) {
+            s.active.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!("connection refused: limit reached");
+            s.emit(ServerEvent::Refused);
+            return false;
+        }
+        let id = s.next_id.fetch_add(1, Ordering::Relaxed);
+        let now = s.runtime.now();
+        let conn = Arc::new(ConnShared {
+            id,
+            inner: Mutex::new(ConnInner {
+                conn: None,
+                handlers: Handlers::default(),
+                remote_waiters: Vec::new(),
+            }),
+            kick: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            runtime: s.runtime.clone(),
+            call_timeout: s.call_timeout,
+        });
+        let iface = (s.cons)(ConnHandle {
+            conn: Arc::downgrade(&conn),
+        });
+        {
+            let mut inner = conn.lock();
+            let exports = iface.install(&mut inner.handlers, None);
+            inner.conn = Some(ServerConn::new(s.config.clone(), exports, now));
+        }
+        s.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::downgrade(&conn));
+        s.emit(ServerEvent::Connected(id));
+        tracing::debug!(conn = id, "connection accepted");
+        let server = self.shared.clone();
+        s.runtime
+            .spawn(Box::pin(drive_conn(server, conn, Io::new(stream))));
+        true
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.shared.active.load(Ordering::Acquire)
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called (accept loops stop on it).
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.shut_down.load(Ordering::Acquire)
+    }
+
+    /// A stream of the server's events, from now on.
+    pub fn events(&self) -> mpsc::Receiver<ServerEvent> {
+        let (tx, rx) = mpsc::channel(1024);
+        self.shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+        rx
+    }
+
+    /// Graceful shutdown: refuses new connections, closes every open one, and waits until
+    /// all have ended.
+    pub async fn shutdown(&self) {
+        let s = &self.shared;
+        s.shut_down.store(true, Ordering::Release);
+        let rx = {
+            let (tx, rx) = oneshot::channel();
+            s.idle_waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(tx);
+            rx
+        };
+        let conns: Vec<Arc<ConnShared>> = s
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for c in conns {
+            c.close();
+        }
+        if s.active.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let _ = rx.await;
+    }
+}
+
+struct ConnInner {
+    conn: Option<ServerConn>,
+    handlers: Handlers,
+    remote_waiters: Vec<oneshot::Sender<Option<Remote>>>,
+}
+
+struct ConnShared {
+    id: u64,
+    inner: Mutex<ConnInner>,
+    kick: AtomicBool,
+    waker: AtomicWaker,
+    runtime: Arc<dyn Runtime>,
+    call_timeout: Option<Duration>,
+}
+
+impl ConnShared {
+    fn lock(&self) -> MutexGuard<'_, ConnInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self) {
+        self.kick.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn close(&self) {
+        let now = self.runtime.now();
+        if let Some(c) = self.lock().conn.as_mut() {
+            c.close(now);
+        }
+        self.wake();
+    }
+}
+
+impl PeerOps for ConnShared {
+    fn call(
+        &self,
+        _conn: ConnId,
+        target: Target,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+        reply: Option<LocalFn>,
+    ) -> Result<(), CallError> {
+        let now = self.runtime.now();
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let Some(conn) = inner.conn.as_mut() else {
+            return Err(CallError::Closed);
+        };
+        let r = match conn.call(now, target, args, timeout) {
+            Ok(Some(id)) => {
+                if let Some(f) = reply {
+                    inner.handlers.arm_reply(id, f);
+                }
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(map_call_error(e)),
+        };
+        self.wake();
+        r
+    }
+
+    fn release(&self, _conn: ConnId, fns: &[RemoteFn]) {
+        if let Some(c) = self.lock().conn.as_mut() {
+            for f in fns {
+                c.release(*f);
+            }
+        }
+        self.wake();
+    }
+
+    fn register(&self, conn: ConnId, handler: Handler) -> LocalFn {
+        self.lock().handlers.insert(handler, Some(conn))
+    }
+
+    fn call_timeout(&self) -> Option<Duration> {
+        self.call_timeout
+    }
+}
+
+/// One served connection, as its constructor sees it.
+#[derive(Clone)]
+pub struct ConnHandle {
+    conn: Weak<ConnShared>,
+}
+
+impl ConnHandle {
+    /// The client's interface, once its `methods` arrives; `None` if the connection ends
+    /// first.
+    pub fn remote(&self) -> impl Future<Output = Option<Remote>> + Send + 'static {
+        let rx = self.conn.upgrade().map(|c| {
+            let (tx, rx) = oneshot::channel();
+            let mut inner = c.lock();
+            let peer: Arc<dyn PeerOps> = c.clone();
+            match inner.conn.as_ref().and_then(|s| s.remote().cloned()) {
+                Some(v) => {
+                    let _ = tx.send(Some(Remote::borrowed(v, ConnId(0), Arc::downgrade(&peer))));
+                }
+                None => inner.remote_waiters.push(tx),
+            }
+            rx
+        });
+        async move {
+            match rx {
+                Some(rx) => rx.await.ok().flatten(),
+                None => None,
+            }
+        }
+    }
+
+    /// The connection's number (as in [`ServerEvent`]).
+    pub fn id(&self) -> Option<u64> {
+        self.conn.upgrade().map(|c| c.id)
+    }
+
+    /// Ends this connection.
+    pub fn close(&self) {
+        if let Some(c) = self.conn.upgrade() {
+            c.close();
+        }
+    }
+}
+
+async fn drive_conn(server: Arc<ServerShared>, shared: Arc<ConnShared>, io: Io) {
+    let weak: Weak<dyn PeerOps> = {
+        let p: Arc<dyn PeerOps> = shared.clone();
+        Arc::downgrade(&p)
+    };
+    let rt = shared.runtime.clone();
+    let id = shared.id;
+    let mut io = Some(io);
+    let mut timer: Option<(Instant, futures::future::BoxFuture<'static, ()>)> = None;
+    let mut end_reason = None;
+    loop {
+        let mut dispatch = Vec::new();
+        let mut close_io = false;
+        let mut finished = false;
+        let deadline;
+        {
+            let mut guard = shared.lock();
+            let inner = &mut *guard;
+            let Some(conn) = inner.conn.as_mut() else {
+                return;
+            };
+            while let Some(ev) = conn.poll_event() {
+                match ev {
+                    LinkEvent::CloseTransport { .. } => close_io = true,
+                    LinkEvent::Remote { conn: c } => {
+                        let v = conn.remote().cloned().unwrap_or_default();
+                        for w in inner.remote_waiters.drain(..) {
+                            let _ = w.send(Some(Remote::borrowed(v.clone(), c, weak.clone())));
+                        }
+                    }
+                    LinkEvent::Call {
+                        conn: c,
+                        function,
+                        args,
+                        answers,
+                    } => {
+                        let args = Args::new(args, c, weak.clone());
+                        let peer: Arc<dyn PeerOps> = shared.clone();
+                        if let Some(d) = inner.handlers.on_call(function, answers, args, &peer) {
+                            dispatch.push(d);
+                        }
+                    }
+                    LinkEvent::CallFailed { call, reason } => {
+                        inner
+                            .handlers
+                            .on_call_failed(call, reason, shared.call_timeout);
+                    }
+                    LinkEvent::Released { function, .. } => inner.handlers.on_released(function),
+                    LinkEvent::Error(e) => {
+                        tracing::warn!(conn = id, error = %e, "connection error");
+                        server.emit(ServerEvent::Error(id, e));
+                    }
+                    LinkEvent::Down { reason } => end_reason = Some(reason),
+                    LinkEvent::Closed => finished = true,
+                    _ => {}
+                }
+            }
+            while let Some(bytes) = conn.poll_transmit() {
+                if let Some(io) = io.as_mut() {
+                    io.send(&bytes);
+                }
+            }
+            deadline = conn.poll_timeout();
+            if finished {
+                inner.handlers.clear();
+                inner.conn = None;
+                for w in inner.remote_waiters.drain(..) {
+                    let _ = w.send(None);
+                }
+            }
+        }
+        let s = server.clone();
+        let on_error: Arc<dyn Fn(String) + Send + Sync> = Arc::new(move |msg| {
+            tracing::warn!(conn = id, "{msg}");
+            s.emit(ServerEvent::Handler(id, msg));
+        });
+        for d in dispatch {
+            run_dispatch(d, &|f| rt.spawn(f), on_error.clone());
+        }
+        if close_io || finished {
+            if let Some(old) = io.take() {
+                old.shutdown().await;
+            }
+        }
+        if finished {
+            let reason = end_reason.unwrap_or(LinkError::TransportClosed { detail: None });
+            tracing::debug!(conn = id, %reason, "connection ended");
+            server.emit(ServerEvent::Disconnected(id, reason));
+            server
+                .conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            if server.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+                let waiters = std::mem::take(
+                    &mut *server
+                        .idle_waiters
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()),
+                );
+                for w in waiters {
+                    let _ = w.send(());
+                }
+            }
+            return;
+        }
+        match (deadline, &timer) {
+            (Some(d), Some((t, _))) if *t == d => {}
+            (Some(d), _) => timer = Some((d, rt.sleep_until(d))),
+            (None, _) => timer = None,
+        }
+        enum Wake {
+            Io(IoEvent),
+            Timer,
+            Kick,
+        }
+        let wake = futures::future::poll_fn(|cx| {
+            shared.waker.register(cx.waker());
+            if shared.kick.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(Wake::Kick);
+            }
+            if let Some(io) = io.as_mut() {
+                if let Poll::Ready(ev) = io.poll(cx) {
+                    return Poll::Ready(Wake::Io(ev));
+                }
+            }
+            if let Some((_, t)) = timer.as_mut() {
+                if t.as_mut().poll(cx).is_ready() {
+                    timer = None;
+                    return Poll::Ready(Wake::Timer);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let now = rt.now();
+        let mut inner = shared.lock();
+        let Some(conn) = inner.conn.as_mut() else {
+            return;
+        };
+        match wake {
+            Wake::Kick => {}
+            Wake::Timer => conn.handle_timeout(now),
+            Wake::Io(IoEvent::Data(n)) => {
+                if let Some(io) = io.as_ref() {
+                    conn.handle_input(now, io.received(n));
+                }
+            }
+            Wake::Io(IoEvent::Eof) => {
+                io = None;
+                conn.handle_transport_closed(now, None);
+            }
+            Wake::Io(IoEvent::Error(e)) => {
+                io = None;
+                conn.handle_transport_closed(now, Some(e.to_string()));
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+// This example measures wall time; the library itself never reads a clock.
+#![allow(clippy::disallowed_methods)]
+//! Measures what a `TxQueue` costs at a million entries: heap bytes per entry (counted by a
+//! wrapping global allocator) and the time to push them all, then expire or pop them all.
+//!
+//! ```text
+//! cargo run --release -p upnode-core --example queue_memory [entries]
+//! ```
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use upnode_core::link::queue::TxQueue;
+use upnode_core::link::rng::SplitMix64;
+
+/// The system allocator, keeping count of live heap bytes and their high-water mark.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE.fetch_add(by, Relaxed) + by;
+    PEAK.fetch_max(now, Relaxed);
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; the counters do not touch memory
+// handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[derive(Clone, Copy)]
+enum Deadlines {
+    /// `now + i µs`: what a fixed per-transaction timeout gives.
+    Increasing,
+    /// Shuffled: each entry gets a random deadline within an hour.
+    Random,
+    /// No deadline at all.
+    None,
+}
+
+fn run<T>(n: usize, kind: Deadlines, label: &str, make: impl Fn(u64) -> T) {
+    let base = Instant::now();
+    let mut rng = SplitMix64::new(1);
+    let deadlines: Vec<Option<Instant>> = (0..n as u64)
+        .map(|i| match kind {
+            Deadlines::Increasing => Some(base + Duration::from_micros(i)),
+            Deadlines::Random => Some(base + Duration::from_nanos(rng.below(3_600_000_000_000))),
+            Deadlines::None => None,
+        })
+        .collect();
+
+    let before = LIVE.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let mut q: TxQueue<T> = TxQueue::with_capacity_limit(n);
+
+    let t = Instant::now();
+    for (i, d) in deadlines.iter().enumerate() {
+        q.push(make(i as u64), *d).expect("under the limit");
+    }
+    let push = t.elapsed();
+    let held = LIVE.load(Relaxed) - before;
+    let peak = PEAK.load(Relaxed) - before;
+    assert_eq!(q.len(), n);
+
+    // Empty it by expiring (what has a deadline), then popping the rest.
+    let t = Instant::now();
+    let expired = match kind {
+        Deadlines::None => 0,
+        _ => q.expire(base + Duration::from_secs(7200)).fold(0, |n, e| {
+            black_box(e);
+            n + 1
+        }),
+    };
+    let expire = t.elapsed();
+    let t = Instant::now();
+    let popped = std::iter::from_fn(|| q.pop_front()).fold(0, |n, e| {
+        black_box(e);
+        n + 1
+    });
+    let pop_rest = t.elapsed();
+    assert_eq!(expired + popped, n);
+    // An emptied B-tree keeps its (empty) root node; nothing else may remain.
+    let residual = LIVE.load(Relaxed) - before;
+    assert!(
+        residual < 4096,
+        "an empty queue still holds {residual} bytes"
+    );
+
+    // Fill it again the same way, and time emptying it by popping alone.
+    for (i, d) in deadlines.iter().enumerate() {
+        q.push(make(i as u64), *d).expect("under the limit");
+    }
+    let t = Instant::now();
+    let popped = std::iter::from_fn(|| q.pop_front()).fold(0, |n, e| {
+        black_box(e);
+        n + 1
+    });
+    let pop = t.elapsed();
+    assert_eq!(popped, n);
+
+    let per = |d: Duration| d.as_nanos() as f64 / n as f64;
+    println!("{label}");
+    println!(
+        "  heap held: {held} bytes = {:.1} bytes/entry (peak {:.1} bytes/entry)",
+        held as f64 / n as f64,
+        peak as f64 / n as f64,
+    );
+    println!("  push all:   {push:>10.2?} ({:.0} ns/entry)", per(push));
+    if expired > 0 {
+        println!(
+            "  expire all: {expire:>10.2?} ({:.0} ns/entry)",
+            per(expire)
+        );
+    } else {
+        println!(
+            "  pop (nothing to expire): {pop_rest:>10.2?} ({:.0} ns/entry)",
+            per(pop_rest)
+        );
+    }
+    println!("  pop all:    {pop:>10.2?} ({:.0} ns/entry)", per(pop));
+    println!("  held once emptied: {residual} bytes");
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().expect("entries: a number"))
+        .unwrap_or(1_000_000);
+    println!(
+        "TxQueue, {n} entries (Instant is {} bytes)",
+        std::mem::size_of::<Instant>()
+    );
+    run(
+        n,
+        Deadlines::Increasing,
+        "u64 payload, deadlines increasing (a fixed timeout):",
+        |i| i,
+    );
+    run(
+        n,
+        Deadlines::Random,
+        "u64 payload, deadlines random within an hour:",
+        |i| i,
+    );
+    run(n, Deadlines::None, "u64 payload, no deadlines:", |i| i);
+    run(
+        n,
+        Deadlines::Increasing,
+        "64-byte payload, deadlines increasing:",
+        |i| [i; 8],
+    );
+}

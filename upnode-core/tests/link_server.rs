@@ -1,0 +1,749 @@
+//! Named scenarios for [`ServerConn`]: a scripted client feeds literal dnode lines (PROTOCOL.md
+//! §11), the test reads back exactly what the connection transmits and reports, and time is
+//! virtual (`t0 + Duration`).
+
+use std::time::{Duration, Instant};
+use upnode_core::config::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL, DEFAULT_SERVER_PING_TIMEOUT,
+};
+use upnode_core::link::{
+    CallError, CallFailure, CallId, ConnId, LinkError, LinkEvent, ServerConfig, ServerConn,
+    RESERVED_FN_BASE,
+};
+use upnode_core::{LocalError, LocalFn, RemoteError, RemoteFn, SessionConfig, Target, Value};
+
+/// The §11 server's methods: the user's `time` (our callback 0), then the link's `ping` (1).
+const OUR_METHODS: &str = r#"{"method":"methods","arguments":[{"time":"[Function]","ping":"[Function]"}],"callbacks":{"0":["0","time"],"1":["0","ping"]},"links":[]}"#;
+/// A Node upnode client: exports only `ping` (its callback 0).
+const CLIENT_METHODS: &str = r#"{"method":"methods","arguments":[{"ping":"[Function]"}],"callbacks":{"0":["0","ping"]},"links":[]}"#;
+/// A client that exports `beep` (0) and `ping` (1).
+const CLIENT_METHODS_BEEP: &str = r#"{"method":"methods","arguments":[{"beep":"[Function]","ping":"[Function]"}],"callbacks":{"0":["0","beep"],"1":["0","ping"]},"links":[]}"#;
+/// A plain dnode client without `ping`.
+const CLIENT_METHODS_NO_PING: &str =
+    r#"{"method":"methods","arguments":[{}],"callbacks":{},"links":[]}"#;
+/// Our heartbeat, byte for byte the §11 server ping: the client's `ping` with our callback 2.
+const OUR_PING: &str =
+    r#"{"method":0,"arguments":["[Function]"],"callbacks":{"2":["0"]},"links":[]}"#;
+/// The client answering [`OUR_PING`].
+const CLIENT_PONG: &str = r#"{"method":2,"arguments":[],"callbacks":{},"links":[]}"#;
+
+/// The one connection id a server connection reports.
+const CONN: ConnId = ConnId(0);
+
+const NS: Duration = Duration::from_nanos(1);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The one real clock reading of a test; everything after is `t0 + Duration`.
+#[allow(clippy::disallowed_methods)]
+fn clock() -> Instant {
+    Instant::now()
+}
+
+struct Server {
+    conn: ServerConn,
+    t0: Instant,
+}
+
+impl Server {
+    /// A connection accepted at `t0` serving the §11 interface (`time` under key 1).
+    fn new(config: ServerConfig) -> Server {
+        Server::with_exports(config, Value::object([("time", Value::from(LocalFn(1)))]))
+    }
+
+    fn with_exports(config: ServerConfig, exports: Value) -> Server {
+        let t0 = clock();
+        Server {
+            conn: ServerConn::new(config, exports, t0),
+            t0,
+        }
+    }
+
+    fn at(&self, d: Duration) -> Instant {
+        self.t0 + d
+    }
+
+    fn events(&mut self) -> Vec<LinkEvent> {
+        std::iter::from_fn(|| self.conn.poll_event()).collect()
+    }
+
+    fn sent(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(bytes) = self.conn.poll_transmit() {
+            let text = std::str::from_utf8(&bytes).expect("utf-8").to_owned();
+            assert!(text.ends_with('\n'), "whole lines only: {text:?}");
+            out.extend(text.lines().map(str::to_owned));
+        }
+        out
+    }
+
+    fn input(&mut self, d: Duration, line: &str) {
+        let now = self.at(d);
+        self.conn.handle_input(now, format!("{line}\n").as_bytes());
+    }
+
+    fn timeout(&mut self, d: Duration) {
+        let now = self.at(d);
+        self.conn.handle_timeout(now);
+    }
+
+    fn call(
+        &mut self,
+        d: Duration,
+        target: Target,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<CallId>, CallError> {
+        let now = self.at(d);
+        self.conn.call(now, target, args, timeout)
+    }
+}
+
+/// A connection whose client sent `methods` at `d`; our methods and the events drained.
+fn open_with(config: ServerConfig, client_methods: &str, d: Duration) -> Server {
+    let mut s = Server::new(config);
+    assert_eq!(s.sent(), [OUR_METHODS]);
+    s.input(d, client_methods);
+    assert_eq!(s.events(), [LinkEvent::Remote { conn: CONN }]);
+    s
+}
+
+fn open(client_methods: &str) -> Server {
+    open_with(ServerConfig::default(), client_methods, Duration::ZERO)
+}
+
+fn ended(reason: LinkError, close_transport: bool) -> Vec<LinkEvent> {
+    let mut v = Vec::new();
+    if close_transport {
+        v.push(LinkEvent::CloseTransport { conn: CONN });
+    }
+    v.push(LinkEvent::Down { reason });
+    v.push(LinkEvent::Closed);
+    v
+}
+
+/// After `Closed`: nothing more is reported or written, whatever happens.
+fn assert_silent_after_close(s: &mut Server) {
+    assert!(s.conn.is_closed());
+    assert_eq!(s.conn.poll_timeout(), None);
+    for t in [10, 20, 3_600] {
+        s.timeout(secs(t));
+    }
+    s.input(secs(3_601), CLIENT_METHODS);
+    s.input(secs(3_601), CLIENT_PONG);
+    s.input(secs(3_601), "{oops");
+    s.conn
+        .handle_transport_closed(s.at(secs(3_601)), Some("late".into()));
+    s.conn.release(RemoteFn(0));
+    s.conn.close(s.at(secs(3_602)));
+    assert_eq!(s.events(), []);
+    assert_eq!(s.sent(), Vec::<String>::new());
+    assert_eq!(
+        s.call(secs(3_603), Target::Name("beep".into()), vec![], None),
+        Err(CallError::Closed)
+    );
+}
+
+// ---- defaults ---------------------------------------------------------------------------------
+
+#[test]
+fn server_defaults_are_upnodes_documented_values() {
+    // upnode 0.6 pings every 10 s; it meant a 10 s timeout (and wrote 100 s).
+    assert_eq!(DEFAULT_SERVER_PING_INTERVAL, ms(10_000));
+    assert_eq!(DEFAULT_SERVER_PING_TIMEOUT, ms(10_000));
+    assert_eq!(DEFAULT_HANDSHAKE_TIMEOUT, secs(10));
+    let c = ServerConfig::default();
+    assert_eq!(c.ping_interval, Some(DEFAULT_SERVER_PING_INTERVAL));
+    assert_eq!(c.ping_timeout, DEFAULT_SERVER_PING_TIMEOUT);
+    assert_eq!(c.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
+    assert_eq!(c.session, SessionConfig::default());
+}
+
+// ---- handshake --------------------------------------------------------------------------------
+
+#[test]
+fn our_methods_go_out_at_once_with_ping_appended_after_the_users_keys() {
+    let mut s = Server::new(ServerConfig::default());
+    assert_eq!(s.sent(), [OUR_METHODS], "byte for byte the §11 Node server");
+    assert_eq!(s.events(), []);
+    assert!(!s.conn.is_closed());
+    assert_eq!(s.conn.remote(), None);
+    assert_eq!(
+        s.conn.poll_timeout(),
+        Some(s.at(secs(10))),
+        "handshake timeout"
+    );
+}
+
+#[test]
+fn data_members_travel_as_data_both_ways() {
+    // upnode's `cons` scenario: server `boop = 6`, client `beep = 5`.
+    let mut s = Server::with_exports(
+        ServerConfig::default(),
+        Value::object([("boop", Value::from(6))]),
+    );
+    assert_eq!(
+        s.sent(),
+        [
+            r#"{"method":"methods","arguments":[{"boop":6,"ping":"[Function]"}],"callbacks":{"0":["0","ping"]},"links":[]}"#
+        ]
+    );
+    s.input(
+        ms(1),
+        r#"{"method":"methods","arguments":[{"beep":5,"ping":"[Function]"}],"callbacks":{"0":["0","ping"]},"links":[]}"#,
+    );
+    assert_eq!(s.events(), [LinkEvent::Remote { conn: CONN }]);
+    assert_eq!(
+        s.conn.remote(),
+        Some(&Value::object([
+            ("beep", Value::from(5)),
+            ("ping", Value::from(RemoteFn(0)))
+        ]))
+    );
+}
+
+#[test]
+fn a_user_ping_is_kept_and_client_calls_to_it_go_to_the_user() {
+    let mut s = Server::with_exports(
+        ServerConfig::default(),
+        Value::object([("ping", Value::from(LocalFn(4)))]),
+    );
+    assert_eq!(
+        s.sent(),
+        [
+            r#"{"method":"methods","arguments":[{"ping":"[Function]"}],"callbacks":{"0":["0","ping"]},"links":[]}"#
+        ]
+    );
+    s.input(
+        ms(1),
+        r#"{"method":0,"arguments":["[Function]"],"callbacks":{"7":["0"]},"links":[]}"#,
+    );
+    assert_eq!(
+        s.events(),
+        [LinkEvent::Call {
+            conn: CONN,
+            function: LocalFn(4),
+            args: vec![Value::from(RemoteFn(7))],
+            answers: None,
+        }]
+    );
+    assert_eq!(s.sent(), Vec::<String>::new());
+}
+
+#[test]
+fn a_client_that_never_sends_methods_is_dropped_at_the_handshake_timeout() {
+    let mut s = Server::new(ServerConfig::default());
+    s.sent();
+    s.timeout(secs(10) - NS);
+    assert_eq!(s.events(), []);
+    s.timeout(secs(10));
+    assert_eq!(
+        s.events(),
+        ended(LinkError::HandshakeTimeout(secs(10)), true)
+    );
+    assert_silent_after_close(&mut s);
+}
+
+#[test]
+fn calls_by_name_before_the_clients_methods_are_served() {
+    let mut s = Server::new(ServerConfig::default());
+    s.sent();
+    s.input(ms(1), r#"{"method":"time","arguments":[]}"#);
+    assert_eq!(
+        s.events(),
+        [LinkEvent::Call {
+            conn: CONN,
+            function: LocalFn(1),
+            args: vec![],
+            answers: None,
+        }]
+    );
+    // They do not complete the handshake.
+    assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(10))));
+}
+
+#[test]
+fn the_clients_methods_replace_the_handshake_timeout_with_the_heartbeat() {
+    let s = open_with(ServerConfig::default(), CLIENT_METHODS, secs(2));
+    assert_eq!(
+        s.conn.remote(),
+        Some(&Value::object([("ping", Value::from(RemoteFn(0)))]))
+    );
+    assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(12))));
+}
+
+#[test]
+fn a_repeated_methods_is_reported_again() {
+    let mut s = open(CLIENT_METHODS);
+    s.input(ms(5), CLIENT_METHODS_BEEP);
+    assert_eq!(s.events(), [LinkEvent::Remote { conn: CONN }]);
+    assert!(s.conn.remote().unwrap().get("beep").is_some());
+}
+
+// ---- heartbeat --------------------------------------------------------------------------------
+
+#[test]
+fn a_client_that_exports_ping_is_pinged_every_interval() {
+    let mut s = open_with(ServerConfig::default(), CLIENT_METHODS, secs(1));
+    let mut due = secs(11);
+    for round in 0..3u64 {
+        s.timeout(due - NS);
+        assert_eq!(s.sent(), Vec::<String>::new(), "round {round}: early");
+        s.timeout(due);
+        assert_eq!(
+            s.sent(),
+            [OUR_PING],
+            "round {round}: one callback id reused"
+        );
+        assert_eq!(s.conn.poll_timeout(), Some(s.at(due + secs(10))));
+        let rtt = ms(100 * (round + 1));
+        s.input(due + rtt, CLIENT_PONG);
+        assert_eq!(s.events(), [LinkEvent::Ping { rtt }]);
+        assert_eq!(s.sent(), Vec::<String>::new());
+        // Send to send, whatever the round trip took.
+        assert_eq!(s.conn.poll_timeout(), Some(s.at(due + secs(10))));
+        due += secs(10);
+    }
+    assert!(!s.conn.is_closed());
+}
+
+#[test]
+fn a_client_that_does_not_answer_its_ping_is_dropped_exactly_at_the_ping_timeout() {
+    let mut config = ServerConfig::default();
+    config.ping_timeout = secs(4);
+    let mut s = open_with(config, CLIENT_METHODS_BEEP, Duration::ZERO);
+    let call = s
+        .call(
+            ms(1),
+            Target::Method("beep".into()),
+            vec![Value::from(LocalFn(9))],
+            None,
+        )
+        .unwrap();
+    s.sent();
+    s.timeout(secs(10));
+    assert_eq!(
+        s.sent(),
+        [r#"{"method":1,"arguments":["[Function]"],"callbacks":{"3":["0"]},"links":[]}"#]
+    );
+    // Traffic other than the answer does not count.
+    s.input(secs(11), r#"{"method":"time","arguments":[]}"#);
+    assert_eq!(s.events().len(), 1);
+    s.timeout(secs(14) - NS);
+    assert_eq!(s.events(), []);
+    s.timeout(secs(14));
+    let mut expected = vec![LinkEvent::CallFailed {
+        call: call.unwrap(),
+        reason: CallFailure::LinkDown,
+    }];
+    expected.extend(ended(LinkError::PingTimeout(secs(4)), true));
+    assert_eq!(s.events(), expected);
+    assert_silent_after_close(&mut s);
+}
+
+#[test]
+fn with_the_default_equal_interval_and_timeout_the_missing_answer_wins_over_the_next_ping() {
+    let mut s = open(CLIENT_METHODS);
+    s.timeout(secs(10));
+    assert_eq!(s.sent(), [OUR_PING]);
+    s.timeout(secs(20));
+    assert_eq!(s.sent(), Vec::<String>::new(), "no second ping");
+    assert_eq!(s.events(), ended(LinkError::PingTimeout(secs(10)), true));
+}
+
+#[test]
+fn a_client_without_ping_is_never_pinged() {
+    let mut s = open(CLIENT_METHODS_NO_PING);
+    assert_eq!(s.conn.poll_timeout(), None);
+    for t in [10, 20, 3_600] {
+        s.timeout(secs(t));
+    }
+    assert_eq!(s.sent(), Vec::<String>::new());
+    assert_eq!(s.events(), []);
+    assert!(!s.conn.is_closed());
+}
+
+#[test]
+fn with_ping_disabled_no_client_is_pinged() {
+    let mut config = ServerConfig::default();
+    config.ping_interval = None;
+    let mut s = open_with(config, CLIENT_METHODS, Duration::ZERO);
+    assert_eq!(s.conn.poll_timeout(), None);
+    s.timeout(secs(3_600));
+    assert_eq!(s.sent(), Vec::<String>::new());
+    assert_eq!(s.events(), []);
+}
+
+#[test]
+fn a_zero_ping_interval_never_pings() {
+    let mut config = ServerConfig::default();
+    config.ping_interval = Some(Duration::ZERO);
+    let mut s = open_with(config, CLIENT_METHODS, Duration::ZERO);
+    assert_eq!(s.conn.poll_timeout(), None, "no timer that is always due");
+    s.timeout(secs(3_600));
+    assert_eq!(s.sent(), Vec::<String>::new());
+    assert_eq!(s.events(), []);
+}
+
+#[test]
+fn we_answer_the_clients_ping_by_calling_its_callback_with_no_arguments() {
+    let mut s = open(CLIENT_METHODS);
+    // §11: the client calls our `ping` (our callback 1) with its callback 14.
+    s.input(
+        secs(1),
+        r#"{"method":1,"arguments":["[Function]"],"callbacks":{"14":["0"]},"links":[]}"#,
+    );
+    assert_eq!(s.events(), [], "the link answers by itself");
+    assert_eq!(
+        s.sent(),
+        [
+            r#"{"method":14,"arguments":[],"callbacks":{},"links":[]}"#,
+            r#"{"method":"cull","arguments":[14]}"#,
+        ]
+    );
+    // Answering is not our heartbeat.
+    assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(10))));
+}
+
+// ---- calls ------------------------------------------------------------------------------------
+
+#[test]
+fn a_client_call_reaches_the_handler_and_the_reply_goes_back_to_its_callback() {
+    let mut s = open(CLIENT_METHODS);
+    // §11: Node's client calls `time` by its callback id 0.
+    s.input(
+        ms(1),
+        r#"{"method":0,"arguments":["[Function]"],"callbacks":{"1":["0"]},"links":[]}"#,
+    );
+    assert_eq!(
+        s.events(),
+        [LinkEvent::Call {
+            conn: CONN,
+            function: LocalFn(1),
+            args: vec![Value::from(RemoteFn(1))],
+            answers: None,
+        }]
+    );
+    let reply = s.call(
+        ms(2),
+        Target::Callback(RemoteFn(1)),
+        vec![Value::from(
+            "Wed Nov 25 2026 12:17:20 GMT+0000 (Coordinated Universal Time)",
+        )],
+        None,
+    );
+    assert_eq!(reply, Ok(None));
+    s.conn.release(RemoteFn(1));
+    assert_eq!(
+        s.sent(),
+        [
+            r#"{"method":1,"arguments":["Wed Nov 25 2026 12:17:20 GMT+0000 (Coordinated Universal Time)"],"callbacks":{},"links":[]}"#,
+            r#"{"method":"cull","arguments":[1]}"#,
+        ]
+    );
+}
+
+#[test]
+fn a_call_to_the_client_resolves_with_answers_exactly_once() {
+    let mut s = open(CLIENT_METHODS_BEEP);
+    let call = s
+        .call(
+            ms(1),
+            Target::Method("beep".into()),
+            vec![Value::from(LocalFn(9))],
+            Some(secs(5)),
+        )
+        .unwrap();
+    assert_eq!(call, Some(CallId(0)));
+    assert_eq!(
+        s.sent(),
+        [r#"{"method":0,"arguments":["[Function]"],"callbacks":{"2":["0"]},"links":[]}"#]
+    );
+    let answer = r#"{"method":2,"arguments":["boop"],"callbacks":{},"links":[]}"#;
+    s.input(ms(2), answer);
+    assert_eq!(
+        s.events(),
+        [LinkEvent::Call {
+            conn: CONN,
+            function: LocalFn(9),
+            args: vec![Value::from("boop")],
+            answers: call,
+        }]
+    );
+    s.input(ms(3), answer);
+    assert_eq!(
+        s.events(),
+        [LinkEvent::Call {
+            conn: CONN,
+            function: LocalFn(9),
+            args: vec![Value::from("boop")],
+            answers: None,
+        }]
+    );
+    s.timeout(secs(6));
+    assert_eq!(s.events(), []);
+}
+
+#[test]
+fn a_call_to_the_client_times_out_exactly_at_its_deadline() {
+    let mut s = open(CLIENT_METHODS_BEEP);
+    let call = s
+        .call(
+            secs(1),
+            Target::Method("beep".into()),
+            vec![Value::from(LocalFn(9))],
+            Some(secs(2)),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(3))));
+    s.timeout(secs(3) - NS);
+    assert_eq!(s.events(), []);
+    s.timeout(secs(3));
+    assert_eq!(
+        s.events(),
+        [LinkEvent::CallFailed {
+            call,
+            reason: CallFailure::TimedOut
+        }]
+    );
+    s.timeout(secs(3));
+    assert_eq!(s.events(), []);
+    assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(10))), "the ping");
+}
+
+#[test]
+fn calls_with_a_reserved_function_key_are_refused_and_nothing_is_sent() {
+    let mut s = open(CLIENT_METHODS_BEEP);
+    s.sent();
+    for key in [RESERVED_FN_BASE, u64::MAX] {
+        assert_eq!(
+            s.call(
+                ms(1),
+                Target::Method("beep".into()),
+                vec![Value::array([Value::from(LocalFn(key))])],
+                None
+            ),
+            Err(CallError::ReservedKey)
+        );
+    }
+    assert_eq!(s.sent(), Vec::<String>::new());
+    assert_eq!(
+        s.call(ms(1), Target::Method("nope".into()), vec![], None),
+        Err(CallError::Local(LocalError::NoSuchRemoteMethod {
+            name: "nope".into()
+        }))
+    );
+}
+
+// ---- the end of a connection ------------------------------------------------------------------
+
+#[test]
+fn a_transport_that_closes_reports_down_and_closed_and_fails_calls_in_flight() {
+    let mut s = open(CLIENT_METHODS_BEEP);
+    let call = s
+        .call(
+            ms(1),
+            Target::Method("beep".into()),
+            vec![Value::from(LocalFn(9))],
+            None,
+        )
+        .unwrap()
+        .unwrap();
+    s.conn
+        .handle_transport_closed(s.at(ms(2)), Some("eof".into()));
+    let mut expected = vec![LinkEvent::CallFailed {
+        call,
+        reason: CallFailure::LinkDown,
+    }];
+    expected.extend(ended(
+        LinkError::TransportClosed {
+            detail: Some("eof".into()),
+        },
+        false,
+    ));
+    assert_eq!(
+        s.events(),
+        expected,
+        "no CloseTransport: it is closed already"
+    );
+    assert_silent_after_close(&mut s);
+}
+
+#[test]
+fn close_ends_the_connection_and_fails_calls_in_flight_as_closed() {
+    let mut s = open(CLIENT_METHODS_BEEP);
+    let call = s
+        .call(
+            ms(1),
+            Target::Method("beep".into()),
+            vec![Value::from(LocalFn(9))],
+            Some(secs(1)),
+        )
+        .unwrap()
+        .unwrap();
+    s.sent();
+    s.conn.close(s.at(ms(2)));
+    let mut expected = vec![LinkEvent::CallFailed {
+        call,
+        reason: CallFailure::Closed,
+    }];
+    expected.extend(ended(LinkError::Local(LocalError::Closed), true));
+    assert_eq!(s.events(), expected);
+    assert_silent_after_close(&mut s);
+}
+
+#[test]
+fn close_during_the_handshake_ends_the_connection() {
+    let mut s = Server::new(ServerConfig::default());
+    s.conn.close(s.at(ms(1)));
+    assert_eq!(
+        s.events(),
+        ended(LinkError::Local(LocalError::Closed), true)
+    );
+    assert_silent_after_close(&mut s);
+}
+
+#[test]
+fn bad_json_from_the_client_ends_the_connection() {
+    let mut s = open(CLIENT_METHODS);
+    s.input(ms(1), "");
+    let ev = s.events();
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    assert_eq!(ev[0], LinkEvent::CloseTransport { conn: CONN });
+    assert!(matches!(
+        ev[1],
+        LinkEvent::Down {
+            reason: LinkError::Remote(RemoteError::BadJson { .. })
+        }
+    ));
+    assert_eq!(ev[2], LinkEvent::Closed);
+    assert_silent_after_close(&mut s);
+}
+
+#[test]
+fn lines_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
+    let mut s = Server::new(ServerConfig::default());
+    s.sent();
+    let chunk = format!("{CLIENT_METHODS}\n{{\"method\":\"time\",\"arguments\":[]}}\n{{oops\n");
+    s.conn.handle_input(s.at(ms(1)), chunk.as_bytes());
+    let ev = s.events();
+    assert_eq!(
+        ev[..2],
+        [
+            LinkEvent::Remote { conn: CONN },
+            LinkEvent::Call {
+                conn: CONN,
+                function: LocalFn(1),
+                args: vec![],
+                answers: None,
+            },
+        ],
+        "{ev:?}"
+    );
+    assert_eq!(ev[2], LinkEvent::CloseTransport { conn: CONN });
+    assert!(matches!(ev[3], LinkEvent::Down { .. }));
+    assert_eq!(ev[4], LinkEvent::Closed);
+    assert_eq!(ev.len(), 5);
+    assert_eq!(s.conn.poll_timeout(), None);
+}
+
+#[test]
+fn non_fatal_errors_from_the_client_are_reported_and_the_connection_lives() {
+    let mut s = open(CLIENT_METHODS);
+    s.input(
+        ms(1),
+        r#"{"method":42,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    s.input(ms(2), "null");
+    let ev = s.events();
+    assert_eq!(
+        ev[0],
+        LinkEvent::Error(LinkError::Remote(RemoteError::NoSuchCallback { id: 42 }))
+    );
+    assert!(matches!(
+        ev[1],
+        LinkEvent::Error(LinkError::Remote(RemoteError::NotAMessage { .. }))
+    ));
+    assert_eq!(ev.len(), 2);
+    assert!(!s.conn.is_closed());
+    s.timeout(secs(10));
+    assert_eq!(s.sent(), [OUR_PING]);
+}
+
+#[test]
+fn exports_that_break_a_limit_end_the_connection_at_once() {
+    let mut deep = Value::from(LocalFn(1));
+    for _ in 0..200 {
+        deep = Value::array([deep]);
+    }
+    let mut s = Server::with_exports(ServerConfig::default(), Value::object([("deep", deep)]));
+    let ev = s.events();
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    assert_eq!(ev[0], LinkEvent::CloseTransport { conn: CONN });
+    assert!(matches!(
+        ev[1],
+        LinkEvent::Down {
+            reason: LinkError::Local(LocalError::TooDeep { .. })
+        }
+    ));
+    assert_eq!(ev[2], LinkEvent::Closed);
+    assert_silent_after_close(&mut s);
+}
+
+// ---- timers -----------------------------------------------------------------------------------
+
+#[test]
+fn spurious_and_early_timeouts_are_harmless() {
+    let mut s = Server::new(ServerConfig::default());
+    s.sent();
+    let poke = |s: &mut Server, from: Duration| {
+        let before = s.conn.poll_timeout();
+        for t in [from, from, from + ms(1), from + ms(900)] {
+            s.timeout(t);
+        }
+        assert_eq!(s.events(), []);
+        assert_eq!(s.sent(), Vec::<String>::new());
+        assert_eq!(s.conn.poll_timeout(), before);
+    };
+    poke(&mut s, Duration::ZERO);
+    s.input(secs(1), CLIENT_METHODS);
+    s.events();
+    poke(&mut s, secs(1));
+    s.timeout(secs(11));
+    assert_eq!(s.sent(), [OUR_PING]);
+    poke(&mut s, secs(11));
+}
+
+#[test]
+fn poll_timeout_is_never_in_the_past_after_handle_timeout() {
+    let mut config = ServerConfig::default();
+    config.ping_timeout = secs(25); // longer than the interval: due and deadline interleave
+    let mut s = open_with(config, CLIENT_METHODS, Duration::ZERO);
+    s.sent();
+    let mut answered = 0;
+    while let Some(next) = s.conn.poll_timeout() {
+        s.conn.handle_timeout(next);
+        if let Some(after) = s.conn.poll_timeout() {
+            assert!(after > next, "timer at {after:?} <= now {next:?}");
+        }
+        if !s.sent().is_empty() && answered < 5 {
+            answered += 1;
+            s.conn
+                .handle_input(next + ms(7), format!("{CLIENT_PONG}\n").as_bytes());
+            assert_eq!(s.events(), [LinkEvent::Ping { rtt: ms(7) }]);
+        }
+    }
+    assert_eq!(answered, 5);
+    assert_eq!(
+        s.events(),
+        ended(LinkError::PingTimeout(secs(25)), true),
+        "the sixth ping went unanswered"
+    );
+}
