@@ -61,6 +61,8 @@ struct Checker<'a> {
     server_remote_at: HashMap<usize, Duration>,
     /// When the last answer to a ping arrived, per client connection / server connection.
     last_pong: HashMap<ConnId, Duration>,
+    /// When bytes were last handed to the link for a client connection.
+    last_input: HashMap<ConnId, Duration>,
     server_last_pong: HashMap<usize, Duration>,
 }
 
@@ -92,6 +94,7 @@ pub fn check(w: &World) -> Vec<String> {
         server_down: HashSet::new(),
         server_remote_at: HashMap::new(),
         last_pong: HashMap::new(),
+        last_input: HashMap::new(),
         server_last_pong: HashMap::new(),
     };
     for i in 0..w.log.len() {
@@ -249,6 +252,9 @@ impl Checker<'_> {
                 }
             }
             Act::Close => self.closing = true,
+            Act::ClientInput { conn, .. } => {
+                self.last_input.insert(*conn, t);
+            }
             Act::Connected { conn, .. } => {
                 self.connected_at.insert(*conn, t);
             }
@@ -346,7 +352,12 @@ impl Checker<'_> {
                         self.tx(tx).expect("seen").state = TxState::Done("closed while running");
                     }
                 } else {
-                    if t.saturating_sub(self.up_since) >= cfg.stable_after {
+                    // The backoff starts afresh once the server was proven alive (by its
+                    // bytes) for `stable_after` after going up.
+                    let last_input = self.last_input.get(&self.current.unwrap_or(ConnId(0)));
+                    let alive =
+                        last_input.map_or(Duration::ZERO, |l| l.saturating_sub(self.up_since));
+                    if alive >= cfg.stable_after {
                         self.backoff_idx = 0;
                         self.attempt_reset = true;
                     }
