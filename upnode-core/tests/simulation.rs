@@ -768,3 +768,42 @@ fn finish_after_the_link_queued_it_again_does_not_run_it_again() {
         .count();
     assert_eq!(readies, 1);
 }
+
+/// Seed 173159: one `handle_input` delivers the answer to a retry transaction's call, then
+/// a bad line ends the connection and the link, out of attempts, gives up, so the
+/// transaction (queued again, as unfinished when the connection ended) is reported closed
+/// after the answer the driver then `finish`es it on. Accepted (the close is moot and
+/// comes in the same batch); it must never run again.
+#[test]
+fn seed_173159_answer_and_give_up_in_one_call() {
+    use sim::world::{Act, Entry};
+    use upnode_core::link::{LinkError, LinkEvent};
+    let w = regression(173159);
+    let finish = w.log.iter().find_map(|e| match e {
+        Entry::Act {
+            t,
+            act: Act::Finish { tx },
+        } => Some((*t, *tx)),
+        _ => None,
+    });
+    let (t, tx) = finish.expect("a retry transaction is finished");
+    let same_instant: Vec<&LinkEvent> = w
+        .log
+        .iter()
+        .filter(|e| e.t() == t)
+        .filter_map(|e| match e {
+            Entry::Client { ev, .. } => Some(ev),
+            _ => None,
+        })
+        .collect();
+    assert!(same_instant.contains(&&LinkEvent::TransactionClosed { tx }));
+    assert!(same_instant
+        .iter()
+        .any(|e| matches!(e, LinkEvent::Error(LinkError::GaveUp { .. }))));
+    let readies = w
+        .log
+        .iter()
+        .filter(|e| matches!(e, Entry::Client { ev: LinkEvent::TransactionReady { tx: r, .. }, .. } if *r == tx))
+        .count();
+    assert_eq!(readies, 1);
+}

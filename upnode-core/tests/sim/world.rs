@@ -233,7 +233,7 @@ pub enum Act {
         /// Which.
         s: usize,
     },
-    /// A spurious `handle_timeout` on the client.
+    /// A spurious `handle_timeout` on the client and every open server connection.
     Spurious,
 }
 
@@ -570,6 +570,12 @@ impl World {
                 self.act(Act::Spurious);
                 self.client.handle_timeout(now);
                 self.drain_client();
+                for s in 0..self.sconns.len() {
+                    if !self.sconns[s].conn.is_closed() {
+                        self.sconns[s].conn.handle_timeout(now);
+                        self.drain_server(s);
+                    }
+                }
             }
         }
     }
