@@ -779,31 +779,33 @@ fn seed_173159_answer_and_give_up_in_one_call() {
     use sim::world::{Act, Entry};
     use upnode_core::link::{LinkError, LinkEvent};
     let w = regression(173159);
-    let finish = w.log.iter().find_map(|e| match e {
+    let client_at = |t| -> Vec<&LinkEvent> {
+        w.log
+            .iter()
+            .filter(|e| e.t() == t)
+            .filter_map(|e| match e {
+                Entry::Client { ev, .. } => Some(ev),
+                _ => None,
+            })
+            .collect()
+    };
+    let finished_then_closed = w.log.iter().find_map(|e| match e {
         Entry::Act {
             t,
             act: Act::Finish { tx },
-        } => Some((*t, *tx)),
+        } if client_at(*t).contains(&&LinkEvent::TransactionClosed { tx: *tx }) => Some((*t, *tx)),
         _ => None,
     });
-    let (t, tx) = finish.expect("a retry transaction is finished");
-    let same_instant: Vec<&LinkEvent> = w
-        .log
-        .iter()
-        .filter(|e| e.t() == t)
-        .filter_map(|e| match e {
-            Entry::Client { ev, .. } => Some(ev),
-            _ => None,
-        })
-        .collect();
-    assert!(same_instant.contains(&&LinkEvent::TransactionClosed { tx }));
-    assert!(same_instant
+    let (t, tx) = finished_then_closed.expect("a finished transaction reported closed");
+    assert!(client_at(t)
         .iter()
         .any(|e| matches!(e, LinkEvent::Error(LinkError::GaveUp { .. }))));
     let readies = w
         .log
         .iter()
-        .filter(|e| matches!(e, Entry::Client { ev: LinkEvent::TransactionReady { tx: r, .. }, .. } if *r == tx))
+        .filter(|e| {
+            matches!(e, Entry::Client { ev: LinkEvent::TransactionReady { tx: r, .. }, .. } if *r == tx)
+        })
         .count();
     assert_eq!(readies, 1);
 }
