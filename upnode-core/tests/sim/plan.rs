@@ -242,7 +242,15 @@ impl Plan {
             Some(d.ms(200, 3000))
         };
         let backoff = if d.chance(0.5) {
-            Backoff::Fixed(d.ms(10, 1500))
+            // A third of the fixed ones use upnode's default (1 s); drawn from a stream of
+            // its own so the other seeds' plans stay as they were.
+            let own = d.ms(10, 1500);
+            let mut side = Draw(SplitMix64::new(seed ^ 0x6465_6661_756c_7431));
+            if side.chance(1.0 / 3.0) {
+                ReconnectPolicy::default().backoff
+            } else {
+                Backoff::Fixed(own)
+            }
         } else {
             let min = d.ms(10, 300);
             let max = min + d.ms(0, 4000);
