@@ -864,7 +864,6 @@ impl World {
     }
 
     fn on_server_event(&mut self, s: usize, ev: LinkEvent) {
-        let now = self.at(self.now);
         match ev {
             LinkEvent::CloseTransport { .. } => {
                 let net = self.sconns[s].net;
@@ -918,7 +917,6 @@ impl World {
                         None => {}
                     }
                 }
-                let _ = now;
                 for a in &args {
                     for f in remote_fns(a) {
                         if Some(f) != pending {
