@@ -1834,12 +1834,13 @@ fn close_while_up_reports_down_then_closed_and_fails_calls_in_flight() {
         c.events(),
         [
             LinkEvent::CloseTransport { conn: C1 },
-            LinkEvent::Down {
-                reason: LinkError::Local(LocalError::Closed)
-            },
+            // Calls resolve before Down, as when a connection fails.
             LinkEvent::CallFailed {
                 call,
                 reason: CallFailure::Closed
+            },
+            LinkEvent::Down {
+                reason: LinkError::Local(LocalError::Closed)
             },
             LinkEvent::Closed,
         ]

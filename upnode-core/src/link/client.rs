@@ -808,6 +808,14 @@ impl ClientLink {
     /// Closed for good: resolve everything.
     fn shut(&mut self, _now: Instant, err: Option<LinkError>) {
         let state = std::mem::replace(&mut self.state, State::Closed);
+        // Calls resolve before `Down`, as when a connection fails: nothing is pending once
+        // the driver sees the link down.
+        for call in self.in_flight.drain() {
+            self.events.push_back(LinkEvent::CallFailed {
+                call,
+                reason: CallFailure::Closed,
+            });
+        }
         if let State::Up { mut conn, .. } = state {
             conn.session.close();
             self.events.push_back(LinkEvent::Down {
@@ -819,12 +827,6 @@ impl ClientLink {
             conn.session.close();
         }
         self.up_value = None;
-        for call in self.in_flight.drain() {
-            self.events.push_back(LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::Closed,
-            });
-        }
         self.running.clear();
         for (_, tx) in self.queue.drain() {
             self.events.push_back(LinkEvent::TransactionClosed { tx });
