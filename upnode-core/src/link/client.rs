@@ -653,6 +653,10 @@ impl ClientLink {
 
     /// A transaction with retry completed; it will not run again, even if the connection it
     /// ran on dropped before this call and it waits again.
+    ///
+    /// Events already queued are not withdrawn: when one batch of events both answers a
+    /// retry transaction's call and closes the link, the driver may see
+    /// [`LinkEvent::TransactionClosed`] for a transaction it has already finished. Ignore it.
     pub fn finish(&mut self, tx: TxId) {
         if self.running.remove(&tx) || !tx.retry {
             return;
