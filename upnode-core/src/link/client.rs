@@ -3,8 +3,8 @@
 
 use super::backoff::{BackoffState, PolicyError, ReconnectPolicy};
 use super::common::{
-    answer_ping, local_fns, remote_ping, uses_reserved_key, with_ping, CallFailure, CallId, ConnId,
-    Heartbeat, InFlight, LinkError, PING_EXPORT, PONG_CALLBACK, RESERVED_FN_BASE,
+    local_fns, remote_ping, route_session_event, uses_reserved_key, with_ping, CallFailure, CallId,
+    ConnId, Heartbeat, InFlight, LinkError, PONG_CALLBACK,
 };
 use super::queue::{TxId as QueueId, TxQueue};
 use super::{CallError, LinkEvent, TransactError, TxId};
@@ -14,7 +14,7 @@ use crate::config::{
     DEFAULT_STABLE_AFTER,
 };
 use crate::protocol::{RemoteFn, Value};
-use crate::session::{Session, SessionEvent, Target};
+use crate::session::{Session, Target};
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -393,46 +393,26 @@ impl ClientLink {
 
     fn pump_session(&mut self, now: Instant) {
         loop {
-            let Some(c) = self.conn_mut() else { return };
-            let id = c.id;
+            let (State::Handshaking { conn: c, .. }
+            | State::Authenticating { conn: c, .. }
+            | State::Up { conn: c, .. }) = &mut self.state
+            else {
+                return;
+            };
             let Some(ev) = c.session.poll_event() else {
                 return;
             };
-            match ev {
-                SessionEvent::Remote => self.on_remote(now),
-                SessionEvent::Call { function, args } if function == PING_EXPORT => {
-                    answer_ping(&mut c.session, &args);
-                }
-                SessionEvent::Call { function, args } if function == PONG_CALLBACK => {
-                    for a in &args {
-                        c.session.release_value(a);
-                    }
-                    if let Some(rtt) = c.hb.answered(now) {
-                        self.events.push_back(LinkEvent::Ping { rtt });
-                    }
-                }
-                SessionEvent::Call { function, args } => {
-                    let answers = self.in_flight.answered_by(function);
-                    self.events.push_back(LinkEvent::Call {
-                        conn: id,
-                        function,
-                        args,
-                        answers,
-                    });
-                }
-                SessionEvent::Released { function } => {
-                    if let Some(call) = self.in_flight.released(function) {
-                        self.events.push_back(LinkEvent::CallFailed {
-                            call,
-                            reason: CallFailure::Dropped,
-                        });
-                    }
-                    if function.0 < RESERVED_FN_BASE {
-                        self.events
-                            .push_back(LinkEvent::Released { conn: id, function });
-                    }
-                }
-                SessionEvent::Error(e) => self.events.push_back(LinkEvent::Error(e.into())),
+            let remote = route_session_event(
+                ev,
+                c.id,
+                now,
+                &mut c.session,
+                &mut c.hb,
+                &mut self.in_flight,
+                &mut self.events,
+            );
+            if remote {
+                self.on_remote(now);
             }
         }
     }

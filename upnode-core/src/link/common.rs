@@ -1,10 +1,11 @@
 //! Pieces shared by the client and the server link: reserved function keys, the heartbeat,
 //! in-flight call tracking and the link's events and errors.
 
+use super::LinkEvent;
 use crate::error::{LocalError, RemoteError};
 use crate::protocol::{Function, LocalFn, RemoteFn, Value};
-use crate::session::Session;
-use std::collections::{BTreeSet, HashMap};
+use crate::session::{Session, SessionEvent};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Function keys from here up are the link's own (its exported `ping`, its ping callbacks).
@@ -275,6 +276,57 @@ pub(crate) fn local_fns(args: &[Value]) -> Vec<LocalFn> {
         });
     }
     out
+}
+
+/// Routes one session event other than `Remote` into link events, the same way on both
+/// sides: answers the peer's ping, completes our own, reports calls to our functions (with
+/// the tracked call each answers) and releases (failing a call whose every callback the
+/// peer freed unanswered). Returns `true` for `Remote`, which each side handles itself.
+pub(crate) fn route_session_event(
+    ev: SessionEvent,
+    conn: ConnId,
+    now: Instant,
+    session: &mut Session,
+    hb: &mut Heartbeat,
+    in_flight: &mut InFlight,
+    events: &mut VecDeque<LinkEvent>,
+) -> bool {
+    match ev {
+        SessionEvent::Remote => return true,
+        SessionEvent::Call { function, args } if function == PING_EXPORT => {
+            answer_ping(session, &args);
+        }
+        SessionEvent::Call { function, args } if function == PONG_CALLBACK => {
+            for a in &args {
+                session.release_value(a);
+            }
+            if let Some(rtt) = hb.answered(now) {
+                events.push_back(LinkEvent::Ping { rtt });
+            }
+        }
+        SessionEvent::Call { function, args } => {
+            let answers = in_flight.answered_by(function);
+            events.push_back(LinkEvent::Call {
+                conn,
+                function,
+                args,
+                answers,
+            });
+        }
+        SessionEvent::Released { function } => {
+            if let Some(call) = in_flight.released(function) {
+                events.push_back(LinkEvent::CallFailed {
+                    call,
+                    reason: CallFailure::Dropped,
+                });
+            }
+            if function.0 < RESERVED_FN_BASE {
+                events.push_back(LinkEvent::Released { conn, function });
+            }
+        }
+        SessionEvent::Error(e) => events.push_back(LinkEvent::Error(e.into())),
+    }
+    false
 }
 
 /// The peer's `ping` in its interface, if it exports one.

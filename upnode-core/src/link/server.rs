@@ -1,8 +1,8 @@
 //! The server's side of one upnode connection.
 
 use super::common::{
-    answer_ping, local_fns, remote_ping, uses_reserved_key, with_ping, CallFailure, CallId, ConnId,
-    Heartbeat, InFlight, LinkError, PING_EXPORT, PONG_CALLBACK, RESERVED_FN_BASE,
+    local_fns, remote_ping, route_session_event, uses_reserved_key, with_ping, CallFailure, CallId,
+    ConnId, Heartbeat, InFlight, LinkError, PONG_CALLBACK,
 };
 use super::{CallError, LinkEvent};
 use crate::config::{
@@ -189,41 +189,17 @@ impl ServerConn {
                     self.events
                         .push_back(LinkEvent::Remote { conn: SERVER_CONN });
                 }
-                SessionEvent::Call { function, args } if function == PING_EXPORT => {
-                    answer_ping(&mut self.session, &args);
+                ev => {
+                    route_session_event(
+                        ev,
+                        SERVER_CONN,
+                        now,
+                        &mut self.session,
+                        &mut self.hb,
+                        &mut self.in_flight,
+                        &mut self.events,
+                    );
                 }
-                SessionEvent::Call { function, args } if function == PONG_CALLBACK => {
-                    for a in &args {
-                        self.session.release_value(a);
-                    }
-                    if let Some(rtt) = self.hb.answered(now) {
-                        self.events.push_back(LinkEvent::Ping { rtt });
-                    }
-                }
-                SessionEvent::Call { function, args } => {
-                    let answers = self.in_flight.answered_by(function);
-                    self.events.push_back(LinkEvent::Call {
-                        conn: SERVER_CONN,
-                        function,
-                        args,
-                        answers,
-                    });
-                }
-                SessionEvent::Released { function } => {
-                    if let Some(call) = self.in_flight.released(function) {
-                        self.events.push_back(LinkEvent::CallFailed {
-                            call,
-                            reason: CallFailure::Dropped,
-                        });
-                    }
-                    if function.0 < RESERVED_FN_BASE {
-                        self.events.push_back(LinkEvent::Released {
-                            conn: SERVER_CONN,
-                            function,
-                        });
-                    }
-                }
-                SessionEvent::Error(e) => self.events.push_back(LinkEvent::Error(e.into())),
             }
         }
     }
