@@ -201,27 +201,50 @@ impl Drop for Listener {
     }
 }
 
-/// Serves `server` on a TCP address (port 0 picks a free port; see
-/// [`Listener::local_addr`]).
-pub async fn listen(server: &Server, addr: &str) -> io::Result<Listener> {
-    let l = TcpListener::bind(addr).await?;
-    let local: SocketAddr = l.local_addr()?;
+/// Accepts connections until the server shuts down or the task is aborted, handing each to
+/// `on_stream`. Errors of `accept` (e.g. too many open files) are logged and retried after a
+/// pause instead of ending the loop.
+fn spawn_accept_loop<A, Fut, S>(
+    server: &Server,
+    mut accept: A,
+    on_stream: impl Fn(&Server, S) + Send + 'static,
+) -> tokio::task::JoinHandle<()>
+where
+    A: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = io::Result<S>> + Send,
+    S: Send + 'static,
+{
     let server = server.clone();
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         while !server.is_shut_down() {
-            match l.accept().await {
-                Ok((s, peer)) => {
-                    let _ = s.set_nodelay(true);
-                    tracing::debug!(%peer, "accepted");
-                    server.serve(boxed(s));
-                }
+            match accept().await {
+                Ok(s) => on_stream(&server, s),
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             }
         }
-    });
+    })
+}
+
+/// Serves `server` on a TCP address (port 0 picks a free port; see
+/// [`Listener::local_addr`]).
+pub async fn listen(server: &Server, addr: &str) -> io::Result<Listener> {
+    let l = Arc::new(TcpListener::bind(addr).await?);
+    let local: SocketAddr = l.local_addr()?;
+    let task = spawn_accept_loop(
+        server,
+        move || {
+            let l = l.clone();
+            async move { l.accept().await }
+        },
+        |server, (s, peer): (TcpStream, SocketAddr)| {
+            let _ = s.set_nodelay(true);
+            tracing::debug!(%peer, "accepted");
+            server.serve(boxed(s));
+        },
+    );
     Ok(Listener {
         local: local.to_string(),
         task,
@@ -232,60 +255,53 @@ pub async fn listen(server: &Server, addr: &str) -> io::Result<Listener> {
 #[cfg(unix)]
 pub async fn listen_unix(server: &Server, path: impl Into<PathBuf>) -> io::Result<Listener> {
     let path = path.into();
-    let l = tokio::net::UnixListener::bind(&path)?;
-    let server = server.clone();
-    let task = tokio::spawn(async move {
-        while !server.is_shut_down() {
-            match l.accept().await {
-                Ok((s, _)) => {
-                    server.serve(boxed(s));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
-    });
+    let l = Arc::new(tokio::net::UnixListener::bind(&path)?);
+    let task = spawn_accept_loop(
+        server,
+        move || {
+            let l = l.clone();
+            async move { l.accept().await }
+        },
+        |server, (s, _)| {
+            server.serve(boxed(s));
+        },
+    );
     Ok(Listener {
         local: path.display().to_string(),
         task,
     })
 }
 
-/// Serves `server` over TLS (rustls) on a TCP address.
+/// Serves `server` over TLS (rustls) on a TCP address. Each TLS handshake runs in its own
+/// task, so a slow client cannot hold up the others.
 pub async fn listen_tls(
     server: &Server,
     addr: &str,
     config: Arc<rustls::ServerConfig>,
 ) -> io::Result<Listener> {
-    let l = TcpListener::bind(addr).await?;
+    let l = Arc::new(TcpListener::bind(addr).await?);
     let local = l.local_addr()?;
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let server = server.clone();
-    let task = tokio::spawn(async move {
-        while !server.is_shut_down() {
-            match l.accept().await {
-                Ok((s, peer)) => {
-                    let _ = s.set_nodelay(true);
-                    let acceptor = acceptor.clone();
-                    let server = server.clone();
-                    tokio::spawn(async move {
-                        match acceptor.accept(s).await {
-                            Ok(tls) => {
-                                server.serve(boxed(tls));
-                            }
-                            Err(e) => tracing::warn!(%peer, error = %e, "TLS handshake failed"),
-                        }
-                    });
+    let task = spawn_accept_loop(
+        server,
+        move || {
+            let l = l.clone();
+            async move { l.accept().await }
+        },
+        move |server, (s, peer): (TcpStream, SocketAddr)| {
+            let _ = s.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let server = server.clone();
+            tokio::spawn(async move {
+                match acceptor.accept(s).await {
+                    Ok(tls) => {
+                        server.serve(boxed(tls));
+                    }
+                    Err(e) => tracing::warn!(%peer, error = %e, "TLS handshake failed"),
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
-    });
+            });
+        },
+    );
     Ok(Listener {
         local: local.to_string(),
         task,
