@@ -383,12 +383,13 @@ impl Client {
             Ok(id) => id,
             Err((e, _)) => return Err(e),
         };
-        let guard = CancelOnDrop {
+        // Dropping this future before the answer withdraws the transaction.
+        let mut guard = CancelOnDrop {
             shared: Arc::downgrade(&self.handle.shared),
             tx: Some(id),
         };
         let r = rx.await.unwrap_or(Err(UpError::Closed));
-        std::mem::forget(guard);
+        guard.tx = None;
         r
     }
 
