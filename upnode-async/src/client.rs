@@ -395,7 +395,8 @@ impl Client {
 
     /// The closure form, as upnode's `up(fn)` / `up(t, fn)`: `f` runs with the up value when
     /// the link is up, or with `None` when `timeout` passes or the client closes first.
-    /// Exactly one call.
+    /// Exactly one call. `f` runs on the client's driver task, in transaction order (so calls
+    /// it makes leave in that order): keep it short and never block in it.
     pub fn transaction(
         &self,
         timeout: Option<Duration>,

@@ -386,7 +386,8 @@ impl Remote {
 
     /// Makes one of our functions, callable by the peer on this connection (any number of
     /// times), to pass inside the values of [`invoke`](Self::invoke) or in typed arguments
-    /// (it serializes as a function).
+    /// (it serializes as a function). `f` runs on the connection's driver task, in the order
+    /// calls arrive: keep it short and never block in it (send to a channel or spawn).
     pub fn callback(&self, f: impl Fn(Args) + Send + Sync + 'static) -> Result<LocalFn, CallError> {
         Ok(self
             .peer()?
