@@ -94,7 +94,7 @@ impl Opts {
             calls: 5_000,
             window: 32,
             warmup: 0,
-            runs: 3,
+            runs: 5,
             pairings: Pairing::ALL.iter().map(|&(_, p)| p).collect(),
             multi_thread: false,
         };
