@@ -11,7 +11,7 @@ use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use upnode_tokio::{CallError, Client, Remote};
+use upnode_tokio::{CallError, Client, ClientBuilderExt, ClientEvent, Remote};
 
 /// The payload every call carries next to its number (as in `bench/node/common.js`).
 pub const DATA: &str = "upnode loopback echo 0123456789";
@@ -42,23 +42,37 @@ pub trait Echo {
 /// `echo(x, cb)` over an upnode-tokio client: every call is a [`Remote::call`].
 pub struct UpnodeEcho {
     client: Client,
+    events: futures::channel::mpsc::Receiver<ClientEvent>,
     remote: Remote,
     pending: FuturesUnordered<BoxFuture<'static, Result<(Msg,), CallError>>>,
 }
 
 impl UpnodeEcho {
     pub async fn connect(port: u16) -> UpnodeEcho {
-        let client = upnode_tokio::connect(format!("127.0.0.1:{port}"));
+        let mut builder = Client::builder();
+        let events = builder.subscribe();
+        let client = builder.connect_tcp(format!("127.0.0.1:{port}"));
         let remote = client.up().await.expect("the link comes up");
         UpnodeEcho {
             client,
+            events,
             remote,
             pending: FuturesUnordered::new(),
         }
     }
 
-    pub async fn close(self) {
+    /// Closes the client after checking that nothing went wrong on the way: no call left
+    /// unanswered, and no event but the link coming up and heartbeats (the link never went
+    /// down, nothing was reported as an error). A repeated answer cannot be seen from here:
+    /// a call's reply slot takes the first answer and the library ignores later ones.
+    pub async fn close(mut self) {
         assert!(self.pending.is_empty(), "calls left unanswered");
+        while let Ok(ev) = self.events.try_recv() {
+            assert!(
+                matches!(ev, ClientEvent::Up | ClientEvent::Ping(_)),
+                "the upnode client reported {ev:?} during the run"
+            );
+        }
         self.client.close().await;
     }
 }

@@ -16,7 +16,9 @@
 //! Every client, Rust or Node, does the same steps and times itself the same way (wall
 //! clock around each loop): warm-up, `N` sequential calls (with per-call latency), `N`
 //! calls with `K` in flight, one closing call. Every answer is checked against what was
-//! sent; any mismatch, missing or extra answer aborts the whole run. Runs are interleaved
+//! sent, and every call must be answered; any mismatch aborts the whole run. The raw and
+//! Node clients also fail on a repeated or stray answer (upnode-tokio keeps only a call's
+//! first answer, so the Rust upnode client checks that its link never went down instead). Runs are interleaved
 //! across pairings (all pairings once, then again) so that load from elsewhere on the
 //! machine spreads over all of them; the table shows the median and range over runs.
 
