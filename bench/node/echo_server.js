@@ -1,0 +1,35 @@
+// The loopback benchmark's Node server: an upnode interface exporting
+// echo(x, cb), which answers cb(x) with the value it was given.
+//
+// Usage: node echo_server.js
+// Binds 127.0.0.1 on a port the system picks and prints that port as its
+// first stdout line. Runs until its stdin closes (at most five minutes).
+//
+// upnode 0.6's listen() cannot bind port 0 (it takes 0 for "no port"), so each
+// accepted socket is piped through its own upnode(cons) handle instead; that
+// is the stream form upnode offers for any transport.
+'use strict';
+
+var net = require('net');
+var upnode = require('upnode');
+var common = require('./common');
+
+common.lifeline('echo_server', 5 * 60 * 1000);
+
+function cons(remote, conn) {
+    this.echo = function (x, cb) {
+        cb(x);
+    };
+}
+
+var server = net.createServer(function (socket) {
+    // The Rust peers turn Nagle's algorithm off; do the same here so that
+    // every pairing runs with the same socket options.
+    socket.setNoDelay(true);
+    socket.on('error', function () {}); // a client hanging up is not our error
+    var handle = upnode(cons);
+    socket.pipe(handle).pipe(socket);
+});
+server.listen(0, '127.0.0.1', function () {
+    process.stdout.write(server.address().port + '\n');
+});

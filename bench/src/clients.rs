@@ -1,0 +1,226 @@
+//! The Rust clients and the measuring loops they share.
+//!
+//! Both clients implement [`Echo`]: queue a call, take the next answer. The loops
+//! ([`sequential`], [`pipelined`]) are written once over it and check every answer.
+
+use crate::stats::{percentile, Pipelined, Run, Sequential};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use upnode_tokio::{CallError, Client, ClientBuilderExt, ClientEvent, Remote};
+
+/// The payload every call carries next to its number (as in `bench/node/common.js`).
+pub const DATA: &str = "upnode loopback echo 0123456789";
+
+/// What each call sends and must get back, unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Msg {
+    pub seq: u64,
+    pub data: String,
+}
+
+fn message(seq: u64) -> Msg {
+    Msg {
+        seq,
+        data: DATA.to_owned(),
+    }
+}
+
+/// One connection to an echo server.
+pub trait Echo {
+    /// Queues a call (it may leave at once or at the next [`recv`](Echo::recv)).
+    fn send(&mut self, m: &Msg);
+    /// The next answer; sends whatever is queued first if it must wait.
+    fn recv(&mut self) -> impl std::future::Future<Output = Msg>;
+}
+
+/// `echo(x, cb)` over an upnode-tokio client: every call is a [`Remote::call`].
+pub struct UpnodeEcho {
+    client: Client,
+    events: futures::channel::mpsc::Receiver<ClientEvent>,
+    remote: Remote,
+    pending: FuturesUnordered<BoxFuture<'static, Result<(Msg,), CallError>>>,
+}
+
+impl UpnodeEcho {
+    pub async fn connect(port: u16) -> UpnodeEcho {
+        let mut builder = Client::builder();
+        let events = builder.subscribe();
+        let client = builder.connect_tcp(format!("127.0.0.1:{port}"));
+        let remote = client.up().await.expect("the link comes up");
+        UpnodeEcho {
+            client,
+            events,
+            remote,
+            pending: FuturesUnordered::new(),
+        }
+    }
+
+    /// Closes the client after checking that nothing went wrong on the way: no call left
+    /// unanswered, and no event but the link coming up and heartbeats (the link never went
+    /// down, nothing was reported as an error). A repeated answer cannot be seen from here:
+    /// a call's reply slot takes the first answer and the library ignores later ones.
+    pub async fn close(mut self) {
+        assert!(self.pending.is_empty(), "calls left unanswered");
+        while let Ok(ev) = self.events.try_recv() {
+            assert!(
+                matches!(ev, ClientEvent::Up | ClientEvent::Ping(_)),
+                "the upnode client reported {ev:?} during the run"
+            );
+        }
+        self.client.close().await;
+    }
+}
+
+impl Echo for UpnodeEcho {
+    fn send(&mut self, m: &Msg) {
+        self.pending.push(Box::pin(self.remote.call("echo", &(m,))));
+    }
+
+    async fn recv(&mut self) -> Msg {
+        match self.pending.next().await {
+            Some(Ok((m,))) => m,
+            Some(Err(e)) => panic!("an echo call failed: {e}"),
+            None => panic!("waiting for an answer with no call outstanding"),
+        }
+    }
+}
+
+/// One JSON line per call over a plain TCP stream: the transport without dnode.
+pub struct RawEcho {
+    r: BufReader<OwnedReadHalf>,
+    w: OwnedWriteHalf,
+    out: Vec<u8>,
+    line: Vec<u8>,
+}
+
+impl RawEcho {
+    pub async fn connect(port: u16) -> RawEcho {
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect to the raw echo server");
+        s.set_nodelay(true).expect("set TCP_NODELAY");
+        let (r, w) = s.into_split();
+        RawEcho {
+            r: BufReader::new(r),
+            w,
+            out: Vec::new(),
+            line: Vec::new(),
+        }
+    }
+}
+
+impl Echo for RawEcho {
+    fn send(&mut self, m: &Msg) {
+        serde_json::to_writer(&mut self.out, m).expect("a message serialises");
+        self.out.push(b'\n');
+    }
+
+    async fn recv(&mut self) -> Msg {
+        // Answers already read come first; only write (and then wait) when there are none,
+        // so refilling the window is one write.
+        if !self.r.buffer().contains(&b'\n') && !self.out.is_empty() {
+            self.w
+                .write_all(&self.out)
+                .await
+                .expect("write to the server");
+            self.out.clear();
+        }
+        self.line.clear();
+        let n = self
+            .r
+            .read_until(b'\n', &mut self.line)
+            .await
+            .expect("read from the server");
+        assert!(n > 0, "the raw echo server hung up");
+        serde_json::from_slice(&self.line).unwrap_or_else(|e| {
+            panic!(
+                "the raw echo server answered {:?}: {e}",
+                String::from_utf8_lossy(&self.line)
+            )
+        })
+    }
+}
+
+fn check(got: &Msg, seq: u64) {
+    assert!(
+        got.seq == seq && got.data == DATA,
+        "call {seq} answered with {got:?}"
+    );
+}
+
+/// `n` calls one after the other, numbered from `first`: wall clock and latencies (µs).
+pub async fn sequential<E: Echo>(e: &mut E, first: u64, n: usize) -> (f64, Vec<f64>) {
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n as u64 {
+        let t0 = Instant::now();
+        e.send(&message(first + i));
+        let got = e.recv().await;
+        lat.push(t0.elapsed().as_secs_f64() * 1e6);
+        check(&got, first + i);
+    }
+    (start.elapsed().as_secs_f64(), lat)
+}
+
+/// `n` calls numbered from `first` with up to `window` unanswered: wall clock.
+/// Every call must be answered exactly once, in any order.
+pub async fn pipelined<E: Echo>(e: &mut E, first: u64, n: usize, window: usize) -> f64 {
+    let mut seen = vec![false; n];
+    let (mut sent, mut got) = (0usize, 0usize);
+    let start = Instant::now();
+    while got < n {
+        while sent < n && sent - got < window {
+            e.send(&message(first + sent as u64));
+            sent += 1;
+        }
+        let answer = e.recv().await;
+        let k = answer
+            .seq
+            .checked_sub(first)
+            .map(|k| k as usize)
+            .filter(|&k| k < sent && !seen[k])
+            .unwrap_or_else(|| panic!("unexpected answer {answer:?}"));
+        check(&answer, first + k as u64);
+        seen[k] = true;
+        got += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert!(seen.iter().all(|&s| s), "a call was never answered");
+    secs
+}
+
+/// The whole client run, the same steps as `echo_client.js`: warm up, measure the
+/// sequential then the pipelined loop, then one last call that must be the next answer
+/// (nothing extra arrived).
+pub async fn run<E: Echo>(e: &mut E, calls: usize, window: usize, warmup: usize) -> Run {
+    let mut seq = 0u64;
+    sequential(e, seq, warmup).await;
+    seq += warmup as u64;
+    pipelined(e, seq, warmup, window).await;
+    seq += warmup as u64;
+    let (seq_secs, mut lat) = sequential(e, seq, calls).await;
+    seq += calls as u64;
+    lat.sort_by(f64::total_cmp);
+    let pipe_secs = pipelined(e, seq, calls, window).await;
+    seq += calls as u64;
+    sequential(e, seq, 1).await;
+    Run {
+        sequential: Sequential {
+            calls,
+            secs: seq_secs,
+            p50_us: percentile(&lat, 50.0),
+            p99_us: percentile(&lat, 99.0),
+        },
+        pipelined: Pipelined {
+            calls,
+            window,
+            secs: pipe_secs,
+        },
+    }
+}

@@ -1,0 +1,125 @@
+//! The Rust servers, each run in a child process of its own (`loopback serve-raw` /
+//! `loopback serve-upnode`) so that every pairing is two processes, as with Node.
+//!
+//! A server binds `127.0.0.1` on a port the system picks, prints the port as its first
+//! stdout line, and exits when its stdin closes (or after [`LIFETIME`]).
+
+use std::io::{Read, Write};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use upnode_tokio::upnode_core::Value;
+use upnode_tokio::Interface;
+
+/// The longest a server process lives, whatever happens to the harness.
+const LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// Newline-delimited JSON echo, no dnode.
+    Raw,
+    /// An upnode-tokio server exporting `echo(x, cb)`.
+    Upnode,
+}
+
+/// Runs a server until stdin closes; never returns.
+pub fn serve(kind: Kind) -> ! {
+    let rt = crate::runtime();
+    rt.block_on(async move {
+        // Whatever must stay alive while serving (the listener and the server handle).
+        let (port, _serving): (u16, Box<dyn std::any::Any>) = match kind {
+            Kind::Raw => {
+                let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let port = l.local_addr().expect("local address").port();
+                (port, Box::new(tokio::spawn(raw_accept(l))))
+            }
+            Kind::Upnode => {
+                let server = upnode_server();
+                let l = upnode_tokio::listen(&server, "127.0.0.1:0")
+                    .await
+                    .expect("listen");
+                let port: u16 = l
+                    .local_addr()
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("a port in the local address");
+                (port, Box::new((server, l)))
+            }
+        };
+        let mut out = std::io::stdout();
+        writeln!(out, "{port}")
+            .and_then(|()| out.flush())
+            .expect("print the port");
+        let stdin_closed = tokio::task::spawn_blocking(|| {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        });
+        tokio::select! {
+            _ = stdin_closed => {}
+            _ = tokio::time::sleep(LIFETIME) => {
+                eprintln!("loopback server: lifetime of {LIFETIME:?} is over, exiting");
+            }
+        }
+    });
+    std::process::exit(0)
+}
+
+/// `echo(x, cb)` answers `cb(x)`, passing the value through as it came.
+pub fn upnode_server() -> upnode_tokio::Server {
+    upnode_tokio::server(|_conn| {
+        Interface::new().method("echo", |call| async move {
+            let x = call.args().values().first().cloned().unwrap_or(Value::Null);
+            call.reply_values(vec![x])?;
+            Ok(())
+        })
+    })
+}
+
+async fn raw_accept(l: TcpListener) {
+    loop {
+        match l.accept().await {
+            Ok((s, _)) => {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(raw_conn(s));
+            }
+            Err(e) => {
+                eprintln!("loopback serve-raw: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Reads JSON lines and writes each back, parsed and written again. Answers are written
+/// when no further complete line is waiting in the read buffer, so a burst of requests is
+/// answered with one write (as a dnode session drains its output).
+async fn raw_conn(s: TcpStream) {
+    let (r, mut w) = s.into_split();
+    let mut r = BufReader::new(r);
+    let mut line = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        line.clear();
+        match r.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let v: serde_json::Value = match serde_json::from_slice(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("loopback serve-raw: bad line from a client: {e}");
+                return;
+            }
+        };
+        serde_json::to_writer(&mut out, &v).expect("a JSON value serialises");
+        out.push(b'\n');
+        if !r.buffer().contains(&b'\n') {
+            if w.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+    }
+}
