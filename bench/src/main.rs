@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p upnode-bench --bin loopback -- [--calls N] [--window K]
-//!     [--warmup W] [--runs R] [--only LIST] [--multi-thread]
+//!     [--warmup W] [--runs R] [--only LIST] [--multi-thread] [--no-cull]
 //! ```
 //!
 //! Pairings (client → server, each its own process):
@@ -34,7 +34,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: loopback [--calls N] [--window K] [--warmup W] [--runs R] \
-[--only raw,rust,node,rust-node,node-rust] [--multi-thread]";
+[--only raw,rust,node,rust-node,node-rust] [--multi-thread] [--no-cull]";
 
 /// How long any one client run or server start may take before the harness gives up.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -128,6 +128,8 @@ impl Opts {
                         .collect::<Result<_, _>>()?;
                 }
                 "--multi-thread" => o.multi_thread = true,
+                // Read by the Rust upnode server process (see servers::upnode_server).
+                "--no-cull" => {}
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -175,6 +177,9 @@ fn rust_server(mode: &str, multi_thread: bool) -> (Proc, u16) {
     cmd.arg(mode);
     if multi_thread {
         cmd.arg("--multi-thread");
+    }
+    if std::env::args().any(|a| a == "--no-cull") {
+        cmd.arg("--no-cull");
     }
     Proc::server(&format!("loopback {mode}"), cmd, DEADLINE)
 }

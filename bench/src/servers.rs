@@ -66,9 +66,12 @@ pub fn serve(kind: Kind) -> ! {
     std::process::exit(0)
 }
 
-/// `echo(x, cb)` answers `cb(x)`, passing the value through as it came.
+/// `echo(x, cb)` answers `cb(x)`, passing the value through as it came. With `--no-cull`
+/// the server does not send `cull` for the callbacks it is done with.
 pub fn upnode_server() -> upnode_tokio::Server {
-    upnode_tokio::server(|_conn| {
+    let no_cull = std::env::args().any(|a| a == "--no-cull");
+    let builder = upnode_tokio::Server::builder().config(|c| c.session.send_cull = !no_cull);
+    upnode_tokio::build_server(builder, |_conn| {
         Interface::new().method("echo", |call| async move {
             let x = call.args().values().first().cloned().unwrap_or(Value::Null);
             call.reply_values(vec![x])?;

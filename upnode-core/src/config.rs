@@ -86,6 +86,12 @@ pub struct SessionConfig {
     /// Write every non-ASCII character as `\uXXXX`, so a Node peer can never see a multi-byte
     /// character split across reads.
     pub escape_non_ascii: bool,
+    /// Send `cull` when the last reference on a peer's callback is released, so the peer can
+    /// free it (default). Turning it off keeps our own tables bounded all the same, but the
+    /// peer keeps every callback it ever sent until the connection ends — which is how a
+    /// Node dnode peer without `weak` behaves anyway, and avoids the slow path `cull` puts
+    /// dnode 1.2's callback lookup on (see the README's performance section).
+    pub send_cull: bool,
 }
 
 impl Default for SessionConfig {
@@ -94,6 +100,7 @@ impl Default for SessionConfig {
             max_line_len: DEFAULT_MAX_LINE_LEN,
             max_callbacks: DEFAULT_MAX_CALLBACKS,
             escape_non_ascii: false,
+            send_cull: true,
         }
     }
 }
@@ -111,6 +118,7 @@ mod tests {
         assert_eq!(c.max_line_len, DEFAULT_MAX_LINE_LEN);
         assert_eq!(c.max_callbacks, DEFAULT_MAX_CALLBACKS);
         assert!(!c.escape_non_ascii);
+        assert!(c.send_cull);
     }
 
     #[test]

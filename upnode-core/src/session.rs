@@ -386,7 +386,7 @@ impl Session {
         *c -= 1;
         if *c == 0 {
             self.theirs.remove(&f.0);
-            if self.state == State::Open {
+            if self.state == State::Open && self.config.send_cull {
                 self.pending_cull.push(f.0);
             }
         }

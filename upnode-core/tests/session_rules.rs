@@ -560,3 +560,20 @@ fn escape_non_ascii_option_makes_every_line_ascii() {
         ]
     );
 }
+
+#[test]
+fn with_cull_turned_off_a_release_frees_our_entry_and_sends_nothing() {
+    let mut config = SessionConfig::default();
+    config.send_cull = false;
+    let mut s = Session::new(exports(&[("ping", 9)]), config).unwrap();
+    sent(&mut s);
+    input(
+        &mut s,
+        r#"{"method":"ping","arguments":["[Function]"],"callbacks":{"3":["0"]},"links":[]}"#,
+    )
+    .unwrap();
+    assert_eq!(s.held_callbacks(), 1);
+    s.release(RemoteFn(3));
+    assert_eq!(s.held_callbacks(), 0);
+    assert!(sent(&mut s).is_empty());
+}
