@@ -3,8 +3,8 @@
 
 use super::backoff::{BackoffState, PolicyError, ReconnectPolicy};
 use super::common::{
-    local_fns, remote_ping, route_session_event, uses_reserved_key, with_ping, CallFailure, CallId,
-    ConnId, Heartbeat, InFlight, LinkError, PONG_CALLBACK,
+    remote_ping, route_session_event, send_tracked, with_ping, CallFailure, CallId, ConnId,
+    Heartbeat, InFlight, LinkError, PONG_CALLBACK,
 };
 use super::queue::{TxId as QueueId, TxQueue};
 use super::{CallError, LinkEvent, TransactError, TxId};
@@ -659,27 +659,27 @@ impl ClientLink {
         args: Vec<Value>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, CallError> {
-        if matches!(self.state, State::Closed) {
-            return Err(CallError::Closed);
-        }
-        if uses_reserved_key(&args) {
-            return Err(CallError::ReservedKey);
-        }
-        let Some(c) = self.conn_mut() else {
-            return Err(CallError::NotConnected);
+        let (State::Handshaking { conn: c, .. }
+        | State::Authenticating { conn: c, .. }
+        | State::Up { conn: c, .. }) = &mut self.state
+        else {
+            return Err(match self.state {
+                State::Closed => CallError::Closed,
+                _ => CallError::NotConnected,
+            });
         };
         if c.id != conn {
             return Err(CallError::NotConnected);
         }
-        let fns = local_fns(&args);
-        c.session.call(target, args).map_err(CallError::Local)?;
-        if fns.is_empty() {
-            return Ok(None);
-        }
-        let id = CallId(self.next_call);
-        self.next_call += 1;
-        self.in_flight.insert(id, fns, timeout.map(|t| now + t));
-        Ok(Some(id))
+        send_tracked(
+            &mut c.session,
+            &mut self.in_flight,
+            &mut self.next_call,
+            now,
+            target,
+            args,
+            timeout,
+        )
     }
 
     /// Gives back one reference on a server callback received on `conn` (see

@@ -1,10 +1,11 @@
 //! Pieces shared by the client and the server link: reserved function keys, the heartbeat,
 //! in-flight call tracking and the link's events and errors.
 
+use super::CallError;
 use super::LinkEvent;
 use crate::error::{LocalError, RemoteError};
 use crate::protocol::{Function, LocalFn, RemoteFn, Value};
-use crate::session::{Session, SessionEvent};
+use crate::session::{Session, SessionEvent, Target};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -327,6 +328,32 @@ pub(crate) fn route_session_event(
         SessionEvent::Error(e) => events.push_back(LinkEvent::Error(e.into())),
     }
     false
+}
+
+/// Sends a call through `session`, refusing the link's reserved keys; when the arguments
+/// carry functions of ours, the call is tracked until one of them is called, its timeout
+/// passes, or the connection ends.
+pub(crate) fn send_tracked(
+    session: &mut Session,
+    in_flight: &mut InFlight,
+    next_call: &mut u64,
+    now: Instant,
+    target: Target,
+    args: Vec<Value>,
+    timeout: Option<Duration>,
+) -> Result<Option<CallId>, CallError> {
+    if uses_reserved_key(&args) {
+        return Err(CallError::ReservedKey);
+    }
+    let fns = local_fns(&args);
+    session.call(target, args).map_err(CallError::Local)?;
+    if fns.is_empty() {
+        return Ok(None);
+    }
+    let id = CallId(*next_call);
+    *next_call += 1;
+    in_flight.insert(id, fns, timeout.map(|t| now + t));
+    Ok(Some(id))
 }
 
 /// The peer's `ping` in its interface, if it exports one.

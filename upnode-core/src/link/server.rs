@@ -1,8 +1,8 @@
 //! The server's side of one upnode connection.
 
 use super::common::{
-    local_fns, remote_ping, route_session_event, uses_reserved_key, with_ping, CallFailure, CallId,
-    ConnId, Heartbeat, InFlight, LinkError, PONG_CALLBACK,
+    remote_ping, route_session_event, send_tracked, with_ping, CallFailure, CallId, ConnId,
+    Heartbeat, InFlight, LinkError, PONG_CALLBACK,
 };
 use super::{CallError, LinkEvent};
 use crate::config::{
@@ -263,18 +263,15 @@ impl ServerConn {
         if self.phase == Phase::Closed {
             return Err(CallError::Closed);
         }
-        if uses_reserved_key(&args) {
-            return Err(CallError::ReservedKey);
-        }
-        let fns = local_fns(&args);
-        self.session.call(target, args).map_err(CallError::Local)?;
-        if fns.is_empty() {
-            return Ok(None);
-        }
-        let id = CallId(self.next_call);
-        self.next_call += 1;
-        self.in_flight.insert(id, fns, timeout.map(|t| now + t));
-        Ok(Some(id))
+        send_tracked(
+            &mut self.session,
+            &mut self.in_flight,
+            &mut self.next_call,
+            now,
+            target,
+            args,
+            timeout,
+        )
     }
 
     /// Gives back one reference on a client callback.
