@@ -4,10 +4,9 @@
 //! `serve-*` modes) exits when it closes, so nothing outlives the harness. Dropping a
 //! [`Proc`] also kills and reaps it.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
+use std::process::{Child, ChildStdin, Command, ExitStatus};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub struct Proc {
@@ -20,30 +19,13 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `cmd` with piped stdio; `name` is for messages.
-    pub fn spawn(name: &str, mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let stdin = child.stdin.take();
-        let out = child.stdout.take().expect("stdout is piped");
-        let err = child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(err).read_to_string(&mut s);
-            s
-        });
+    pub fn spawn(name: &str, cmd: Command) -> Proc {
+        let upnode_tests::Piped {
+            child,
+            stdin,
+            stdout: rx,
+            stderr,
+        } = upnode_tests::spawn_piped(cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Proc {
             name: name.to_owned(),
             child,

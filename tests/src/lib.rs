@@ -169,6 +169,52 @@ pub struct NodePeer {
     port: Option<u16>,
 }
 
+/// A child process with every stdio piped: stdout arrives line by line on a channel (a
+/// reader thread), stderr is collected whole by another thread.
+#[derive(Debug)]
+pub struct Piped {
+    /// The process.
+    pub child: Child,
+    /// Its stdin; dropping it tells our peers to exit.
+    pub stdin: Option<ChildStdin>,
+    /// Its stdout, one line per message; disconnected when stdout closes.
+    pub stdout: Receiver<String>,
+    /// Everything it wrote to stderr, once it closes stderr.
+    pub stderr: JoinHandle<String>,
+}
+
+/// Starts `cmd` with stdin, stdout and stderr piped (see [`Piped`]).
+pub fn spawn_piped(mut cmd: Command) -> std::io::Result<Piped> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdin = child.stdin.take();
+    let out = child.stdout.take().expect("stdout is piped");
+    let err = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = BufReader::new(err).read_to_string(&mut s);
+        s
+    });
+    Ok(Piped {
+        child,
+        stdin,
+        stdout: rx,
+        stderr,
+    })
+}
+
 impl NodePeer {
     /// Starts `node SCRIPT ARGS...` in [`node_dir`] (installing `node_modules`
     /// first if needed).
@@ -177,32 +223,15 @@ impl NodePeer {
     /// If `node` cannot be started.
     pub fn spawn(script: &str, args: &[&str]) -> NodePeer {
         ensure_node_modules();
-        let mut child = Command::new("node")
-            .arg(script)
-            .args(args)
-            .current_dir(node_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let mut cmd = Command::new("node");
+        cmd.arg(script).args(args).current_dir(node_dir());
+        let Piped {
+            child,
+            stdin,
+            stdout: rx,
+            stderr,
+        } = spawn_piped(cmd)
             .unwrap_or_else(|e| panic!("cannot start `node {script}`: {e} (is Node.js on PATH?)"));
-        let stdin = child.stdin.take();
-        let out = child.stdout.take().expect("stdout is piped");
-        let err = child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(err).read_to_string(&mut s);
-            s
-        });
         NodePeer {
             script: script.to_owned(),
             child,
