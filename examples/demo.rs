@@ -124,7 +124,7 @@ async fn main() -> std::io::Result<()> {
     println!("{} server: listening", stamp(start));
 
     until(start, SERVER_KILLED_AT).await;
-    listener.stop();
+    listener.stop().await;
     server.shutdown().await;
     println!("{} server: killed", stamp(start));
 
@@ -136,7 +136,7 @@ async fn main() -> std::io::Result<()> {
     let _ = requests.await;
     let _ = tokio::time::timeout(Duration::from_secs(3), printer).await;
     up.close().await;
-    listener.stop();
+    listener.stop().await;
     server.shutdown().await;
     let (a, n) = (
         asked.load(Ordering::SeqCst),

@@ -73,7 +73,7 @@ async fn listen_on(server: &Server, port: u16) -> Listener {
 }
 
 async fn stop(listener: Listener, server: &Server) {
-    drop(listener);
+    listener.stop().await;
     within("our server to shut down", server.shutdown()).await;
     assert_eq!(server.connections(), 0);
 }

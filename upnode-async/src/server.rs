@@ -102,6 +102,7 @@ impl ServerBuilder {
                 conns: Mutex::new(HashMap::new()),
                 subscribers: Mutex::new(Vec::new()),
                 idle_waiters: Mutex::new(Vec::new()),
+                shutdown_waiters: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -119,6 +120,7 @@ struct ServerShared {
     conns: Mutex<HashMap<u64, Weak<ConnShared>>>,
     subscribers: Mutex<Vec<mpsc::Sender<ServerEvent>>>,
     idle_waiters: Mutex<Vec<oneshot::Sender<()>>>,
+    shutdown_waiters: Mutex<Vec<oneshot::Sender<()>>>,
 }
 
 impl ServerShared {
@@ -215,11 +217,41 @@ impl Server {
         rx
     }
 
+    /// Completes once [`shutdown`](Self::shutdown) has been called (at once if it has):
+    /// accept loops stop on it.
+    pub fn shut_down_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let rx = {
+            let mut waiters = self
+                .shared
+                .shutdown_waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if self.is_shut_down() {
+                None
+            } else {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Some(rx)
+            }
+        };
+        async move {
+            if let Some(rx) = rx {
+                let _ = rx.await;
+            }
+        }
+    }
+
     /// Graceful shutdown: refuses new connections, closes every open one, and waits until
     /// all have ended.
     pub async fn shutdown(&self) {
         let s = &self.shared;
-        s.shut_down.store(true, Ordering::Release);
+        {
+            let mut waiters = s.shutdown_waiters.lock().unwrap_or_else(|p| p.into_inner());
+            s.shut_down.store(true, Ordering::Release);
+            for w in waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
         let rx = {
             let (tx, rx) = oneshot::channel();
             s.idle_waiters

@@ -176,11 +176,12 @@ pub fn build_server(
     builder.build(runtime(), cons)
 }
 
-/// A running accept loop; it stops when dropped or when the server shuts down.
+/// A running accept loop; it stops when the server shuts down, when stopped, or when
+/// dropped (then without waiting for the socket to close).
 #[derive(Debug)]
 pub struct Listener {
     local: String,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Listener {
@@ -189,15 +190,21 @@ impl Listener {
         &self.local
     }
 
-    /// Stops accepting (open connections stay).
-    pub fn stop(self) {
-        self.task.abort();
+    /// Stops accepting and waits until the listening socket is closed, so the address can
+    /// be bound again at once (open connections stay).
+    pub async fn stop(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -215,14 +222,20 @@ where
     S: Send + 'static,
 {
     let server = server.clone();
+    let shut_down = server.shut_down_signal();
     tokio::spawn(async move {
-        while !server.is_shut_down() {
-            match accept().await {
-                Ok(s) => on_stream(&server, s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
+        tokio::pin!(shut_down);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shut_down => break,
+                r = accept() => match r {
+                    Ok(s) => on_stream(&server, s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                },
             }
         }
     })
@@ -247,7 +260,7 @@ pub async fn listen(server: &Server, addr: &str) -> io::Result<Listener> {
     );
     Ok(Listener {
         local: local.to_string(),
-        task,
+        task: Some(task),
     })
 }
 
@@ -268,7 +281,7 @@ pub async fn listen_unix(server: &Server, path: impl Into<PathBuf>) -> io::Resul
     );
     Ok(Listener {
         local: path.display().to_string(),
-        task,
+        task: Some(task),
     })
 }
 
@@ -304,7 +317,7 @@ pub async fn listen_tls(
     );
     Ok(Listener {
         local: local.to_string(),
-        task,
+        task: Some(task),
     })
 }
 

@@ -223,13 +223,14 @@ async fn graceful_shutdown_ends_every_connection_and_refuses_new_ones() {
         within("the in-flight call", pending).await.unwrap(),
         Err(CallError::LinkDown)
     );
-    // Clients keep trying; a connection that reaches the server now is refused.
-    server_events
-        .wait_for("a refusal", |e| *e == ServerEvent::Refused)
-        .await;
+    // The listener stopped with the shutdown; a connection handed to the server directly
+    // is refused.
     let (a, b) = tokio::io::duplex(1024);
     assert!(!upnode_tokio::serve(&server, a));
     drop(b);
+    server_events
+        .wait_for("a refusal", |e| *e == ServerEvent::Refused)
+        .await;
     assert_eq!(server.connections(), 0);
     assert_eq!(
         server_events.count(|e| matches!(e, ServerEvent::Disconnected(..))),
@@ -610,4 +611,26 @@ async fn a_handler_that_drops_the_answer_callback_fails_the_call_as_dropped() {
     assert_eq!(r, Err(CallError::Dropped));
     client.close().await;
     stop(listener, &server).await;
+}
+
+#[tokio::test]
+async fn a_stopped_listener_frees_its_port_at_once_and_shutdown_stops_accepting() {
+    let server = upnode_tokio::server(|_conn| Interface::new());
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().to_owned();
+    listener.stop().await;
+    // The same address binds again straight away: the old socket is closed.
+    let listener = upnode_tokio::listen(&server, &addr).await.unwrap();
+    within("shutdown", server.shutdown()).await;
+    // The accept loop ended with the shutdown, closing the socket: connecting is refused.
+    let mut refused = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(&addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(refused, "the listener still accepts after shutdown");
+    drop(listener);
 }

@@ -107,7 +107,7 @@ pub async fn listen_on(server: &Server, port: u16) -> Listener {
 /// Takes a server off the network: stops accepting, closes every connection and waits
 /// until all have ended.
 pub async fn stop(listener: Listener, server: &Server) {
-    drop(listener);
+    listener.stop().await;
     within("the server to shut down", server.shutdown()).await;
     assert_eq!(server.connections(), 0, "connections left after shutdown");
 }
