@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use upnode_examples::now_string;
+use upnode_tokio::upnode_core::link::LinkError;
 use upnode_tokio::{ClientEvent, Interface, Server};
 
 const SERVER_UP_AT: f64 = 3.0;
@@ -59,7 +60,10 @@ async fn main() -> std::io::Result<()> {
         while let Some(ev) = events.next().await {
             match ev {
                 ClientEvent::Up => println!("{} link up", stamp(start)),
-                ClientEvent::Down(_) => println!("{} link down", stamp(start)),
+                ClientEvent::Down(LinkError::Local(_)) => {
+                    println!("{} link closed by the client", stamp(start))
+                }
+                ClientEvent::Down(reason) => println!("{} link down: {reason}", stamp(start)),
                 ClientEvent::Reconnect { attempt, delay } => println!(
                     "{} reconnecting (attempt {attempt}) in {:.1}s",
                     stamp(start),
