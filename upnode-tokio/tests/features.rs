@@ -634,3 +634,65 @@ async fn a_stopped_listener_frees_its_port_at_once_and_shutdown_stops_accepting(
     assert!(refused, "the listener still accepts after shutdown");
     drop(listener);
 }
+
+#[tokio::test]
+async fn a_tcp_reset_before_methods_drops_that_connection_and_the_server_keeps_serving() {
+    // upnode 0.6's server crashes on this (PROTOCOL.md §8).
+    let server = time_server();
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    for _ in 0..3 {
+        let s = tokio::net::TcpStream::connect(listener.local_addr())
+            .await
+            .unwrap();
+        s.set_zero_linger().unwrap();
+        drop(s); // closing with linger 0 sends RST
+    }
+    let client = fast_client().connect_tcp(listener.local_addr());
+    let remote = within("up", client.up()).await.unwrap();
+    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+    assert_eq!(t, "now");
+    client.close().await;
+    stop(listener, &server).await;
+}
+
+#[tokio::test]
+async fn null_number_array_and_string_lines_do_not_take_a_server_connection_down() {
+    // Node's server crashes on `null`; ours reports and carries on (PROTOCOL.md §8).
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let server = time_server();
+    let mut server_events = Events::new(server.events());
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let s = tokio::net::TcpStream::connect(listener.local_addr())
+        .await
+        .unwrap();
+    let (r, mut w) = s.into_split();
+    let mut lines = BufReader::new(r).lines();
+    w.write_all(b"null\n5\n[1,2]\n\"s\"\n").await.unwrap();
+    w.write_all(b"{\"method\":\"time\",\"arguments\":[\"[Function]\"],\"callbacks\":{\"0\":[\"0\"]},\"links\":[]}\n")
+        .await
+        .unwrap();
+    let methods = within("methods", lines.next_line()).await.unwrap().unwrap();
+    assert!(methods.starts_with(r#"{"method":"methods""#), "{methods}");
+    let reply = within("reply", lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(
+        reply,
+        r#"{"method":0,"arguments":["now"],"callbacks":{},"links":[]}"#
+    );
+    // Each of the four lines was reported as the client's fault, and the connection lives.
+    for _ in 0..4 {
+        let e = server_events
+            .wait_for("an error", |e| matches!(e, ServerEvent::Error(..)))
+            .await;
+        let ServerEvent::Error(_, err) = e else {
+            unreachable!()
+        };
+        assert!(err.is_remote(), "{err}");
+        assert!(
+            matches!(err, LinkError::Remote(ref r) if !r.is_fatal()),
+            "{err}"
+        );
+    }
+    assert_eq!(server.connections(), 1);
+    drop(w);
+    stop(listener, &server).await;
+}
