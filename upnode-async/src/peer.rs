@@ -332,14 +332,29 @@ impl Remote {
         method: &str,
         args: &A,
     ) -> Result<oneshot::Receiver<Result<Args, CallError>>, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.send_with_callback(method, args, Handler::Reply(tx))?;
+        Ok(rx)
+    }
+
+    /// Calls `method` with `args` plus one more argument: a function of ours run by
+    /// `handler`. A reply handler is armed with the call, so the call's failure reaches it.
+    fn send_with_callback<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+        handler: Handler,
+    ) -> Result<(), CallError> {
         let target = self.target(method)?;
         let mut values = to_args(args)?;
         let peer = self.peer()?;
-        let (tx, rx) = oneshot::channel();
-        let f = peer.register(self.conn, Handler::Reply(tx));
+        let (timeout, reply) = match handler {
+            Handler::Reply(_) => (peer.call_timeout(), true),
+            _ => (None, false),
+        };
+        let f = peer.register(self.conn, handler);
         values.push(Value::from(f));
-        peer.call(self.conn, target, values, peer.call_timeout(), Some(f))?;
-        Ok(rx)
+        peer.call(self.conn, target, values, timeout, reply.then_some(f))
     }
 
     /// Like [`call_raw`](Self::call_raw), decoding the answer's arguments as `R` (a tuple:
@@ -367,13 +382,8 @@ impl Remote {
         method: &str,
         args: &A,
     ) -> Result<mpsc::UnboundedReceiver<Args>, CallError> {
-        let target = self.target(method)?;
-        let mut values = to_args(args)?;
-        let peer = self.peer()?;
         let (tx, rx) = mpsc::unbounded();
-        let f = peer.register(self.conn, Handler::Stream(tx));
-        values.push(Value::from(f));
-        peer.call(self.conn, target, values, None, None)?;
+        self.send_with_callback(method, args, Handler::Stream(tx))?;
         Ok(rx)
     }
 
@@ -398,52 +408,52 @@ impl Remote {
 /// The arguments of a call the peer made to one of our functions (or of an answer).
 #[derive(Debug, Clone)]
 pub struct Args {
-    values: Vec<Value>,
-    conn: ConnId,
+    /// The arguments as one array value, holding the references on the peer's callbacks
+    /// inside them.
     remote: Remote,
 }
 
 impl Args {
     pub(crate) fn new(values: Vec<Value>, conn: ConnId, peer: Weak<dyn PeerOps>) -> Args {
-        let remote = Remote::owned(Value::Array(values.clone()), conn, peer);
         Args {
-            values,
-            conn,
-            remote,
+            remote: Remote::owned(Value::Array(values), conn, peer),
         }
     }
 
     /// The raw values.
     pub fn values(&self) -> &[Value] {
-        &self.values
+        match &self.remote.value {
+            Value::Array(a) => a,
+            _ => &[],
+        }
     }
 
     /// How many arguments.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.values().len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.values().is_empty()
     }
 
     /// All arguments as a Rust tuple or struct (JavaScript call semantics: missing trailing
     /// arguments are null, extra ones ignored).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, CallError> {
-        Ok(from_args(self.values.clone())?)
+        Ok(from_args(self.values().to_vec())?)
     }
 
     /// Argument `i` as a Rust value (`null` when missing).
     pub fn get<T: DeserializeOwned>(&self, i: usize) -> Result<T, CallError> {
         Ok(from_value(
-            self.values.get(i).cloned().unwrap_or(Value::Null),
+            self.values().get(i).cloned().unwrap_or(Value::Null),
         )?)
     }
 
     /// Argument `i` as a callable handle (for objects with functions, or a function).
     pub fn remote(&self, i: usize) -> Option<Remote> {
-        let v = self.values.get(i)?.clone();
+        let v = self.values().get(i)?.clone();
         let mut r = self.remote.clone();
         r.value = v;
         Some(r)
@@ -451,7 +461,7 @@ impl Args {
 
     /// The connection the call came on.
     pub fn conn(&self) -> ConnId {
-        self.conn
+        self.remote.conn
     }
 }
 
@@ -481,22 +491,17 @@ impl Call {
     /// Calls the last argument back with `args` (a tuple): the dnode convention for an
     /// answer. Does nothing if the last argument is not a function.
     pub fn reply<A: Serialize + ?Sized>(&self, args: &A) -> Result<(), CallError> {
-        let Some(Value::Function(Function::Remote(cb))) = self.args.values.last() else {
-            return Ok(());
-        };
-        let values = to_args(args)?;
-        let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
-        peer.call(self.args.conn, Target::Callback(*cb), values, None, None)
+        self.reply_values(to_args(args)?)
     }
 
     /// Like [`reply`](Self::reply) with values that may hold our own functions (for
     /// example an object with methods, as `auth` returns).
     pub fn reply_values(&self, values: Vec<Value>) -> Result<(), CallError> {
-        let Some(Value::Function(Function::Remote(cb))) = self.args.values.last() else {
+        let Some(Value::Function(Function::Remote(cb))) = self.args.values().last() else {
             return Ok(());
         };
         let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
-        peer.call(self.args.conn, Target::Callback(*cb), values, None, None)
+        peer.call(self.args.conn(), Target::Callback(*cb), values, None, None)
     }
 
     /// Makes a function of ours for this connection (e.g. `beep` inside `auth`'s answer)
@@ -509,7 +514,7 @@ impl Call {
         let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
         let m: MethodFn = Arc::new(move |c| Box::pin(f(c)));
         Ok(Value::from(
-            peer.register(self.args.conn, Handler::Method(m)),
+            peer.register(self.args.conn(), Handler::Method(m)),
         ))
     }
 }
