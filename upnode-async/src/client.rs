@@ -1,20 +1,19 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
+use crate::driver::{after_call, lock, Released, Signal, Subscribers, Timer};
 use crate::error::{CallError, HandlerError, UpError};
 use crate::io::{Io, IoEvent};
 use crate::peer::{run_dispatch, Args, Dispatch, Handler, Handlers, Interface, PeerOps, Remote};
 use crate::runtime::{BoxStream, Connector, Runtime};
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
-use futures::task::AtomicWaker;
 use futures::FutureExt;
 use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use upnode_core::link::{
     backoff::ReconnectPolicy, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent, LinkState,
     TxId,
@@ -186,14 +185,13 @@ impl ClientBuilder {
                 handlers,
                 waiters: Default::default(),
                 up_remote: None,
-                subscribers: self.subscribers,
+                subscribers: Subscribers::from(self.subscribers),
                 event_capacity: self.event_capacity,
                 closed: false,
                 close_waiters: Vec::new(),
             }),
-            released: Mutex::new(Vec::new()),
-            kick: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
+            released: Released::default(),
+            signal: Signal::default(),
             on_connect: self.on_connect,
             call_timeout: self.call_timeout,
             runtime: runtime.clone(),
@@ -216,7 +214,7 @@ struct Inner {
     handlers: Handlers,
     waiters: std::collections::HashMap<TxId, Waiter>,
     up_remote: Option<Remote>,
-    subscribers: Vec<mpsc::Sender<ClientEvent>>,
+    subscribers: Subscribers<ClientEvent>,
     event_capacity: usize,
     closed: bool,
     close_waiters: Vec<oneshot::Sender<()>>,
@@ -226,9 +224,8 @@ pub(crate) struct Shared {
     inner: Mutex<Inner>,
     /// Peer callbacks whose last handle was dropped, for the driver to give back. Kept
     /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
-    released: Mutex<Vec<(ConnId, RemoteFn)>>,
-    kick: AtomicBool,
-    waker: AtomicWaker,
+    released: Released<(ConnId, RemoteFn)>,
+    signal: Signal,
     on_connect: Option<ConnectStep>,
     call_timeout: Option<Duration>,
     runtime: Arc<dyn Runtime>,
@@ -236,12 +233,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner)
     }
 
     fn wake(&self) {
-        self.kick.store(true, Ordering::Release);
-        self.waker.wake();
+        self.signal.wake();
     }
 }
 
@@ -255,19 +251,14 @@ impl PeerOps for Shared {
         reply: Option<LocalFn>,
     ) -> Result<(), CallError> {
         let now = self.runtime.now();
-        let mut inner = self.lock();
-        let r = inner.link.call(conn, now, target, args, timeout);
-        let r = match r {
-            Ok(Some(id)) => {
-                if let Some(f) = reply {
-                    inner.handlers.arm_reply(id, f);
-                }
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => Err(map_call_error(e)),
-        };
-        drop(inner);
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let r = after_call(
+            &mut inner.handlers,
+            inner.link.call(conn, now, target, args, timeout),
+            reply,
+        );
+        drop(guard);
         self.wake();
         r
     }
@@ -277,10 +268,7 @@ impl PeerOps for Shared {
         // holds `inner` (the driver dropping an up value, a reply nobody waits for, or a
         // handler's closure), so it must not lock `inner`: queue, and let the driver
         // hand them to the link on its next turn.
-        self.released
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(fns.iter().map(|f| (conn, *f)));
+        self.released.push(fns.iter().map(|f| (conn, *f)));
         self.wake();
     }
 
@@ -417,11 +405,12 @@ impl Client {
     /// that falls more than 1024 behind.
     pub fn events(&self) -> mpsc::Receiver<ClientEvent> {
         let mut inner = self.handle.shared.lock();
-        let (tx, rx) = mpsc::channel(inner.event_capacity);
-        if !inner.closed {
-            inner.subscribers.push(tx);
+        let capacity = inner.event_capacity;
+        if inner.closed {
+            // A stream that has already ended.
+            return mpsc::channel(capacity).1;
         }
-        rx
+        inner.subscribers.add(capacity)
     }
 
     /// Where the link is.
@@ -473,12 +462,7 @@ enum Todo {
 }
 
 fn emit(inner: &mut Inner, ev: ClientEvent) {
-    inner
-        .subscribers
-        .retain_mut(|s| match s.try_send(ev.clone()) {
-            Ok(()) => true,
-            Err(e) => !e.is_disconnected(),
-        });
+    inner.subscribers.emit(ev);
 }
 
 async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
@@ -489,7 +473,7 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
     let mut io: Option<(ConnId, Io)> = None;
     let mut live_conn: Option<ConnId> = None;
     let mut connecting: Option<(ConnId, BoxFuture<'static, io::Result<BoxStream>>)> = None;
-    let mut timer: Option<(Instant, BoxFuture<'static, ()>)> = None;
+    let mut timer = Timer::default();
     let rt = shared.runtime.clone();
     loop {
         // 1. Drain the link under the lock.
@@ -497,8 +481,7 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
         let mut finished = false;
         let deadline;
         {
-            let released =
-                std::mem::take(&mut *shared.released.lock().unwrap_or_else(|p| p.into_inner()));
+            let released = shared.released.take();
             let mut inner = shared.lock();
             let inner = &mut *inner;
             for (conn, f) in released {
@@ -691,11 +674,7 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
             return;
         }
         // 3. Wait for something to happen.
-        match (deadline, &timer) {
-            (Some(d), Some((t, _))) if *t == d => {}
-            (Some(d), _) => timer = Some((d, rt.sleep_until(d))),
-            (None, _) => timer = None,
-        }
+        timer.arm(&*rt, deadline);
         enum Wake {
             Connected(ConnId, io::Result<BoxStream>),
             Io(ConnId, IoEvent),
@@ -703,8 +682,7 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
             Kick,
         }
         let wake = futures::future::poll_fn(|cx| {
-            shared.waker.register(cx.waker());
-            if shared.kick.swap(false, Ordering::AcqRel) {
+            if shared.signal.take(cx) {
                 return Poll::Ready(Wake::Kick);
             }
             if let Some((conn, fut)) = connecting.as_mut() {
@@ -719,11 +697,8 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
                     return Poll::Ready(Wake::Io(*conn, ev));
                 }
             }
-            if let Some((_, t)) = timer.as_mut() {
-                if t.as_mut().poll(cx).is_ready() {
-                    timer = None;
-                    return Poll::Ready(Wake::Timer);
-                }
+            if timer.poll(cx) {
+                return Poll::Ready(Wake::Timer);
             }
             Poll::Pending
         })

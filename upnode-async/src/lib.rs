@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod driver;
 mod error;
 mod io;
 mod peer;

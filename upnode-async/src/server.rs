@@ -1,19 +1,18 @@
 //! The server: a constructor per connection, and one task per connection driving
 //! `ServerConn`.
 
-use crate::client::map_call_error;
+use crate::driver::{after_call, lock, Released, Signal, Subscribers, Timer};
 use crate::error::CallError;
 use crate::io::{Io, IoEvent};
 use crate::peer::{run_dispatch, Args, Handler, Handlers, Interface, PeerOps, Remote};
 use crate::runtime::{BoxStream, Runtime};
 use futures::channel::{mpsc, oneshot};
-use futures::task::AtomicWaker;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConfig, ServerConn};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
@@ -100,7 +99,7 @@ impl ServerBuilder {
                 next_id: AtomicU64::new(0),
                 shut_down: AtomicBool::new(false),
                 conns: Mutex::new(HashMap::new()),
-                subscribers: Mutex::new(Vec::new()),
+                subscribers: Mutex::new(Subscribers::default()),
                 idle_waiters: Mutex::new(Vec::new()),
                 shutdown_waiters: Mutex::new(Vec::new()),
             }),
@@ -118,18 +117,14 @@ struct ServerShared {
     next_id: AtomicU64,
     shut_down: AtomicBool,
     conns: Mutex<HashMap<u64, Weak<ConnShared>>>,
-    subscribers: Mutex<Vec<mpsc::Sender<ServerEvent>>>,
+    subscribers: Mutex<Subscribers<ServerEvent>>,
     idle_waiters: Mutex<Vec<oneshot::Sender<()>>>,
     shutdown_waiters: Mutex<Vec<oneshot::Sender<()>>>,
 }
 
 impl ServerShared {
     fn emit(&self, ev: ServerEvent) {
-        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        subs.retain_mut(|s| match s.try_send(ev.clone()) {
-            Ok(()) => true,
-            Err(e) => !e.is_disconnected(),
-        });
+        lock(&self.subscribers).emit(ev);
     }
 }
 
@@ -170,9 +165,8 @@ impl Server {
                 handlers: Handlers::default(),
                 remote_waiters: Vec::new(),
             }),
-            released: Mutex::new(Vec::new()),
-            kick: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
+            released: Released::default(),
+            signal: Signal::default(),
             runtime: s.runtime.clone(),
             call_timeout: s.call_timeout,
         });
@@ -184,10 +178,7 @@ impl Server {
             let exports = iface.install(&mut inner.handlers, None);
             inner.conn = Some(ServerConn::new(s.config.clone(), exports, now));
         }
-        s.conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Arc::downgrade(&conn));
+        lock(&s.conns).insert(id, Arc::downgrade(&conn));
         s.emit(ServerEvent::Connected(id));
         tracing::debug!(conn = id, "connection accepted");
         let server = self.shared.clone();
@@ -208,24 +199,14 @@ impl Server {
 
     /// A stream of the server's events, from now on.
     pub fn events(&self) -> mpsc::Receiver<ServerEvent> {
-        let (tx, rx) = mpsc::channel(1024);
-        self.shared
-            .subscribers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(tx);
-        rx
+        lock(&self.shared.subscribers).add(1024)
     }
 
     /// Completes once [`shutdown`](Self::shutdown) has been called (at once if it has):
     /// accept loops stop on it.
     pub fn shut_down_signal(&self) -> impl Future<Output = ()> + Send + 'static {
         let rx = {
-            let mut waiters = self
-                .shared
-                .shutdown_waiters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut waiters = lock(&self.shared.shutdown_waiters);
             if self.is_shut_down() {
                 None
             } else {
@@ -246,7 +227,7 @@ impl Server {
     pub async fn shutdown(&self) {
         let s = &self.shared;
         {
-            let mut waiters = s.shutdown_waiters.lock().unwrap_or_else(|p| p.into_inner());
+            let mut waiters = lock(&s.shutdown_waiters);
             s.shut_down.store(true, Ordering::Release);
             for w in waiters.drain(..) {
                 let _ = w.send(());
@@ -254,19 +235,11 @@ impl Server {
         }
         let rx = {
             let (tx, rx) = oneshot::channel();
-            s.idle_waiters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(tx);
+            lock(&s.idle_waiters).push(tx);
             rx
         };
-        let conns: Vec<Arc<ConnShared>> = s
-            .conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
+        let conns: Vec<Arc<ConnShared>> =
+            lock(&s.conns).values().filter_map(Weak::upgrade).collect();
         for c in conns {
             c.close();
         }
@@ -288,21 +261,19 @@ struct ConnShared {
     inner: Mutex<ConnInner>,
     /// Client callbacks whose last handle was dropped, for the driver to give back. Kept
     /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
-    released: Mutex<Vec<RemoteFn>>,
-    kick: AtomicBool,
-    waker: AtomicWaker,
+    released: Released<RemoteFn>,
+    signal: Signal,
     runtime: Arc<dyn Runtime>,
     call_timeout: Option<Duration>,
 }
 
 impl ConnShared {
     fn lock(&self) -> MutexGuard<'_, ConnInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner)
     }
 
     fn wake(&self) {
-        self.kick.store(true, Ordering::Release);
-        self.waker.wake();
+        self.signal.wake();
     }
 
     fn close(&self) {
@@ -329,16 +300,11 @@ impl PeerOps for ConnShared {
         let Some(conn) = inner.conn.as_mut() else {
             return Err(CallError::Closed);
         };
-        let r = match conn.call(now, target, args, timeout) {
-            Ok(Some(id)) => {
-                if let Some(f) = reply {
-                    inner.handlers.arm_reply(id, f);
-                }
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => Err(map_call_error(e)),
-        };
+        let r = after_call(
+            &mut inner.handlers,
+            conn.call(now, target, args, timeout),
+            reply,
+        );
         self.wake();
         r
     }
@@ -346,10 +312,7 @@ impl PeerOps for ConnShared {
     fn release(&self, _conn: ConnId, fns: &[RemoteFn]) {
         // Runs in `Drop` of remote handles, possibly while this thread holds `inner` (see
         // the client's `release`): queue for the driver instead of locking `inner`.
-        self.released
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(fns);
+        self.released.push(fns.iter().copied());
         self.wake();
     }
 
@@ -413,7 +376,7 @@ async fn drive_conn(server: Arc<ServerShared>, shared: Arc<ConnShared>, io: Io) 
     let rt = shared.runtime.clone();
     let id = shared.id;
     let mut io = Some(io);
-    let mut timer: Option<(Instant, futures::future::BoxFuture<'static, ()>)> = None;
+    let mut timer = Timer::default();
     let mut end_reason = None;
     loop {
         let mut dispatch = Vec::new();
@@ -421,8 +384,7 @@ async fn drive_conn(server: Arc<ServerShared>, shared: Arc<ConnShared>, io: Io) 
         let mut finished = false;
         let deadline;
         {
-            let released =
-                std::mem::take(&mut *shared.released.lock().unwrap_or_else(|p| p.into_inner()));
+            let released = shared.released.take();
             let mut guard = shared.lock();
             let inner = &mut *guard;
             let Some(conn) = inner.conn.as_mut() else {
@@ -498,37 +460,23 @@ async fn drive_conn(server: Arc<ServerShared>, shared: Arc<ConnShared>, io: Io) 
             let reason = end_reason.unwrap_or(LinkError::TransportClosed { detail: None });
             tracing::debug!(conn = id, %reason, "connection ended");
             server.emit(ServerEvent::Disconnected(id, reason));
-            server
-                .conns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+            lock(&server.conns).remove(&id);
             if server.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-                let waiters = std::mem::take(
-                    &mut *server
-                        .idle_waiters
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()),
-                );
+                let waiters = std::mem::take(&mut *lock(&server.idle_waiters));
                 for w in waiters {
                     let _ = w.send(());
                 }
             }
             return;
         }
-        match (deadline, &timer) {
-            (Some(d), Some((t, _))) if *t == d => {}
-            (Some(d), _) => timer = Some((d, rt.sleep_until(d))),
-            (None, _) => timer = None,
-        }
+        timer.arm(&*rt, deadline);
         enum Wake {
             Io(IoEvent),
             Timer,
             Kick,
         }
         let wake = futures::future::poll_fn(|cx| {
-            shared.waker.register(cx.waker());
-            if shared.kick.swap(false, Ordering::AcqRel) {
+            if shared.signal.take(cx) {
                 return Poll::Ready(Wake::Kick);
             }
             if let Some(io) = io.as_mut() {
@@ -536,11 +484,8 @@ async fn drive_conn(server: Arc<ServerShared>, shared: Arc<ConnShared>, io: Io) 
                     return Poll::Ready(Wake::Io(ev));
                 }
             }
-            if let Some((_, t)) = timer.as_mut() {
-                if t.as_mut().poll(cx).is_ready() {
-                    timer = None;
-                    return Poll::Ready(Wake::Timer);
-                }
+            if timer.poll(cx) {
+                return Poll::Ready(Wake::Timer);
             }
             Poll::Pending
         })
