@@ -97,13 +97,8 @@ pub struct Session {
     events: VecDeque<SessionEvent>,
     state: State,
     exports: Value,
-    /// Our side: wire id → function; the next id to give out.
-    ours: HashMap<u64, Function>,
-    next_id: u64,
-    /// First live wire id of each function, reused when it is sent again.
-    first_id: HashMap<Function, u64>,
-    /// Live wire ids per function.
-    live_ids: HashMap<Function, u32>,
+    /// Our side: the wire ids the peer may call.
+    ours: OurIds,
     /// The peer's side: its callback id → references we hold.
     theirs: HashMap<u64, u32>,
     remote: Option<Value>,
@@ -124,10 +119,7 @@ impl Session {
             events: VecDeque::new(),
             state: State::Open,
             exports: Value::Null,
-            ours: HashMap::new(),
-            next_id: 0,
-            first_id: HashMap::new(),
-            live_ids: HashMap::new(),
+            ours: OurIds::default(),
             theirs: HashMap::new(),
             remote: None,
             remote_refs: Vec::new(),
@@ -228,7 +220,7 @@ impl Session {
                 };
                 self.dispatch(f, msg)
             }
-            Method::Id(id) => match self.ours.get(id) {
+            Method::Id(id) => match self.ours.by_id.get(id) {
                 Some(f) => {
                     let f = *f;
                     self.dispatch(f, msg)
@@ -299,21 +291,8 @@ impl Session {
                 continue;
             }
             let id = n as u64;
-            let Some(f) = self.ours.remove(&id) else {
+            let Some((f, gone)) = self.ours.remove(id) else {
                 continue;
-            };
-            if self.first_id.get(&f) == Some(&id) {
-                self.first_id.remove(&f);
-            }
-            let gone = match self.live_ids.get_mut(&f) {
-                Some(c) if *c > 1 => {
-                    *c -= 1;
-                    false
-                }
-                _ => {
-                    self.live_ids.remove(&f);
-                    true
-                }
             };
             match f {
                 Function::Local(k) if gone => self
@@ -454,9 +433,7 @@ impl Session {
         if self.state == State::Open {
             self.state = State::Closed;
         }
-        self.ours.clear();
-        self.first_id.clear();
-        self.live_ids.clear();
+        self.ours = OurIds::default();
         self.theirs.clear();
         self.remote_refs.clear();
         self.pending_cull.clear();
@@ -470,7 +447,7 @@ impl Session {
 
     /// Number of our callbacks (wire ids) the peer may call.
     pub fn exported_callbacks(&self) -> usize {
-        self.ours.len()
+        self.ours.by_id.len()
     }
 
     /// Number of distinct peer callbacks we hold.
@@ -501,9 +478,6 @@ impl Session {
             config,
             out,
             ours,
-            next_id,
-            first_id,
-            live_ids,
             theirs,
             ..
         } = self;
@@ -511,13 +485,13 @@ impl Session {
         let mut fresh: Vec<u64> = Vec::new();
         let limit = config.max_callbacks;
         let r = write_message(out, method, args, config.escape_non_ascii, |f| {
-            if let Some(&id) = first_id.get(&f) {
+            if let Some(&id) = ours.first_id.get(&f) {
                 if !used.contains(&id) {
                     used.push(id);
                     return Ok(id);
                 }
             }
-            if ours.len() >= limit {
+            if ours.by_id.len() >= limit {
                 return Err(LocalError::TooManyCallbacks { limit });
             }
             if let Function::Remote(r) = f {
@@ -526,11 +500,7 @@ impl Session {
                     None => return Err(LocalError::UnknownRemoteFunction { id: r.0 }),
                 }
             }
-            let id = *next_id;
-            *next_id += 1;
-            ours.insert(id, f);
-            first_id.entry(f).or_insert(id);
-            *live_ids.entry(f).or_insert(0) += 1;
+            let id = ours.insert(f);
             used.push(id);
             fresh.push(id);
             Ok(id)
@@ -538,17 +508,7 @@ impl Session {
         if r.is_err() {
             // Roll back the ids handed out for this message; none was sent.
             for id in fresh {
-                let Some(f) = ours.remove(&id) else { continue };
-                if first_id.get(&f) == Some(&id) {
-                    first_id.remove(&f);
-                }
-                if let Some(c) = live_ids.get_mut(&f) {
-                    *c -= 1;
-                    if *c == 0 {
-                        live_ids.remove(&f);
-                    }
-                }
-                if let Function::Remote(r) = f {
+                if let Some((Function::Remote(r), _)) = ours.remove(id) {
                     if let Some(c) = theirs.get_mut(&r.0) {
                         *c -= 1;
                     }
@@ -556,6 +516,49 @@ impl Session {
             }
         }
         r
+    }
+}
+
+/// Our functions the peer may call, by wire id. Ids count up from 0 and are never reused on
+/// a connection; a function sent again reuses its first live id.
+#[derive(Debug, Default)]
+struct OurIds {
+    by_id: HashMap<u64, Function>,
+    next_id: u64,
+    /// First live wire id of each function.
+    first_id: HashMap<Function, u64>,
+    /// Live wire ids per function.
+    live_ids: HashMap<Function, u32>,
+}
+
+impl OurIds {
+    /// Gives `f` a new wire id.
+    fn insert(&mut self, f: Function) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_id.insert(id, f);
+        self.first_id.entry(f).or_insert(id);
+        *self.live_ids.entry(f).or_insert(0) += 1;
+        id
+    }
+
+    /// Forgets wire id `id`: its function, and whether that was the function's last id.
+    fn remove(&mut self, id: u64) -> Option<(Function, bool)> {
+        let f = self.by_id.remove(&id)?;
+        if self.first_id.get(&f) == Some(&id) {
+            self.first_id.remove(&f);
+        }
+        let last = match self.live_ids.get_mut(&f) {
+            Some(c) if *c > 1 => {
+                *c -= 1;
+                false
+            }
+            _ => {
+                self.live_ids.remove(&f);
+                true
+            }
+        };
+        Some((f, last))
     }
 }
 
