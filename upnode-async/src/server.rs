@@ -222,6 +222,39 @@ impl Server {
         }
     }
 
+    /// An accept loop for any listener, to run as a task: takes connections from `accept`
+    /// and hands each to `on_stream` (which usually calls [`serve`](Self::serve), perhaps
+    /// after a TLS handshake), until the server shuts down or the future is dropped. Errors
+    /// of `accept` (e.g. too many open files) are logged and retried after 50 ms instead of
+    /// ending the loop.
+    pub fn accept_loop<A, Fut, S>(
+        &self,
+        mut accept: A,
+        on_stream: impl Fn(&Server, S) + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        A: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = std::io::Result<S>> + Send + 'static,
+        S: Send + 'static,
+    {
+        use futures::future::{select, Either};
+        let server = self.clone();
+        let mut shut_down = Box::pin(self.shut_down_signal());
+        async move {
+            loop {
+                match select(&mut shut_down, Box::pin(accept())).await {
+                    Either::Left(_) => break,
+                    Either::Right((Ok(stream), _)) => on_stream(&server, stream),
+                    Either::Right((Err(e), _)) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        let rt = &server.shared.runtime;
+                        rt.sleep_until(rt.now() + Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+    }
+
     /// Graceful shutdown: refuses new connections, closes every open one, and waits until
     /// all have ended.
     pub async fn shutdown(&self) {

@@ -208,37 +208,18 @@ impl Drop for Listener {
     }
 }
 
-/// Accepts connections until the server shuts down or the task is aborted, handing each to
-/// `on_stream`. Errors of `accept` (e.g. too many open files) are logged and retried after a
-/// pause instead of ending the loop.
+/// Runs `server`'s accept loop (written once, in `upnode-async`) as a tokio task.
 fn spawn_accept_loop<A, Fut, S>(
     server: &Server,
-    mut accept: A,
+    accept: A,
     on_stream: impl Fn(&Server, S) + Send + 'static,
 ) -> tokio::task::JoinHandle<()>
 where
     A: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = io::Result<S>> + Send,
+    Fut: std::future::Future<Output = io::Result<S>> + Send + 'static,
     S: Send + 'static,
 {
-    let server = server.clone();
-    let shut_down = server.shut_down_signal();
-    tokio::spawn(async move {
-        tokio::pin!(shut_down);
-        loop {
-            tokio::select! {
-                biased;
-                _ = &mut shut_down => break,
-                r = accept() => match r {
-                    Ok(s) => on_stream(&server, s),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-    })
+    tokio::spawn(server.accept_loop(accept, on_stream))
 }
 
 /// Serves `server` on a TCP address (port 0 picks a free port; see
