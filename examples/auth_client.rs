@@ -3,8 +3,7 @@
 //!
 //! `cargo run --example auth_client [port]` (default 7000).
 
-use std::time::Duration;
-use upnode_examples::{init_logging, port_arg};
+use upnode_examples::{call_every_second, init_logging, port_arg};
 use upnode_tokio::{Client, ClientBuilderExt};
 
 #[tokio::main]
@@ -22,20 +21,5 @@ async fn main() {
                 .ok_or_else(|| "auth answered no session".into())
         })
         .connect_tcp(format!("127.0.0.1:{}", port_arg()));
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = tokio::signal::ctrl_c() => break,
-        }
-        let up = up.clone();
-        tokio::spawn(async move {
-            let Ok(session) = up.up().await else { return };
-            match session.call::<_, (String,)>("beep", &()).await {
-                Ok((s,)) => println!("{s}"),
-                Err(e) => eprintln!("beep failed: {e}"),
-            }
-        });
-    }
-    up.close().await;
+    call_every_second(up, "beep", |s| s.to_owned()).await;
 }

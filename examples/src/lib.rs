@@ -34,6 +34,32 @@ pub fn init_logging_at(default: &str) {
         .init();
 }
 
+/// The original clients' loop: every second, a transaction calls `method` with no
+/// arguments and prints its answer through `line` (`time = …`, `boop at …`). Requests made
+/// while the link is down wait for it. Runs until Ctrl-C, then closes the client.
+pub async fn call_every_second(
+    up: upnode_tokio::Client,
+    method: &'static str,
+    line: fn(&str) -> String,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let up = up.clone();
+        tokio::spawn(async move {
+            let Ok(remote) = up.up().await else { return };
+            match remote.call::<_, (String,)>(method, &()).await {
+                Ok((s,)) => println!("{}", line(&s)),
+                Err(e) => eprintln!("{method} failed: {e}"),
+            }
+        });
+    }
+    up.close().await;
+}
+
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
