@@ -1,6 +1,6 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
-use crate::driver::{after_call, lock, Released, Signal, Subscribers, Timer};
+use crate::driver::{after_call, lock, Counters, Released, Signal, Subscribers, Timer};
 use crate::error::{CallError, HandlerError, UpError};
 use crate::io::{Io, IoEvent};
 use crate::peer::{run_dispatch, Args, Dispatch, Handler, Handlers, Interface, PeerOps, Remote};
@@ -18,6 +18,7 @@ use upnode_core::link::{
     backoff::ReconnectPolicy, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent, LinkState,
     TxId,
 };
+use upnode_core::config::WhenFull;
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
 /// What a client reports on its event stream.
@@ -112,6 +113,15 @@ impl ClientBuilder {
     /// Most transactions waiting at once. Default 1 000 000.
     pub fn queue_cap(mut self, cap: usize) -> Self {
         self.config.queue_cap = cap;
+        self
+    }
+
+    /// Most calls waiting for an answer at once, and what a call does past that. Default
+    /// 100 000 ([`DEFAULT_MAX_IN_FLIGHT`](upnode_core::config::DEFAULT_MAX_IN_FLIGHT)),
+    /// further calls waiting for a slot.
+    pub fn max_in_flight(mut self, max: usize, when_full: WhenFull) -> Self {
+        self.config.calls.max_in_flight = max;
+        self.config.calls.when_full = when_full;
         self
     }
 
@@ -253,11 +263,14 @@ impl PeerOps for Shared {
         let now = self.runtime.now();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let r = after_call(
-            &mut inner.handlers,
-            inner.link.call(conn, now, target, args, timeout),
-            reply,
-        );
+        let sent = match reply {
+            Some(f) => inner
+                .link
+                .call_with_reply(conn, now, target, args, f, timeout)
+                .map(Some),
+            None => inner.link.call(conn, now, target, args, timeout),
+        };
+        let r = after_call(&mut inner.handlers, sent, reply);
         drop(guard);
         self.wake();
         r
@@ -286,6 +299,11 @@ impl PeerOps for Shared {
         inner.handlers.insert(handler, Some(conn))
     }
 
+    fn unregister(&self, f: LocalFn) {
+        let gone = self.lock().handlers.remove(f);
+        drop(gone);
+    }
+
     fn call_timeout(&self) -> Option<Duration> {
         self.call_timeout
     }
@@ -296,6 +314,7 @@ pub(crate) fn map_call_error(e: upnode_core::link::CallError) -> CallError {
     match e {
         E::Closed => CallError::Closed,
         E::Local(l) => CallError::Local(l),
+        E::TooManyInFlight { limit } => CallError::TooManyInFlight { limit },
         _ => CallError::NotConnected,
     }
 }
@@ -416,6 +435,18 @@ impl Client {
     /// Where the link is.
     pub fn state(&self) -> LinkState {
         self.handle.shared.lock().link.state()
+    }
+
+    /// What the client holds now: callbacks each way on the current connection, calls in
+    /// flight and waiting for a slot, transactions queued, and functions registered. An
+    /// idle client holds its exports, the server's interface and nothing else; anything
+    /// that keeps growing is a leak.
+    pub fn counters(&self) -> Counters {
+        let inner = self.handle.shared.lock();
+        Counters {
+            link: inner.link.counters(),
+            functions: inner.handlers.len(),
+        }
     }
 
     /// Closes the link for good and waits until the background task has finished: waiting

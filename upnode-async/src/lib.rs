@@ -17,6 +17,7 @@ mod runtime;
 mod server;
 
 pub use client::{Client, ClientBuilder, ClientEvent};
+pub use driver::Counters;
 pub use error::{CallError, HandlerError, UpError};
 pub use peer::{Args, Call, Interface, Remote};
 pub use runtime::{AsyncDuplex, BoxStream, Connector, Runtime};
