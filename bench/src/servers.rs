@@ -71,7 +71,11 @@ pub fn serve(kind: Kind) -> ! {
 /// `answers` (the default policy) or `never` says which callbacks it culls when done.
 pub fn upnode_server() -> upnode_tokio::Server {
     let args: Vec<String> = std::env::args().collect();
-    let cull = match args.iter().position(|a| a == "--cull").map(|i| args.get(i + 1)) {
+    let cull = match args
+        .iter()
+        .position(|a| a == "--cull")
+        .map(|i| args.get(i + 1))
+    {
         Some(Some(v)) if v == "always" => CullPolicy::Always,
         Some(Some(v)) if v == "never" => CullPolicy::Never,
         _ => CullPolicy::ExceptAnswers,

@@ -222,9 +222,19 @@ impl NodePeer {
     /// # Panics
     /// If `node` cannot be started.
     pub fn spawn(script: &str, args: &[&str]) -> NodePeer {
+        NodePeer::spawn_with_env(script, args, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), with environment variables set for the script (for
+    /// example `UPNODE_INTEROP_SAFETY_MS`, the lifetime of a long run's peer).
+    ///
+    /// # Panics
+    /// If `node` cannot be started.
+    pub fn spawn_with_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> NodePeer {
         ensure_node_modules();
         let mut cmd = Command::new("node");
         cmd.arg(script).args(args).current_dir(node_dir());
+        cmd.envs(env.iter().copied());
         let Piped {
             child,
             stdin,
@@ -248,7 +258,15 @@ impl NodePeer {
     /// # Panics
     /// If the script does not print a port within [`DEADLINE`].
     pub fn server(script: &str) -> NodePeer {
-        let mut peer = NodePeer::spawn(script, &[]);
+        NodePeer::server_with_env(script, &[])
+    }
+
+    /// Like [`server`](Self::server), with environment variables set for the script.
+    ///
+    /// # Panics
+    /// If the script does not print a port within [`DEADLINE`].
+    pub fn server_with_env(script: &str, env: &[(&str, &str)]) -> NodePeer {
+        let mut peer = NodePeer::spawn_with_env(script, &[], env);
         let line = peer
             .next_line()
             .unwrap_or_else(|| peer.fail("exited before printing its port"));

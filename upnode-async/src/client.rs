@@ -14,11 +14,11 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Poll;
 use std::time::Duration;
+use upnode_core::config::WhenFull;
 use upnode_core::link::{
     backoff::ReconnectPolicy, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent, LinkState,
     TxId,
 };
-use upnode_core::config::WhenFull;
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
 /// What a client reports on its event stream.

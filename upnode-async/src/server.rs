@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Poll;
 use std::time::Duration;
-use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConfig, ServerConn};
 use upnode_core::config::WhenFull;
+use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConfig, ServerConn};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
 /// What a server reports on its event stream.

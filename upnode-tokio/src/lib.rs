@@ -38,7 +38,7 @@ use upnode_async::{BoxStream, Connector, Runtime};
 
 pub use tokio_rustls::rustls;
 pub use upnode_async::{
-    upnode_core, Args, Call, CallError, Client, ClientBuilder, ClientEvent, ConnHandle,
+    upnode_core, Args, Call, CallError, Client, ClientBuilder, ClientEvent, ConnHandle, Counters,
     HandlerError, Interface, Remote, Server, ServerBuilder, ServerEvent, UpError,
 };
 

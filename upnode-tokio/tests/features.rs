@@ -9,6 +9,7 @@ use futures::channel::oneshot;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use upnode_tokio::upnode_core::config::WhenFull;
 use upnode_tokio::upnode_core::link::LinkError;
 use upnode_tokio::upnode_core::Value;
 use upnode_tokio::{
@@ -694,5 +695,125 @@ async fn null_number_array_and_string_lines_do_not_take_a_server_connection_down
     }
     assert_eq!(server.connections(), 1);
     drop(w);
+    stop(listener, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn handlers_of_one_connection_start_in_arrival_order_on_a_multi_thread_runtime() {
+    // Each handler records its call number before its first `.await`, then answers. With a
+    // task per call, two calls read together could start (and answer) in either order.
+    let started = Arc::new(Mutex::new(Vec::new()));
+    let server = upnode_tokio::server({
+        let started = started.clone();
+        move |_conn| {
+            let started = started.clone();
+            Interface::new().method("take", move |call| {
+                let started = started.clone();
+                async move {
+                    let (n,): (u32,) = call.decode()?;
+                    started.lock().unwrap().push(n);
+                    call.reply(&(n,))?;
+                    tokio::task::yield_now().await;
+                    Ok(())
+                }
+            })
+        }
+    });
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client().connect_tcp(listener.local_addr());
+    let remote = within("up", client.up()).await.unwrap();
+
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    // Every call leaves before any is awaited, so the server reads them in few reads.
+    let calls: Vec<_> = (0..2_000u32)
+        .map(|n| {
+            let answered = answered.clone();
+            let reply = remote.call::<_, (u32,)>("take", &(n,));
+            async move {
+                let (m,) = reply.await.unwrap();
+                answered.lock().unwrap().push(m);
+            }
+        })
+        .collect();
+    within("every answer", futures::future::join_all(calls)).await;
+    let in_order: Vec<u32> = (0..2_000).collect();
+    assert_eq!(
+        *started.lock().unwrap(),
+        in_order,
+        "handlers started in call order"
+    );
+    client.close().await;
+    stop(listener, &server).await;
+}
+
+#[tokio::test]
+async fn past_max_in_flight_calls_wait_for_a_slot_or_fail_at_once_as_configured() {
+    let parked = Parked::default();
+    let server = hanging_server(Server::builder(), parked.clone());
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+
+    // Fail: two calls parked by the server fill the client's two slots.
+    let client = fast_client()
+        .max_in_flight(2, WhenFull::Fail)
+        .connect_tcp(listener.local_addr());
+    let remote = within("up", client.up()).await.unwrap();
+    let hung: Vec<_> = (0..2)
+        .map(|_| remote.call::<_, (String,)>("hang", &()))
+        .collect();
+    let r = within("a third call", remote.call::<_, (String,)>("time", &())).await;
+    assert_eq!(r, Err(CallError::TooManyInFlight { limit: 2 }));
+    let n = client.counters();
+    assert_eq!((n.link.calls_in_flight, n.link.calls_waiting), (2, 0));
+    drop(hung);
+    client.close().await;
+
+    // Wait: 100 calls through 2 slots all complete, in order of the slots freeing.
+    let client = fast_client()
+        .max_in_flight(2, WhenFull::Wait)
+        .connect_tcp(listener.local_addr());
+    let remote = within("up", client.up()).await.unwrap();
+    let idle = client.counters();
+    let calls: Vec<_> = (0..100)
+        .map(|_| remote.call::<_, (String,)>("time", &()))
+        .collect();
+    let waiting = client.counters();
+    assert_eq!(waiting.link.calls_in_flight, 2);
+    assert_eq!(waiting.link.calls_waiting, 98);
+    for r in within("all answers", futures::future::join_all(calls)).await {
+        assert_eq!(r.unwrap().0, "now");
+    }
+    assert_eq!(client.counters(), idle);
+    client.close().await;
+    stop(listener, &server).await;
+}
+
+#[tokio::test]
+async fn a_timed_out_call_leaves_no_callback_behind_and_a_late_answer_is_reported() {
+    // The server parks the call and answers it only after the client gave up.
+    let parked = Parked::default();
+    let server = hanging_server(Server::builder(), parked.clone());
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .call_timeout(Some(ms(50)))
+        .connect_tcp(listener.local_addr());
+    let mut events = Events::new(client.events());
+    let remote = within("up", client.up()).await.unwrap();
+    let idle = client.counters();
+    let r = within("the call", remote.call::<_, (String,)>("hang", &())).await;
+    assert_eq!(r, Err(CallError::TimedOut(ms(50))));
+    assert_eq!(client.counters(), idle, "its answer callback is gone");
+
+    let late = parked.lock().unwrap().pop().expect("parked");
+    late.reply(&("too late",)).unwrap();
+    let ev = events
+        .wait_for(
+            "the late answer reported",
+            |e| matches!(e, ClientEvent::Error(e) if e.is_remote()),
+        )
+        .await;
+    assert!(format!("{ev:?}").contains("NoSuchCallback"), "{ev:?}");
+    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+    assert_eq!(t, "now", "the link lives on");
+    client.close().await;
     stop(listener, &server).await;
 }
