@@ -14,7 +14,7 @@ var net = require('net');
 var upnode = require('upnode');
 var common = require('./common');
 
-common.lifeline('echo_server', 5 * 60 * 1000);
+common.lifeline('echo_server', 30 * 60 * 1000);
 
 function cons(remote, conn) {
     this.echo = function (x, cb) {

@@ -198,21 +198,27 @@ pub async fn pipelined<E: Echo>(e: &mut E, first: u64, n: usize, window: usize) 
 /// The whole client run, the same steps as `echo_client.js`: warm up, measure the
 /// sequential then the pipelined loop, then one last call that must be the next answer
 /// (nothing extra arrived).
-pub async fn run<E: Echo>(e: &mut E, calls: usize, window: usize, warmup: usize) -> Run {
+pub async fn run<E: Echo>(
+    e: &mut E,
+    calls: usize,
+    seq_calls: usize,
+    window: usize,
+    warmup: usize,
+) -> Run {
     let mut seq = 0u64;
     sequential(e, seq, warmup).await;
     seq += warmup as u64;
     pipelined(e, seq, warmup, window).await;
     seq += warmup as u64;
-    let (seq_secs, mut lat) = sequential(e, seq, calls).await;
-    seq += calls as u64;
+    let (seq_secs, mut lat) = sequential(e, seq, seq_calls).await;
+    seq += seq_calls as u64;
     lat.sort_by(f64::total_cmp);
     let pipe_secs = pipelined(e, seq, calls, window).await;
     seq += calls as u64;
     sequential(e, seq, 1).await;
     Run {
         sequential: Sequential {
-            calls,
+            calls: seq_calls,
             secs: seq_secs,
             p50_us: percentile(&lat, 50.0),
             p99_us: percentile(&lat, 99.0),

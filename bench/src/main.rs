@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release -p upnode-bench --bin loopback -- [--calls N] [--window K]
-//!     [--warmup W] [--runs R] [--only LIST] [--multi-thread] [--cull always|answers|never]
+//!     [--sequential S] [--warmup W] [--runs R] [--only LIST] [--multi-thread]
+//!     [--cull always|answers|never] [--deadline SECS]
 //! ```
 //!
 //! Pairings (client → server, each its own process):
@@ -33,11 +34,23 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: loopback [--calls N] [--window K] [--warmup W] [--runs R] \
-[--only raw,rust,node,rust-node,node-rust] [--multi-thread] [--cull always|answers|never]";
+const USAGE: &str = "usage: loopback [--calls N] [--window K] [--sequential S] [--warmup W] \
+[--runs R] [--only raw,rust,node,rust-node,node-rust] [--multi-thread] \
+[--cull always|answers|never] [--deadline SECS]";
 
-/// How long any one client run or server start may take before the harness gives up.
-const DEADLINE: Duration = Duration::from_secs(60);
+/// How long any one client run or server start may take before the harness gives up, unless
+/// `--deadline` says otherwise.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The deadline in force (`--deadline SECS`).
+fn deadline() -> Duration {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--deadline")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .map_or(DEFAULT_DEADLINE, Duration::from_secs)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Side {
@@ -83,6 +96,8 @@ impl Pairing {
 
 struct Opts {
     calls: usize,
+    /// Calls of the sequential loop (`--sequential`, default `calls`).
+    seq_calls: usize,
     window: usize,
     warmup: usize,
     runs: usize,
@@ -94,6 +109,7 @@ impl Opts {
     fn parse(args: &[String]) -> Result<Opts, String> {
         let mut o = Opts {
             calls: 5_000,
+            seq_calls: usize::MAX,
             window: 32,
             warmup: 0,
             runs: 5,
@@ -112,6 +128,10 @@ impl Opts {
             match a.as_str() {
                 "--calls" => o.calls = number()?,
                 "--window" => o.window = number()?,
+                "--sequential" => o.seq_calls = number()?,
+                "--deadline" => {
+                    number()?;
+                }
                 "--warmup" => warmup = Some(number()?),
                 "--runs" => o.runs = number()?,
                 "--only" => {
@@ -144,6 +164,9 @@ impl Opts {
             return Err("--calls, --window and --runs must be at least 1".into());
         }
         o.warmup = warmup.unwrap_or((o.calls / 5).max(200));
+        if o.seq_calls == usize::MAX {
+            o.seq_calls = o.calls;
+        }
         Ok(o)
     }
 }
@@ -185,7 +208,7 @@ fn rust_server(mode: &str, multi_thread: bool) -> (Proc, u16) {
     if let Some(i) = args.iter().position(|a| a == "--cull") {
         cmd.args(&args[i..(i + 2).min(args.len())]);
     }
-    Proc::server(&format!("loopback {mode}"), cmd, DEADLINE)
+    Proc::server(&format!("loopback {mode}"), cmd, DEFAULT_DEADLINE)
 }
 
 /// The running servers, started once and shared by every run.
@@ -223,7 +246,7 @@ impl Servers {
                 Proc::server(
                     "node echo_server.js",
                     node_command("echo_server.js"),
-                    DEADLINE,
+                    DEFAULT_DEADLINE,
                 )
             }),
         }
@@ -245,17 +268,17 @@ impl Servers {
 
 /// One client run of `p` against a server on `port`.
 fn run_once(p: Pairing, port: u16, o: &Opts, rt: &tokio::runtime::Runtime) -> Run {
-    let (calls, window, warmup) = (o.calls, o.window, o.warmup);
+    let (calls, seq_calls, window, warmup) = (o.calls, o.seq_calls, o.window, o.warmup);
     let run = match p {
         Pairing::Raw => rt.block_on(within_deadline(async move {
             let mut e = clients::RawEcho::connect(port).await;
-            clients::run(&mut e, calls, window, warmup).await
+            clients::run(&mut e, calls, seq_calls, window, warmup).await
         })),
         Pairing::Upnode {
             client: Side::Rust, ..
         } => rt.block_on(within_deadline(async move {
             let mut e = clients::UpnodeEcho::connect(port).await;
-            let run = clients::run(&mut e, calls, window, warmup).await;
+            let run = clients::run(&mut e, calls, seq_calls, window, warmup).await;
             e.close().await;
             run
         })),
@@ -270,7 +293,7 @@ fn run_once(p: Pairing, port: u16, o: &Opts, rt: &tokio::runtime::Runtime) -> Ru
             run.pipelined.calls,
             run.pipelined.window
         ),
-        (calls, calls, window),
+        (seq_calls, calls, window),
         "{}: the client ran something else",
         p.label()
     );
@@ -278,18 +301,19 @@ fn run_once(p: Pairing, port: u16, o: &Opts, rt: &tokio::runtime::Runtime) -> Ru
 }
 
 async fn within_deadline<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(DEADLINE, f)
+    let deadline = deadline();
+    tokio::time::timeout(deadline, f)
         .await
-        .unwrap_or_else(|_| panic!("a Rust client run took longer than {DEADLINE:?}"))
+        .unwrap_or_else(|_| panic!("a Rust client run took longer than {deadline:?}"))
 }
 
 fn node_client(port: u16, o: &Opts) -> Run {
     let mut cmd = node_command("echo_client.js");
-    for n in [port as usize, o.calls, o.window, o.warmup] {
+    for n in [port as usize, o.calls, o.window, o.warmup, o.seq_calls] {
         cmd.arg(n.to_string());
     }
     let p = Proc::spawn("node echo_client.js", cmd);
-    let (status, lines, stderr) = p.finish(DEADLINE);
+    let (status, lines, stderr) = p.finish(deadline());
     assert!(
         status.success(),
         "node echo_client.js failed ({status}); stdout {lines:?}\n--- its stderr:\n{stderr}"
@@ -347,8 +371,10 @@ fn main() {
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "Loopback echo on 127.0.0.1: {} calls per loop, window {}, {} warm-up calls, \
-{} runs; node {}, {} CPUs, {} tokio runtime. Figures: median (min–max) over runs.",
+        "Loopback echo on 127.0.0.1: {} sequential and {} pipelined calls, window {}, {} \
+warm-up calls, {} runs; node {}, {} CPUs, {} tokio runtime, server cull policy {}. Figures: \
+median (min–max) over runs.",
+        o.seq_calls,
         o.calls,
         o.window,
         o.warmup,
@@ -359,7 +385,11 @@ fn main() {
             "multi-thread"
         } else {
             "current-thread"
-        }
+        },
+        args.iter()
+            .position(|a| a == "--cull")
+            .and_then(|i| args.get(i + 1))
+            .map_or("answers", String::as_str)
     );
     println!();
     println!(

@@ -259,3 +259,64 @@ async fn a_million_mixed_calls_between_our_client_and_server_leave_every_table_i
     listener.stop().await;
     within("shutdown", server.shutdown()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_calls_outstanding_at_once_all_complete() {
+    // The server holds every call until the last has arrived, then answers them all: at
+    // the peak, 100 000 calls wait on each side, each with its answer callback.
+    const CALLS: usize = 100_000;
+    let held: Arc<std::sync::Mutex<Vec<upnode_tokio::Call>>> = Default::default();
+    let builder = Server::builder().ping(None);
+    let server = upnode_tokio::build_server(builder, {
+        let held = held.clone();
+        move |_conn| {
+            let held = held.clone();
+            Interface::new().method("hold", move |call| {
+                let held = held.clone();
+                async move {
+                    let all = {
+                        let mut h = held.lock().unwrap();
+                        h.push(call);
+                        if h.len() < CALLS {
+                            return Ok(());
+                        }
+                        std::mem::take(&mut *h)
+                    };
+                    for c in all {
+                        let (n,): (u64,) = c.decode()?;
+                        c.reply(&(n,))?;
+                    }
+                    Ok(())
+                }
+            })
+        }
+    });
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let mut builder = Client::builder().ping(None);
+    let mut events = builder.subscribe();
+    let client = builder.connect_tcp(listener.local_addr());
+    let remote = within("up", client.up()).await.unwrap();
+    let idle = client.counters();
+
+    let calls: Vec<_> = (0..CALLS as u64)
+        .map(|n| remote.call::<_, (u64,)>("hold", &(n,)))
+        .collect();
+    let peak = client.counters();
+    assert_eq!(
+        peak.link.calls_in_flight, CALLS,
+        "all sent at once: {peak:?}"
+    );
+    let answers = within("every answer", futures::future::join_all(calls)).await;
+    for (n, r) in answers.into_iter().enumerate() {
+        assert_eq!(r.expect("answered").0, n as u64);
+    }
+    assert_eq!(client.counters(), idle);
+    assert_eq!(
+        trouble(&mut events),
+        [],
+        "the link never went down nor erred"
+    );
+    client.close().await;
+    listener.stop().await;
+    within("shutdown", server.shutdown()).await;
+}

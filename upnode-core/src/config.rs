@@ -6,8 +6,10 @@ use std::time::Duration;
 /// Longest line accepted from the peer, in bytes, excluding the newline (8 MiB).
 pub const DEFAULT_MAX_LINE_LEN: usize = 8 * 1024 * 1024;
 
-/// Most of the peer's callbacks a connection holds at once (what the peer can make us keep).
-pub const DEFAULT_MAX_CALLBACKS: usize = 100_000;
+/// Most of the peer's callbacks a connection holds at once (what the peer can make us keep):
+/// 250 000, so that a peer with [`DEFAULT_MAX_IN_FLIGHT`] calls waiting on our handlers,
+/// each with its answer callback, stays well inside it. About 60 bytes each.
+pub const DEFAULT_MAX_CALLBACKS: usize = 250_000;
 
 /// Most of our own functions the peer may call on one connection at once (wire ids we handed
 /// out and have not forgotten). Reply callbacks count until their call resolves; functions
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn defaults_are_the_documented_values() {
         assert_eq!(DEFAULT_MAX_LINE_LEN, 8_388_608);
-        assert_eq!(DEFAULT_MAX_CALLBACKS, 100_000);
+        assert_eq!(DEFAULT_MAX_CALLBACKS, 250_000);
         assert_eq!(DEFAULT_MAX_LOCAL_CALLBACKS, 1_000_000);
         assert_eq!(MAX_DEPTH, 128);
         let c = SessionConfig::default();
@@ -204,6 +206,7 @@ mod tests {
         assert_eq!(l.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
         assert_eq!(l.when_full, WhenFull::Wait);
         const { assert!(DEFAULT_MAX_LOCAL_CALLBACKS > DEFAULT_MAX_IN_FLIGHT) };
+        const { assert!(DEFAULT_MAX_CALLBACKS > DEFAULT_MAX_IN_FLIGHT) };
     }
 
     #[test]
