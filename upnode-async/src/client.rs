@@ -86,13 +86,16 @@ impl ClientBuilder {
         self
     }
 
-    /// How long the server's `methods` may take after connecting. Default 10 s.
+    /// How long the server's `methods` may take after connecting. Default 10 s; never more
+    /// than ping interval + ping timeout while the heartbeat runs
+    /// ([`ClientConfig::liveness_bound`]).
     pub fn handshake_timeout(mut self, t: Duration) -> Self {
         self.config.handshake_timeout = t;
         self
     }
 
-    /// How long opening a transport may take. Default 10 s.
+    /// How long opening a transport may take. Default 10 s; never more than ping interval +
+    /// ping timeout while the heartbeat runs ([`ClientConfig::liveness_bound`]).
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.config.connect_timeout = t;
         self

@@ -2476,3 +2476,47 @@ fn a_hundred_thousand_answered_calls_leave_the_tables_as_they_were() {
     assert_eq!(c.link.counters(), idle);
     assert_eq!(c.link.state(), LinkState::Up);
 }
+
+#[test]
+fn with_a_short_heartbeat_a_silent_server_is_given_up_on_within_ping_plus_timeout() {
+    // The user asks for a dead link to be found within 1.3 s: a reconnect attempt that
+    // reaches a server (or a black hole) that never sends `methods` gives up as soon.
+    let mut config = ClientConfig::default();
+    config.ping_interval = Some(ms(1000));
+    config.ping_timeout = ms(300);
+    let mut c = connecting(config);
+    c.connected(C1, Duration::ZERO);
+    c.sent();
+    assert_eq!(c.link.poll_timeout(), Some(c.at(ms(1300))));
+    c.timeout(ms(1300) - NS);
+    assert_eq!(c.events(), []);
+    c.timeout(ms(1300));
+    assert_eq!(
+        c.events(),
+        [
+            LinkEvent::CloseTransport { conn: C1 },
+            LinkEvent::Error(LinkError::HandshakeTimeout(ms(1300))),
+            reconnecting(2, secs(1)),
+        ]
+    );
+}
+
+#[test]
+fn with_a_short_heartbeat_a_hanging_connect_is_given_up_on_as_soon() {
+    let mut config = ClientConfig::default();
+    config.ping_interval = Some(ms(400));
+    config.ping_timeout = ms(100);
+    let mut c = connecting(config);
+    assert_eq!(c.link.poll_timeout(), Some(c.at(ms(500))));
+    c.timeout(ms(500));
+    assert!(c
+        .events()
+        .contains(&LinkEvent::Error(LinkError::ConnectTimeout(ms(500)))));
+}
+
+#[test]
+fn without_a_heartbeat_the_handshake_timeout_is_its_own() {
+    let mut c = connecting(no_ping());
+    c.connected(C1, Duration::ZERO);
+    assert_eq!(c.link.poll_timeout(), Some(c.at(DEFAULT_HANDSHAKE_TIMEOUT)));
+}

@@ -36,9 +36,11 @@ pub struct ClientConfig {
     pub ping_interval: Option<Duration>,
     /// How long an answer to a ping may take before the link is declared dead.
     pub ping_timeout: Duration,
-    /// How long opening the transport may take.
+    /// How long opening the transport may take, at most: see
+    /// [`liveness_bound`](Self::liveness_bound).
     pub connect_timeout: Duration,
-    /// How long the server's `methods` may take after the transport opened.
+    /// How long the server's `methods` may take after the transport opened, at most: see
+    /// [`liveness_bound`](Self::liveness_bound).
     pub handshake_timeout: Duration,
     /// Whether the driver runs a connect step (upnode's connect callback) on
     /// [`LinkEvent::Remote`] and then calls [`ClientLink::signal_up`]. When `false` the link
@@ -62,6 +64,46 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// Bounds on our calls in flight on each connection.
     pub calls: CallLimits,
+}
+
+impl ClientConfig {
+    /// How long a link may go without hearing from the server when the heartbeat runs:
+    /// `ping_interval + ping_timeout`, or `None` with the heartbeat off.
+    ///
+    /// A connection attempt is held to the same bound: opening the transport and the
+    /// server's `methods` each take at most the smaller of their own timeout and this. A
+    /// user who shortens the heartbeat to find a dead link within a second also gets a
+    /// reconnect attempt that gives up within a second (through a healed partition, the
+    /// link recovers in about that time, not in the 10 s handshake default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut c = upnode_core::link::ClientConfig::default();
+    /// assert_eq!(c.liveness_bound(), Some(Duration::from_secs(15)));
+    /// assert_eq!(c.effective_handshake_timeout(), Duration::from_secs(10));
+    /// c.ping_interval = Some(Duration::from_millis(1000));
+    /// c.ping_timeout = Duration::from_millis(300);
+    /// assert_eq!(c.effective_handshake_timeout(), Duration::from_millis(1300));
+    /// ```
+    pub fn liveness_bound(&self) -> Option<Duration> {
+        self.ping_interval
+            .filter(|i| !i.is_zero())
+            .map(|i| i.saturating_add(self.ping_timeout))
+    }
+
+    /// The handshake timeout in force: `handshake_timeout`, capped by
+    /// [`liveness_bound`](Self::liveness_bound).
+    pub fn effective_handshake_timeout(&self) -> Duration {
+        self.liveness_bound()
+            .map_or(self.handshake_timeout, |b| b.min(self.handshake_timeout))
+    }
+
+    /// The connect timeout in force: `connect_timeout`, capped by
+    /// [`liveness_bound`](Self::liveness_bound).
+    pub fn effective_connect_timeout(&self) -> Duration {
+        self.liveness_bound()
+            .map_or(self.connect_timeout, |b| b.min(self.connect_timeout))
+    }
 }
 
 impl Default for ClientConfig {
@@ -356,7 +398,7 @@ impl ClientLink {
                         hb: Heartbeat::default(),
                         last_input: now,
                     },
-                    deadline: now + self.config.handshake_timeout,
+                    deadline: now + self.config.effective_handshake_timeout(),
                 };
             }
             Err(e) => {
@@ -564,14 +606,14 @@ impl ClientLink {
                     .push_back(LinkEvent::CloseTransport { conn: id });
                 self.fail(
                     now,
-                    LinkError::ConnectTimeout(self.config.connect_timeout),
+                    LinkError::ConnectTimeout(self.config.effective_connect_timeout()),
                     false,
                 );
             }
             State::Handshaking { deadline, .. } if *deadline <= now => {
                 self.fail(
                     now,
-                    LinkError::HandshakeTimeout(self.config.handshake_timeout),
+                    LinkError::HandshakeTimeout(self.config.effective_handshake_timeout()),
                     true,
                 );
             }
@@ -779,7 +821,7 @@ impl ClientLink {
         let id = ConnId(self.next_conn);
         self.state = State::Connecting {
             id,
-            deadline: now + self.config.connect_timeout,
+            deadline: now + self.config.effective_connect_timeout(),
         };
         self.events.push_back(LinkEvent::OpenTransport {
             conn: id,

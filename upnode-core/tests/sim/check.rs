@@ -434,8 +434,10 @@ impl Checker<'_> {
                 let cur = self.current.unwrap_or(ConnId(u64::MAX));
                 match e {
                     LinkError::ConnectTimeout(d) => {
-                        let want = self.open_at.get(&cur).map(|o| *o + cfg.connect_timeout);
-                        if want != Some(t) || *d != cfg.connect_timeout {
+                        // Both attempt timeouts are capped by ping interval + timeout.
+                        let timeout = cfg.effective_connect_timeout();
+                        let want = self.open_at.get(&cur).map(|o| *o + timeout);
+                        if want != Some(t) || *d != timeout {
                             self.bad(t, format!("connect timeout at {t:?}, due {want:?}"));
                         }
                     }
@@ -443,7 +445,7 @@ impl Checker<'_> {
                         let want = self
                             .connected_at
                             .get(&cur)
-                            .map(|o| *o + cfg.handshake_timeout);
+                            .map(|o| *o + cfg.effective_handshake_timeout());
                         if want != Some(t) {
                             self.bad(t, format!("handshake timeout at {t:?}, due {want:?}"));
                         }
