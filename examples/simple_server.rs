@@ -6,7 +6,7 @@ use upnode_examples::{init_logging, now_string, port_arg};
 use upnode_tokio::Interface;
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_logging();
     let server = upnode_tokio::server(|_conn| {
         Interface::new().method("time", |call| async move {

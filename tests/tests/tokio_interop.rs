@@ -312,7 +312,9 @@ async fn time_once(client: Client) -> String {
 async fn our_client_survives_a_node_server_kill_and_restart() {
     let node = tokio::task::block_in_place(|| NodePeer::server("time_server.js"));
     let port = node.port();
-    let client = fast_client().connect_tcp(format!("127.0.0.1:{port}"));
+    let client = fast_client()
+        .connect_tcp(format!("127.0.0.1:{port}"))
+        .unwrap();
     let mut events = Events {
         rx: client.events(),
         seen: Vec::new(),
@@ -368,7 +370,8 @@ async fn our_auth_client_logs_in_again_after_a_node_server_restart() {
             counted.fetch_add(1, Ordering::SeqCst);
             log_in(remote)
         })
-        .connect_tcp(format!("127.0.0.1:{port}"));
+        .connect_tcp(format!("127.0.0.1:{port}"))
+        .unwrap();
     let expected = "boop at 1970-01-01T00:00:00.000Z";
     for _ in 0..3 {
         assert_eq!(within("a beep", beep_once(client.clone())).await, expected);

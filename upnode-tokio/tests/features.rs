@@ -44,7 +44,7 @@ async fn in_flight_call_fails_with_link_down_when_the_server_dies() {
     let parked = Parked::default();
     let server = hanging_server(Server::builder(), parked.clone());
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let mut events = Events::new(client.events());
     let remote = within("up", client.up()).await.unwrap();
 
@@ -78,7 +78,8 @@ async fn call_timeout_fails_a_call_nobody_answers() {
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = fast_client()
         .call_timeout(Some(ms(100)))
-        .connect_tcp(listener.local_addr());
+        .connect_tcp(listener.local_addr())
+        .unwrap();
     let remote = within("up", client.up()).await.unwrap();
     let r = within("the call", remote.call::<_, (String,)>("hang", &())).await;
     assert_eq!(r, Err(CallError::TimedOut(ms(100))));
@@ -108,7 +109,7 @@ async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive() 
     });
     let mut server_events = Events::new(server.events());
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let remote = within("up", client.up()).await.unwrap();
 
     remote.invoke("fail", vec![]).unwrap();
@@ -151,7 +152,7 @@ async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive() 
         0
     );
     // And a fresh client is served too.
-    let other = fast_client().connect_tcp(listener.local_addr());
+    let other = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let r2 = within("up", other.up()).await.unwrap();
     let (t,): (String,) = within("time", r2.call("time", &())).await.unwrap();
     assert_eq!(t, "now");
@@ -168,10 +169,10 @@ async fn connection_limit_refuses_the_second_client_until_a_slot_frees() {
     });
     let mut server_events = Events::new(server.events());
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let first = fast_client().connect_tcp(listener.local_addr());
+    let first = fast_client().connect_tcp(listener.local_addr()).unwrap();
     within("the first client up", first.up()).await.unwrap();
 
-    let second = fast_client().connect_tcp(listener.local_addr());
+    let second = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let mut second_events = Events::new(second.events());
     server_events
         .wait_for("a refusal", |e| *e == ServerEvent::Refused)
@@ -201,7 +202,7 @@ async fn graceful_shutdown_ends_every_connection_and_refuses_new_ones() {
     let mut server_events = Events::new(server.events());
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
     let clients: Vec<_> = (0..3)
-        .map(|_| fast_client().connect_tcp(listener.local_addr()))
+        .map(|_| fast_client().connect_tcp(listener.local_addr()).unwrap())
         .collect();
     let mut client_events: Vec<_> = clients.iter().map(|c| Events::new(c.events())).collect();
     for c in &clients {
@@ -255,7 +256,7 @@ async fn a_callback_called_many_times_is_a_stream() {
         })
     });
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let remote = within("up", client.up()).await.unwrap();
 
     let stream = remote.call_stream("count", &(5,)).unwrap();
@@ -302,7 +303,7 @@ async fn functions_inside_objects_travel_both_ways() {
             })
     });
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let remote = within("up", client.up()).await.unwrap();
 
     let reply = within("auth", remote.call_raw("auth", &("moo", "hax")))
@@ -361,7 +362,8 @@ async fn the_server_calls_a_method_the_client_exports() {
             call.reply(&("a rust client",))?;
             Ok(())
         }))
-        .connect_tcp(listener.local_addr());
+        .connect_tcp(listener.local_addr())
+        .unwrap();
     let got = within("the server's call", rx).await.unwrap();
     assert_eq!(got, Ok(("a rust client".to_owned(),)));
     client.close().await;
@@ -400,7 +402,7 @@ async fn a_late_reply_with_functions_after_the_caller_gave_up() {
             })
     });
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let remote = within("up", client.up()).await.unwrap();
 
     let gave_up = tokio::time::timeout(ms(20), remote.call_raw("slow_auth", &())).await;
@@ -440,7 +442,8 @@ async fn a_failing_connect_step_reconnects_and_never_comes_up() {
                 None => Ok(reply.remote(1).ok_or("no session")?),
             }
         })
-        .connect_tcp(listener.local_addr());
+        .connect_tcp(listener.local_addr())
+        .unwrap();
     let mut events = Events::new(client.events());
     for _ in 0..2 {
         events
@@ -482,7 +485,7 @@ async fn unix_socket_client_and_server() {
     let server = time_server();
     let listener = upnode_tokio::listen_unix(&server, &path).await.unwrap();
     assert_eq!(listener.local_addr(), path.display().to_string());
-    let client = fast_client().connect_unix(&path);
+    let client = fast_client().connect_unix(&path).unwrap();
     let mut events = Events::new(client.events());
     let remote = within("up", client.up()).await.unwrap();
     let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
@@ -552,7 +555,9 @@ async fn tls_with_a_generated_certificate() {
         .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
-    let client = fast_client().connect_tls(listener.local_addr(), "localhost", client_tls(roots));
+    let client = fast_client()
+        .connect_tls(listener.local_addr(), "localhost", client_tls(roots))
+        .unwrap();
     let remote = within("up over TLS", client.up()).await.unwrap();
     let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
     assert_eq!(t, "now");
@@ -579,7 +584,9 @@ async fn tls_refuses_a_server_it_cannot_verify() {
         ("another name", right_roots, "example.com"),
     ];
     for (what, roots, name) in cases {
-        let client = fast_client().connect_tls(listener.local_addr(), name, client_tls(roots));
+        let client = fast_client()
+            .connect_tls(listener.local_addr(), name, client_tls(roots))
+            .unwrap();
         let mut events = Events::new(client.events());
         events
             .wait_for(&format!("a connect error ({what})"), |e| {
@@ -605,7 +612,7 @@ async fn a_handler_that_drops_the_answer_callback_fails_the_call_as_dropped() {
         Interface::new().method("ignore", |_call| async move { Ok(()) })
     });
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let remote = within("up", client.up()).await.unwrap();
     let r = within("answer", remote.call::<_, (String,)>("ignore", &())).await;
     assert_eq!(r, Err(CallError::Dropped));
@@ -647,7 +654,7 @@ async fn a_tcp_reset_before_methods_drops_that_connection_and_the_server_keeps_s
         s.set_zero_linger().unwrap();
         drop(s); // closing with linger 0 sends RST
     }
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let remote = within("up", client.up()).await.unwrap();
     let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
     assert_eq!(t, "now");

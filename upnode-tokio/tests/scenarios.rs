@@ -86,7 +86,8 @@ async fn auth_reauthenticates_across_a_server_restart() {
     let port = port_of(&listener);
     let client = fast_client()
         .on_connect(log_in)
-        .connect_tcp(format!("127.0.0.1:{port}"));
+        .connect_tcp(format!("127.0.0.1:{port}"))
+        .unwrap();
 
     let mut beeps = Vec::new();
     for _ in 0..5 {
@@ -150,7 +151,7 @@ async fn buffered_transactions_complete_across_short_lived_connections() {
         })
     });
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let mut events = Events::new(client.events());
     events.wait_for("the first up", is_up).await;
     events.wait_for("the server ending it", is_down).await;
@@ -210,7 +211,8 @@ async fn cons_each_side_sees_the_others_data() {
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = fast_client()
         .exports(Interface::new().value("beep", &5).unwrap())
-        .connect_tcp(listener.local_addr());
+        .connect_tcp(listener.local_addr())
+        .unwrap();
 
     let remote = within("up", client.up()).await.unwrap();
     assert_eq!(remote.value().get("boop"), Some(&Value::from(6)));
@@ -233,7 +235,7 @@ async fn immediate_transaction_on_a_running_server() {
         })
     });
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
+    let client = fast_client().connect_tcp(listener.local_addr()).unwrap();
     let remote = within("up", client.up()).await.unwrap();
     let (s,): (String,) = within("beep", remote.call("beep", &())).await.unwrap();
     assert_eq!(s, "boop");
@@ -288,7 +290,8 @@ async fn simple_server_on_off_on() {
     let client = fast_client()
         .ping(Some(ms(100)))
         .timeout(ms(2000))
-        .connect_tcp(format!("127.0.0.1:{port}"));
+        .connect_tcp(format!("127.0.0.1:{port}"))
+        .unwrap();
     let mut events = Events::new(client.events());
     let seq = Arc::new(AtomicU64::new(0));
 
@@ -357,7 +360,8 @@ async fn no_leak_across_up_down_cycles_and_close() {
             let _keep = &held;
             async { Ok(()) }
         }))
-        .connect_tcp(format!("127.0.0.1:{port}"));
+        .connect_tcp(format!("127.0.0.1:{port}"))
+        .unwrap();
     let mut events = Events::new(client.events());
 
     for cycle in 1..=3 {
@@ -473,7 +477,8 @@ async fn transaction_queued_in_the_connect_step_gets_the_same_remote() {
                 Ok(remote)
             }
         })
-        .connect_tcp(listener.local_addr());
+        .connect_tcp(listener.local_addr())
+        .unwrap();
     slot.set(client.clone()).ok().unwrap();
 
     let (got, given, step_had_finished, state) = within("the transaction", rx).await.unwrap();
@@ -500,7 +505,9 @@ async fn transaction_queued_in_the_connect_step_gets_the_same_remote() {
 #[tokio::test]
 async fn timeout_without_then_with_a_server() {
     let port = free_port();
-    let client = fast_client().connect_tcp(format!("127.0.0.1:{port}"));
+    let client = fast_client()
+        .connect_tcp(format!("127.0.0.1:{port}"))
+        .unwrap();
 
     let r = within("the short wait", client.up_timeout(ms(10))).await;
     assert!(matches!(r, Ok(None)), "{r:?}");

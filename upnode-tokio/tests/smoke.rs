@@ -12,7 +12,7 @@ async fn client_calls_time_on_server_over_loopback() {
         })
     });
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let up = upnode_tokio::connect(listener.local_addr().to_string());
+    let up = upnode_tokio::connect(listener.local_addr().to_string()).unwrap();
     let remote = tokio::time::timeout(Duration::from_secs(5), up.up())
         .await
         .expect("up in time")
