@@ -57,10 +57,9 @@ impl Listener {
     ) -> Listener {
         let (stop, stopped) = oneshot::channel::<()>();
         let (finished, done) = oneshot::channel();
-        let accepting = server.accept_loop(
-            bound.accept,
-            move |server, (stream, peer)| on_stream(server, stream, peer),
-        );
+        let accepting = server.accept_loop(bound.accept, move |server, (stream, peer)| {
+            on_stream(server, stream, peer)
+        });
         runtime.spawn(Box::pin(async move {
             let mut accepting = Box::pin(accepting);
             let _ = select(accepting.as_mut(), stopped).await;
