@@ -189,6 +189,7 @@ impl ClientBuilder {
             closed: false,
             close_waiters: Vec::new(),
             live_conn: None,
+            pending: Vec::new(),
         };
         let shared = Arc::new(Shared {
             core: Core::new(inner, runtime.clone(), self.call_timeout),
@@ -226,6 +227,8 @@ pub(crate) struct Inner {
     close_waiters: Vec<oneshot::Sender<()>>,
     /// The connection whose functions the handlers hold.
     live_conn: Option<ConnId>,
+    /// Events of this turn, emitted at its end.
+    pending: Vec<ClientEvent>,
 }
 
 pub(crate) struct Shared {
@@ -513,17 +516,17 @@ impl Side for Shared {
             }
             LinkEvent::Up { conn } => {
                 tracing::info!(conn = conn.0, "link up");
-                inner.subscribers.emit(ClientEvent::Up);
+                inner.pending.push(ClientEvent::Up);
             }
             LinkEvent::Down { reason } => {
                 tracing::info!(%reason, "link down");
-                inner.subscribers.emit(ClientEvent::Down(reason));
+                inner.pending.push(ClientEvent::Down(reason));
             }
             LinkEvent::Reconnecting { attempt, delay } => {
                 tracing::info!(attempt, ?delay, "reconnecting");
                 inner
-                    .subscribers
-                    .emit(ClientEvent::Reconnect { attempt, delay });
+                    .pending
+                    .push(ClientEvent::Reconnect { attempt, delay });
             }
             LinkEvent::TransactionReady { tx, .. } => {
                 if let Some(w) = inner.waiters.remove(&tx) {
@@ -542,7 +545,7 @@ impl Side for Shared {
             }
             LinkEvent::Ping { rtt } => {
                 tracing::trace!(?rtt, "ping");
-                inner.subscribers.emit(ClientEvent::Ping(rtt));
+                inner.pending.push(ClientEvent::Ping(rtt));
             }
             LinkEvent::Error(e) => {
                 if matches!(e, LinkError::ConnectFailed { .. }) {
@@ -550,9 +553,9 @@ impl Side for Shared {
                 } else {
                     tracing::warn!(error = %e, "link error");
                 }
-                inner.subscribers.emit(ClientEvent::Error(e));
+                inner.pending.push(ClientEvent::Error(e));
             }
-            LinkEvent::Closed => inner.subscribers.emit(ClientEvent::Closed),
+            LinkEvent::Closed => inner.pending.push(ClientEvent::Closed),
             _ => {}
         }
     }
@@ -571,6 +574,11 @@ impl Side for Shared {
             LinkState::Up | LinkState::Authenticating
         ) {
             inner.up_remote = None;
+        }
+        // Events go out once the turn's bookkeeping is done: whoever sees `Down` sees the
+        // old connection's functions gone.
+        for ev in std::mem::take(&mut inner.pending) {
+            inner.subscribers.emit(ev);
         }
         if closed {
             inner.closed = true;

@@ -490,9 +490,10 @@ impl Side for ConnShared {
             .take()
             .unwrap_or(LinkError::TransportClosed { detail: None });
         tracing::debug!(conn = id, %reason, "connection ended");
-        server.emit(ServerEvent::Disconnected(id, reason));
         lock(&server.conns).remove(&id);
-        if server.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let last = server.active.fetch_sub(1, Ordering::AcqRel) == 1;
+        server.emit(ServerEvent::Disconnected(id, reason));
+        if last {
             let waiters = std::mem::take(&mut *lock(&server.idle_waiters));
             for w in waiters {
                 let _ = w.send(());

@@ -1,0 +1,187 @@
+//! What the suite needs from a runtime: running a test, spawning, sleeping, and its
+//! adapter's functions. One implementation per runtime; a new runtime is one more
+//! `impl_rt!` here and one `conformance!` line in `main.rs`.
+
+use futures::future::BoxFuture;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use upnode_async::rustls;
+use upnode_async::{
+    Client, ClientBuilder, ConnHandle, ConnectError, Interface, ListenError, Listener, Server,
+    ServerBuilder,
+};
+
+/// A runtime and its adapter, as the scenarios use them.
+pub trait Rt: Send + Sync + 'static {
+    /// Runs one test to its end.
+    fn run(test: impl Future<Output = ()>);
+    /// Runs a task in the background.
+    fn spawn(task: impl Future<Output = ()> + Send + 'static);
+    /// The runtime's own sleep.
+    fn sleep(d: Duration) -> BoxFuture<'static, ()>;
+    /// The adapter's `connect_tcp`.
+    fn connect_tcp(b: ClientBuilder, addr: String) -> Result<Client, ConnectError>;
+    /// The adapter's `connect_unix`.
+    fn connect_unix(b: ClientBuilder, path: PathBuf) -> Result<Client, ConnectError>;
+    /// The adapter's `connect_tls`.
+    fn connect_tls(
+        b: ClientBuilder,
+        addr: String,
+        name: String,
+        config: Arc<rustls::ClientConfig>,
+    ) -> Result<Client, ConnectError>;
+    /// The adapter's `build_server`.
+    fn build_server(
+        b: ServerBuilder,
+        cons: impl Fn(ConnHandle) -> Interface + Send + Sync + 'static,
+    ) -> Server;
+    /// The adapter's `listen`.
+    fn listen(server: &Server, addr: &str) -> impl Future<Output = Result<Listener, ListenError>>;
+    /// The adapter's `listen_unix`.
+    fn listen_unix(
+        server: &Server,
+        path: PathBuf,
+    ) -> impl Future<Output = Result<Listener, ListenError>>;
+    /// The adapter's `listen_tls`.
+    fn listen_tls(
+        server: &Server,
+        addr: &str,
+        config: Arc<rustls::ServerConfig>,
+    ) -> impl Future<Output = Result<Listener, ListenError>>;
+
+    /// The adapter's `server`.
+    fn server(cons: impl Fn(ConnHandle) -> Interface + Send + Sync + 'static) -> Server {
+        Self::build_server(Server::builder(), cons)
+    }
+}
+
+/// `b.connect_tcp::<R>(addr)` in the scenarios, as a user writes `b.connect_tcp(addr)`.
+pub trait Connect: Sized {
+    fn connect_tcp<R: Rt>(self, addr: impl Into<String>) -> Result<Client, ConnectError>;
+    fn connect_unix<R: Rt>(self, path: impl Into<PathBuf>) -> Result<Client, ConnectError>;
+    fn connect_tls<R: Rt>(
+        self,
+        addr: impl Into<String>,
+        name: impl Into<String>,
+        config: Arc<rustls::ClientConfig>,
+    ) -> Result<Client, ConnectError>;
+}
+
+impl Connect for ClientBuilder {
+    fn connect_tcp<R: Rt>(self, addr: impl Into<String>) -> Result<Client, ConnectError> {
+        R::connect_tcp(self, addr.into())
+    }
+
+    fn connect_unix<R: Rt>(self, path: impl Into<PathBuf>) -> Result<Client, ConnectError> {
+        R::connect_unix(self, path.into())
+    }
+
+    fn connect_tls<R: Rt>(
+        self,
+        addr: impl Into<String>,
+        name: impl Into<String>,
+        config: Arc<rustls::ClientConfig>,
+    ) -> Result<Client, ConnectError> {
+        R::connect_tls(self, addr.into(), name.into(), config)
+    }
+}
+
+/// Implements [`Rt`] for `$rt` through the adapter crate `$krate`.
+macro_rules! impl_rt {
+    ($rt:ident, $krate:ident, run: $run:expr, spawn: $spawn:expr, sleep: $sleep:expr) => {
+        pub struct $rt;
+
+        impl Rt for $rt {
+            fn run(test: impl Future<Output = ()>) {
+                ($run)(test)
+            }
+
+            fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+                ($spawn)(task);
+            }
+
+            fn sleep(d: Duration) -> BoxFuture<'static, ()> {
+                Box::pin(($sleep)(d))
+            }
+
+            fn connect_tcp(b: ClientBuilder, addr: String) -> Result<Client, ConnectError> {
+                $krate::ClientBuilderExt::connect_tcp(b, addr)
+            }
+
+            fn connect_unix(b: ClientBuilder, path: PathBuf) -> Result<Client, ConnectError> {
+                $krate::ClientBuilderExt::connect_unix(b, path)
+            }
+
+            fn connect_tls(
+                b: ClientBuilder,
+                addr: String,
+                name: String,
+                config: Arc<rustls::ClientConfig>,
+            ) -> Result<Client, ConnectError> {
+                $krate::ClientBuilderExt::connect_tls(b, addr, name, config)
+            }
+
+            fn build_server(
+                b: ServerBuilder,
+                cons: impl Fn(ConnHandle) -> Interface + Send + Sync + 'static,
+            ) -> Server {
+                $krate::build_server(b, cons)
+            }
+
+            async fn listen(server: &Server, addr: &str) -> Result<Listener, ListenError> {
+                $krate::listen(server, addr).await
+            }
+
+            async fn listen_unix(server: &Server, path: PathBuf) -> Result<Listener, ListenError> {
+                $krate::listen_unix(server, path).await
+            }
+
+            async fn listen_tls(
+                server: &Server,
+                addr: &str,
+                config: Arc<rustls::ServerConfig>,
+            ) -> Result<Listener, ListenError> {
+                $krate::listen_tls(server, addr, config).await
+            }
+        }
+    };
+}
+
+// tokio: a multi-threaded runtime whose workers drive the client and server tasks while
+// the test's own future runs on the test thread (so it may block on a Node peer's output).
+impl_rt!(
+    Tokio,
+    upnode_tokio,
+    run: |test| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(test)
+    },
+    spawn: |task| drop(tokio::spawn(task)),
+    sleep: tokio::time::sleep
+);
+
+// smol: tasks run on smol's global executor, the test on its own thread.
+impl_rt!(
+    Smol,
+    upnode_smol,
+    run: smol::block_on,
+    spawn: |task| smol::spawn(task).detach(),
+    sleep: |d| async move {
+        smol::Timer::after(d).await;
+    }
+);
+
+// async-std (discontinued upstream, still supported): tasks on its global executor.
+impl_rt!(
+    AsyncStd,
+    upnode_async_std,
+    run: async_std::task::block_on,
+    spawn: |task| drop(async_std::task::spawn(task)),
+    sleep: async_std::task::sleep
+);
