@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p upnode-bench --bin loopback -- [--calls N] [--window K]
-//!     [--warmup W] [--runs R] [--only LIST] [--multi-thread] [--no-cull]
+//!     [--warmup W] [--runs R] [--only LIST] [--multi-thread] [--cull always|answers|never]
 //! ```
 //!
 //! Pairings (client → server, each its own process):
@@ -34,7 +34,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: loopback [--calls N] [--window K] [--warmup W] [--runs R] \
-[--only raw,rust,node,rust-node,node-rust] [--multi-thread] [--no-cull]";
+[--only raw,rust,node,rust-node,node-rust] [--multi-thread] [--cull always|answers|never]";
 
 /// How long any one client run or server start may take before the harness gives up.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -129,7 +129,10 @@ impl Opts {
                 }
                 "--multi-thread" => o.multi_thread = true,
                 // Read by the Rust upnode server process (see servers::upnode_server).
-                "--no-cull" => {}
+                "--cull" => match value()?.as_str() {
+                    "always" | "answers" | "never" => {}
+                    v => return Err(format!("--cull wants always, answers or never, not {v:?}")),
+                },
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -178,8 +181,9 @@ fn rust_server(mode: &str, multi_thread: bool) -> (Proc, u16) {
     if multi_thread {
         cmd.arg("--multi-thread");
     }
-    if std::env::args().any(|a| a == "--no-cull") {
-        cmd.arg("--no-cull");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--cull") {
+        cmd.args(&args[i..(i + 2).min(args.len())]);
     }
     Proc::server(&format!("loopback {mode}"), cmd, DEADLINE)
 }

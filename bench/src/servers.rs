@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use upnode_tokio::upnode_core::config::CullPolicy;
 use upnode_tokio::upnode_core::Value;
 use upnode_tokio::Interface;
 
@@ -66,11 +67,20 @@ pub fn serve(kind: Kind) -> ! {
     std::process::exit(0)
 }
 
-/// `echo(x, cb)` answers `cb(x)`, passing the value through as it came. With `--no-cull`
-/// the server does not send `cull` for the callbacks it is done with.
+/// `echo(x, cb)` answers `cb(x)`, passing the value through as it came. `--cull always`,
+/// `answers` (the default policy) or `never` says which callbacks it culls when done.
 pub fn upnode_server() -> upnode_tokio::Server {
-    let no_cull = std::env::args().any(|a| a == "--no-cull");
-    let builder = upnode_tokio::Server::builder().config(|c| c.session.send_cull = !no_cull);
+    let args: Vec<String> = std::env::args().collect();
+    let cull = match args
+        .iter()
+        .position(|a| a == "--cull")
+        .map(|i| args.get(i + 1))
+    {
+        Some(Some(v)) if v == "always" => CullPolicy::Always,
+        Some(Some(v)) if v == "never" => CullPolicy::Never,
+        _ => CullPolicy::ExceptAnswers,
+    };
+    let builder = upnode_tokio::Server::builder().config(|c| c.session.cull = cull);
     upnode_tokio::build_server(builder, |_conn| {
         Interface::new().method("echo", |call| async move {
             let x = call.args().values().first().cloned().unwrap_or(Value::Null);

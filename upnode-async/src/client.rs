@@ -1,6 +1,6 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
-use crate::driver::{after_call, drive, Core, Input, Machine, Side, Subscribers};
+use crate::driver::{after_call, drive, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::{CallError, ConnectError, HandlerError, UpError};
 use crate::peer::{Handler, Handlers, Interface, PeerOps, Remote};
 use crate::runtime::{Connector, Runtime};
@@ -12,6 +12,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+use upnode_core::config::WhenFull;
 use upnode_core::link::{
     backoff::ReconnectPolicy, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent, LinkState,
     TxId,
@@ -110,6 +111,15 @@ impl ClientBuilder {
     /// Most transactions waiting at once. Default 1 000 000.
     pub fn queue_cap(mut self, cap: usize) -> Self {
         self.config.queue_cap = cap;
+        self
+    }
+
+    /// Most calls waiting for an answer at once, and what a call does past that. Default
+    /// 100 000 ([`DEFAULT_MAX_IN_FLIGHT`](upnode_core::config::DEFAULT_MAX_IN_FLIGHT)),
+    /// further calls waiting for a slot.
+    pub fn max_in_flight(mut self, max: usize, when_full: WhenFull) -> Self {
+        self.config.calls.max_in_flight = max;
+        self.config.calls.when_full = when_full;
         self
     }
 
@@ -262,11 +272,14 @@ impl PeerOps for Shared {
         let now = self.now();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let r = after_call(
-            &mut inner.handlers,
-            inner.link.call(conn, now, target, args, timeout),
-            reply,
-        );
+        let sent = match reply {
+            Some(f) => inner
+                .link
+                .call_with_reply(conn, now, target, args, f, timeout)
+                .map(Some),
+            None => inner.link.call(conn, now, target, args, timeout),
+        };
+        let r = after_call(&mut inner.handlers, sent, reply);
         drop(guard);
         self.wake();
         r
@@ -291,6 +304,11 @@ impl PeerOps for Shared {
             return dead;
         }
         inner.handlers.insert(handler, Some(conn))
+    }
+
+    fn unregister(&self, f: LocalFn) {
+        let gone = self.lock().handlers.remove(f);
+        drop(gone);
     }
 
     fn call_timeout(&self) -> Option<Duration> {
@@ -414,6 +432,18 @@ impl Client {
     /// Where the link is.
     pub fn state(&self) -> LinkState {
         self.handle.shared.lock().link.state()
+    }
+
+    /// What the client holds now: callbacks each way on the current connection, calls in
+    /// flight and waiting for a slot, transactions queued, and functions registered. An
+    /// idle client holds its exports, the server's interface and nothing else; anything
+    /// that keeps growing is a leak.
+    pub fn counters(&self) -> Counters {
+        let inner = self.handle.shared.lock();
+        Counters {
+            link: inner.link.counters(),
+            functions: inner.handlers.len(),
+        }
     }
 
     /// Closes the link for good and waits until the background task has finished: waiting

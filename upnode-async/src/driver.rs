@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use upnode_core::link::{CallId, ConnId, LinkEvent};
+use upnode_core::link::{CallId, ConnId, LinkCounters, LinkEvent};
 use upnode_core::{LocalFn, RemoteFn};
 
 /// Locks a mutex, carrying on if a thread panicked while holding it (the state machines
@@ -134,6 +134,26 @@ impl<T> Released<T> {
     pub fn take(&self) -> Vec<T> {
         std::mem::take(&mut *lock(&self.queue))
     }
+}
+
+/// What a client, or one server connection, holds right now: read it to see a leak without
+/// a debugger.
+///
+/// ```no_run
+/// # fn f(client: &upnode_async::Client) {
+/// let n = client.counters();
+/// println!("{} calls in flight, {} of our functions", n.link.calls_in_flight, n.functions);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Counters {
+    /// The link's tables: callbacks held each way on the current connection, calls in
+    /// flight and waiting for a slot, transactions queued.
+    pub link: LinkCounters,
+    /// Our functions registered with a handler: exported methods, answer slots of calls in
+    /// flight, streams and callbacks (on an idle connection, the exported methods only).
+    pub functions: usize,
 }
 
 /// After a call was handed to the link: arms the reply slot of a tracked call.

@@ -33,6 +33,14 @@ pub enum CallError {
     /// The session refused the call (a limit).
     #[error(transparent)]
     Local(#[from] LocalError),
+    /// `limit` calls already wait for an answer on this connection, and the client or
+    /// server is set to fail further calls instead of making them wait
+    /// ([`WhenFull::Fail`](upnode_core::config::WhenFull::Fail)).
+    #[error("{limit} calls already wait for an answer on this connection")]
+    TooManyInFlight {
+        /// The limit in force.
+        limit: usize,
+    },
 }
 
 /// Why waiting for the link ended without it.
@@ -57,6 +65,7 @@ impl CallError {
         match e {
             E::Closed => CallError::Closed,
             E::Local(l) => CallError::Local(l),
+            E::TooManyInFlight { limit } => CallError::TooManyInFlight { limit },
             _ => CallError::NotConnected,
         }
     }

@@ -24,6 +24,7 @@ mod server;
 mod tls;
 
 pub use client::{Client, ClientBuilder, ClientEvent};
+pub use driver::Counters;
 pub use error::{CallError, ConnectError, HandlerError, ListenError, UpError};
 pub use futures_rustls::rustls;
 pub use listener::{Bound, Listener};

@@ -12,6 +12,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
+use std::task::Context;
 use std::time::Duration;
 use upnode_core::link::{CallFailure, CallId, ConnId};
 use upnode_core::{
@@ -20,7 +21,9 @@ use upnode_core::{
 
 /// What a connection (client or server side) offers the handles living outside it.
 pub(crate) trait PeerOps: Send + Sync {
-    /// Makes a call on `conn`; with `reply`, the reply slot is armed with the call's id.
+    /// Makes a call on `conn`. With `reply`, that function is appended as the answer
+    /// callback (the link forgets it once the call resolves) and its reply slot is armed
+    /// with the call's id.
     fn call(
         &self,
         conn: ConnId,
@@ -33,6 +36,8 @@ pub(crate) trait PeerOps: Send + Sync {
     fn release(&self, conn: ConnId, fns: &[RemoteFn]);
     /// Registers one of our functions for `conn`.
     fn register(&self, conn: ConnId, handler: Handler) -> LocalFn;
+    /// Forgets a function registered for a call that could not be made.
+    fn unregister(&self, f: LocalFn);
     /// Default time limit of calls.
     fn call_timeout(&self) -> Option<Duration>;
 }
@@ -104,7 +109,10 @@ impl Handlers {
                 None
             }
             Some((Handler::Stream(tx), _)) => {
-                let _ = tx.unbounded_send(args);
+                if tx.unbounded_send(args).is_err() {
+                    // Nobody reads the stream any more: forget the handler.
+                    self.map.remove(&f);
+                }
                 None
             }
             Some((Handler::Callback(cb), _)) => Some(Dispatch::Callback(cb.clone(), args)),
@@ -128,6 +136,7 @@ impl Handlers {
             CallFailure::TimedOut => CallError::TimedOut(timeout.unwrap_or_default()),
             CallFailure::Closed => CallError::Closed,
             CallFailure::Dropped => CallError::Dropped,
+            CallFailure::Refused(e) => CallError::Local(e),
             _ => CallError::LinkDown,
         };
         match self.map.remove(&f) {
@@ -154,6 +163,16 @@ impl Handlers {
         self.map.retain(|_, (_, c)| *c != Some(conn));
     }
 
+    /// Takes a function out (to drop outside the lock).
+    pub fn remove(&mut self, f: LocalFn) -> Option<Handler> {
+        self.map.remove(&f).map(|(h, _)| h)
+    }
+
+    /// Functions registered (exports, reply slots, streams, callbacks).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
     /// Everything goes (close).
     pub fn clear(&mut self) {
         self.map.clear();
@@ -162,6 +181,11 @@ impl Handlers {
 }
 
 /// Runs a handler outside any lock, catching panics so they cannot take a connection down.
+///
+/// A method handler is started here, on the connection's task: its future is polled once
+/// at once, so the part before its first `.await` runs in the order the calls arrived (as
+/// Node runs them), whatever the runtime's flavour. Only a handler that is still pending
+/// after that becomes a task of its own; one that finished costs no task.
 pub(crate) fn run_dispatch(
     d: Dispatch,
     spawn: &dyn Fn(BoxFuture<'static, ()>),
@@ -174,14 +198,24 @@ pub(crate) fn run_dispatch(
             }
         }
         Dispatch::Method(m, call) => {
-            let fut = AssertUnwindSafe(m(call)).catch_unwind();
-            spawn(Box::pin(async move {
-                match fut.await {
+            let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(|| m(call))) else {
+                on_error("a method handler panicked".into());
+                return;
+            };
+            let mut task: BoxFuture<'static, ()> = Box::pin(async move {
+                match AssertUnwindSafe(fut).catch_unwind().await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => on_error(format!("a method handler failed: {e}")),
                     Err(_) => on_error("a method handler panicked".into()),
                 }
-            }));
+            });
+            // The first poll uses a waker that does nothing: a pending handler is spawned
+            // right after, and a spawned task is always polled once more, which registers
+            // its own waker with whatever it waits on.
+            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+            if task.as_mut().poll(&mut cx).is_pending() {
+                spawn(task);
+            }
         }
     }
 }
@@ -348,13 +382,19 @@ impl Remote {
         let target = self.target(method)?;
         let mut values = to_args(args)?;
         let peer = self.peer()?;
-        let (timeout, reply) = match handler {
-            Handler::Reply(_) => (peer.call_timeout(), true),
-            _ => (None, false),
-        };
+        let reply = matches!(handler, Handler::Reply(_));
         let f = peer.register(self.conn, handler);
-        values.push(Value::from(f));
-        peer.call(self.conn, target, values, timeout, reply.then_some(f))
+        let sent = if reply {
+            // The link appends it, answers the call by it alone and forgets it after.
+            peer.call(self.conn, target, values, peer.call_timeout(), Some(f))
+        } else {
+            values.push(Value::from(f));
+            peer.call(self.conn, target, values, None, None)
+        };
+        if sent.is_err() {
+            peer.unregister(f);
+        }
+        sent
     }
 
     /// Like [`call_raw`](Self::call_raw), decoding the answer's arguments as `R` (a tuple:
@@ -554,6 +594,12 @@ impl Interface {
 
     /// Exports an async method. A handler that returns an error or panics is reported as an
     /// error event; the connection lives on.
+    ///
+    /// Handlers of one connection start in the order the calls arrived: the part of each
+    /// before its first `.await` runs on the connection's task, one call after the other, as
+    /// Node runs them (so answers given there leave in call order). What follows an
+    /// `.await` runs as a task of its own, concurrently with later calls. Keep the part
+    /// before the first `.await` short and never block in it.
     pub fn method<F, Fut>(mut self, name: impl Into<String>, f: F) -> Interface
     where
         F: Fn(Call) -> Fut + Send + Sync + 'static,

@@ -1,7 +1,7 @@
 //! The server: a constructor per connection, and one task per connection driving
 //! `ServerConn`.
 
-use crate::driver::{after_call, drive, lock, Core, Input, Machine, Side, Subscribers};
+use crate::driver::{after_call, drive, lock, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::CallError;
 use crate::io::Io;
 use crate::peer::{Handler, Handlers, Interface, PeerOps, Remote};
@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+use upnode_core::config::WhenFull;
 use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConfig, ServerConn};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
@@ -65,6 +66,14 @@ impl ServerBuilder {
     /// Most connections served at once; more are closed at once. Default: no limit.
     pub fn max_connections(mut self, n: Option<usize>) -> Self {
         self.max_connections = n;
+        self
+    }
+
+    /// Most calls the server has waiting for an answer on one connection, and what a call
+    /// does past that. Default 100 000, further calls waiting for a slot.
+    pub fn max_in_flight(mut self, max: usize, when_full: WhenFull) -> Self {
+        self.config.calls.max_in_flight = max;
+        self.config.calls.when_full = when_full;
         self
     }
 
@@ -190,6 +199,20 @@ impl Server {
         self.shared.active.load(Ordering::Acquire)
     }
 
+    /// What each open connection holds now, by connection number, in number order.
+    pub fn counters(&self) -> Vec<(u64, Counters)> {
+        let conns: Vec<Arc<ConnShared>> = lock(&self.shared.conns)
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let mut out: Vec<(u64, Counters)> = conns
+            .iter()
+            .filter_map(|c| Some((c.id, c.counters()?)))
+            .collect();
+        out.sort_unstable_by_key(|(id, _)| *id);
+        out
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called (accept loops stop on it).
     pub fn is_shut_down(&self) -> bool {
         self.shared.shut_down.load(Ordering::Acquire)
@@ -304,6 +327,15 @@ impl ConnShared {
         self.core.wake();
     }
 
+    fn counters(&self) -> Option<Counters> {
+        let inner = self.lock();
+        let conn = inner.conn.as_ref()?;
+        Some(Counters {
+            link: conn.counters(),
+            functions: inner.handlers.len(),
+        })
+    }
+
     fn close(&self) {
         let now = self.core.runtime.now();
         if let Some(c) = self.lock().conn.as_mut() {
@@ -328,11 +360,13 @@ impl PeerOps for ConnShared {
         let Some(conn) = inner.conn.as_mut() else {
             return Err(CallError::Closed);
         };
-        let r = after_call(
-            &mut inner.handlers,
-            conn.call(now, target, args, timeout),
-            reply,
-        );
+        let sent = match reply {
+            Some(f) => conn
+                .call_with_reply(now, target, args, f, timeout)
+                .map(Some),
+            None => conn.call(now, target, args, timeout),
+        };
+        let r = after_call(&mut inner.handlers, sent, reply);
         self.wake();
         r
     }
@@ -345,6 +379,11 @@ impl PeerOps for ConnShared {
 
     fn register(&self, conn: ConnId, handler: Handler) -> LocalFn {
         self.lock().handlers.insert(handler, Some(conn))
+    }
+
+    fn unregister(&self, f: LocalFn) {
+        let gone = self.lock().handlers.remove(f);
+        drop(gone);
     }
 
     fn call_timeout(&self) -> Option<Duration> {
@@ -385,6 +424,12 @@ impl ConnHandle {
     /// The connection's number (as in [`ServerEvent`]).
     pub fn id(&self) -> Option<u64> {
         self.conn.upgrade().map(|c| c.id)
+    }
+
+    /// What this connection holds now (see [`Client::counters`](crate::Client::counters));
+    /// `None` once it has ended.
+    pub fn counters(&self) -> Option<Counters> {
+        self.conn.upgrade().and_then(|c| c.counters())
     }
 
     /// Ends this connection.

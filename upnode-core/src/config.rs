@@ -6,9 +6,81 @@ use std::time::Duration;
 /// Longest line accepted from the peer, in bytes, excluding the newline (8 MiB).
 pub const DEFAULT_MAX_LINE_LEN: usize = 8 * 1024 * 1024;
 
-/// Most callbacks a connection holds in each direction: ours the peer may call, and the
-/// peer's we hold.
+/// Most of the peer's callbacks a connection holds at once (what the peer can make us keep).
 pub const DEFAULT_MAX_CALLBACKS: usize = 100_000;
+
+/// Most of our own functions the peer may call on one connection at once (wire ids we handed
+/// out and have not forgotten). Reply callbacks count until their call resolves; functions
+/// that live longer (streams, functions inside objects) count until the peer culls them or
+/// the connection ends. Sized to hold [`DEFAULT_MAX_IN_FLIGHT`] pending calls with room for
+/// long-lived functions.
+pub const DEFAULT_MAX_LOCAL_CALLBACKS: usize = 1_000_000;
+
+/// Most of our calls waiting for an answer on one connection at once (100 000). Further
+/// calls wait for a slot ([`WhenFull::Wait`]) or fail ([`WhenFull::Fail`]).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 100_000;
+
+/// What a call does when [`CallLimits::max_in_flight`] calls already wait for an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WhenFull {
+    /// The call waits (in the order calls were made) until an earlier one resolves, then
+    /// goes out; its time limit runs from when it was made. The default.
+    #[default]
+    Wait,
+    /// The call fails at once with `CallError::TooManyInFlight`.
+    Fail,
+}
+
+/// Bounds on our own calls on one connection.
+///
+/// ```
+/// let l = upnode_core::config::CallLimits::default();
+/// assert_eq!(l.max_in_flight, upnode_core::config::DEFAULT_MAX_IN_FLIGHT);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallLimits {
+    /// Most calls waiting for an answer at once (at least 1).
+    pub max_in_flight: usize,
+    /// What a call does past that.
+    pub when_full: WhenFull,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            when_full: WhenFull::Wait,
+        }
+    }
+}
+
+/// When we send `cull` for a peer's callback whose last reference we released.
+///
+/// dnode 1.2 (Node) finds the id of every function it sends with a linear scan of all the
+/// callbacks the connection ever sent, and each `cull` it receives leaves a hole in that
+/// array that makes the scan many times slower; a Node peer without `weak` never culls
+/// itself. Culling answers the way a Node server does not therefore slows Node clients down
+/// as a connection ages. Our own client forgets a reply callback by itself once the answer
+/// arrives, so nothing needs a `cull` for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CullPolicy {
+    /// Cull every callback we release: the peer can free each one.
+    Always,
+    /// Cull every callback we release except an answer: a callback that came as the last
+    /// argument of a call to us and that we called exactly once (the dnode reply
+    /// convention). Callbacks released unanswered, called several times or received any
+    /// other way are culled. The default: Node clients run as fast as against a Node
+    /// server, and a Rust peer's tables stay bounded because it forgets its own reply
+    /// callbacks.
+    #[default]
+    ExceptAnswers,
+    /// Never cull; the peer keeps every callback it sent until the connection ends (as a
+    /// Node peer without `weak` does anyway). Our own tables stay bounded either way.
+    Never,
+}
 
 /// Deepest nesting of a value, in levels; the JSON reader enforces the same limit, so all we
 /// write we can also read.
@@ -81,17 +153,18 @@ pub struct SessionConfig {
     /// Longest line accepted from the peer; a longer one is a fatal protocol error and at most
     /// this many bytes are ever buffered for it.
     pub max_line_len: usize,
-    /// Cap on callbacks held per connection in each direction.
+    /// Most of the peer's callbacks held at once; a peer sending more is a fatal protocol
+    /// error ([`RemoteError::TooManyCallbacks`](crate::RemoteError::TooManyCallbacks)).
     pub max_callbacks: usize,
+    /// Most of our functions the peer may call at once; a call that would pass it fails
+    /// locally ([`LocalError::TooManyCallbacks`](crate::LocalError::TooManyCallbacks)).
+    pub max_local_callbacks: usize,
     /// Write every non-ASCII character as `\uXXXX`, so a Node peer can never see a multi-byte
     /// character split across reads.
     pub escape_non_ascii: bool,
-    /// Send `cull` when the last reference on a peer's callback is released, so the peer can
-    /// free it (default). Turning it off keeps our own tables bounded all the same, but the
-    /// peer keeps every callback it ever sent until the connection ends — which is how a
-    /// Node dnode peer without `weak` behaves anyway, and avoids the slow path `cull` puts
-    /// dnode 1.2's callback lookup on (see the README's performance section).
-    pub send_cull: bool,
+    /// Which released callbacks of the peer's we `cull` (default
+    /// [`CullPolicy::ExceptAnswers`]).
+    pub cull: CullPolicy,
 }
 
 impl Default for SessionConfig {
@@ -99,8 +172,9 @@ impl Default for SessionConfig {
         SessionConfig {
             max_line_len: DEFAULT_MAX_LINE_LEN,
             max_callbacks: DEFAULT_MAX_CALLBACKS,
+            max_local_callbacks: DEFAULT_MAX_LOCAL_CALLBACKS,
             escape_non_ascii: false,
-            send_cull: true,
+            cull: CullPolicy::ExceptAnswers,
         }
     }
 }
@@ -113,12 +187,23 @@ mod tests {
     fn defaults_are_the_documented_values() {
         assert_eq!(DEFAULT_MAX_LINE_LEN, 8_388_608);
         assert_eq!(DEFAULT_MAX_CALLBACKS, 100_000);
+        assert_eq!(DEFAULT_MAX_LOCAL_CALLBACKS, 1_000_000);
         assert_eq!(MAX_DEPTH, 128);
         let c = SessionConfig::default();
         assert_eq!(c.max_line_len, DEFAULT_MAX_LINE_LEN);
         assert_eq!(c.max_callbacks, DEFAULT_MAX_CALLBACKS);
+        assert_eq!(c.max_local_callbacks, DEFAULT_MAX_LOCAL_CALLBACKS);
         assert!(!c.escape_non_ascii);
-        assert!(c.send_cull);
+        assert_eq!(c.cull, CullPolicy::ExceptAnswers);
+    }
+
+    #[test]
+    fn call_limits_default_to_a_hundred_thousand_waiting_calls() {
+        assert_eq!(DEFAULT_MAX_IN_FLIGHT, 100_000);
+        let l = CallLimits::default();
+        assert_eq!(l.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+        assert_eq!(l.when_full, WhenFull::Wait);
+        const { assert!(DEFAULT_MAX_LOCAL_CALLBACKS > DEFAULT_MAX_IN_FLIGHT) };
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! One dnode conversation over one connection, role-neutral.
 
-use crate::config::SessionConfig;
+use crate::config::{CullPolicy, SessionConfig};
 use crate::error::{LocalError, RemoteError};
 use crate::protocol::{
     parse_message, unscrub, write_cull, write_message, Function, LineDecoder, LocalFn, Map, Method,
@@ -99,8 +99,8 @@ pub struct Session {
     exports: Value,
     /// Our side: the wire ids the peer may call.
     ours: OurIds,
-    /// The peer's side: its callback id → references we hold.
-    theirs: HashMap<u64, u32>,
+    /// The peer's side: its callback id → what we hold of it.
+    theirs: HashMap<u64, Held>,
     remote: Option<Value>,
     remote_refs: Vec<u64>,
     pending_cull: Vec<u64>,
@@ -250,7 +250,7 @@ impl Session {
             });
         }
         for id in placed {
-            *self.theirs.entry(id).or_insert(0) += 1;
+            self.theirs.entry(id).or_default().refs += 1;
         }
         Ok(())
     }
@@ -308,6 +308,12 @@ impl Session {
         self.take_callbacks(&mut msg)?;
         match f {
             Function::Local(function) => {
+                // The dnode convention: a function in last place is where the answer goes.
+                if let Some(Value::Function(Function::Remote(cb))) = msg.arguments.last() {
+                    if let Some(h) = self.theirs.get_mut(&cb.0) {
+                        h.reply = true;
+                    }
+                }
                 self.events.push_back(SessionEvent::Call {
                     function,
                     args: msg.arguments,
@@ -342,7 +348,12 @@ impl Session {
                 if !self.theirs.contains_key(&r.0) {
                     return Err(LocalError::UnknownRemoteFunction { id: r.0 });
                 }
-                Method::Id(r.0)
+                let method = Method::Id(r.0);
+                self.send(&method, &args)?;
+                if let Some(h) = self.theirs.get_mut(&r.0) {
+                    h.calls = h.calls.saturating_add(1);
+                }
+                return Ok(());
             }
             Target::Method(name) => match self.remote.as_ref() {
                 None => return Err(LocalError::RemoteNotReady),
@@ -356,18 +367,26 @@ impl Session {
         self.send(&method, &args)
     }
 
-    /// Gives back one reference on a peer's callback. When the last reference goes, `cull` is
-    /// sent with the next transmit (several ids share one message). Unknown ids are ignored.
+    /// Gives back one reference on a peer's callback. When the last reference goes, we
+    /// forget it, and `cull` is sent with the next transmit (several ids share one message)
+    /// when [`SessionConfig::cull`] says so. Unknown ids are ignored.
     pub fn release(&mut self, f: RemoteFn) {
-        let Some(c) = self.theirs.get_mut(&f.0) else {
+        let Some(h) = self.theirs.get_mut(&f.0) else {
             return;
         };
-        *c -= 1;
-        if *c == 0 {
-            self.theirs.remove(&f.0);
-            if self.state == State::Open && self.config.send_cull {
-                self.pending_cull.push(f.0);
-            }
+        h.refs -= 1;
+        if h.refs > 0 {
+            return;
+        }
+        let answered = h.reply && h.calls == 1;
+        self.theirs.remove(&f.0);
+        let cull = match self.config.cull {
+            CullPolicy::Always => true,
+            CullPolicy::ExceptAnswers => !answered,
+            CullPolicy::Never => false,
+        };
+        if cull && self.state == State::Open {
+            self.pending_cull.push(f.0);
         }
     }
 
@@ -375,11 +394,25 @@ impl Session {
     /// copies). Fails if it is not held.
     pub fn retain(&mut self, f: RemoteFn) -> Result<(), LocalError> {
         match self.theirs.get_mut(&f.0) {
-            Some(c) => {
-                *c += 1;
+            Some(h) => {
+                h.refs += 1;
                 Ok(())
             }
             None => Err(LocalError::UnknownRemoteFunction { id: f.0 }),
+        }
+    }
+
+    /// Forgets the wire id our function `f` was given, without waiting for the peer to
+    /// `cull` it: for a reply callback whose answer came (or will never be waited for). A
+    /// later call of that id by the peer is reported as
+    /// [`RemoteError::NoSuchCallback`], a non-fatal error. Does nothing for a function the
+    /// peer holds no id of.
+    ///
+    /// A function sent several times within one message holds one id per place; only the
+    /// first is forgotten here, the others live until the peer culls them.
+    pub fn forget(&mut self, f: LocalFn) {
+        if let Some(id) = self.ours.first_id(Function::Local(f)) {
+            self.ours.remove(id);
         }
     }
 
@@ -445,7 +478,7 @@ impl Session {
         self.state != State::Open
     }
 
-    /// Number of our callbacks (wire ids) the peer may call.
+    /// Number of our callbacks (wire ids) the peer may call, our exported methods included.
     pub fn exported_callbacks(&self) -> usize {
         self.ours.by_id.len()
     }
@@ -483,9 +516,9 @@ impl Session {
         } = self;
         let mut used: Vec<u64> = Vec::new();
         let mut fresh: Vec<u64> = Vec::new();
-        let limit = config.max_callbacks;
+        let limit = config.max_local_callbacks;
         let r = write_message(out, method, args, config.escape_non_ascii, |f| {
-            if let Some(&id) = ours.first_id.get(&f) {
+            if let Some(id) = ours.first_id(f) {
                 if !used.contains(&id) {
                     used.push(id);
                     return Ok(id);
@@ -496,7 +529,7 @@ impl Session {
             }
             if let Function::Remote(r) = f {
                 match theirs.get_mut(&r.0) {
-                    Some(c) => *c += 1,
+                    Some(h) => h.refs += 1,
                     None => return Err(LocalError::UnknownRemoteFunction { id: r.0 }),
                 }
             }
@@ -509,8 +542,8 @@ impl Session {
             // Roll back the ids handed out for this message; none was sent.
             for id in fresh {
                 if let Some((Function::Remote(r), _)) = ours.remove(id) {
-                    if let Some(c) = theirs.get_mut(&r.0) {
-                        *c -= 1;
+                    if let Some(h) = theirs.get_mut(&r.0) {
+                        h.refs -= 1;
                     }
                 }
             }
@@ -519,42 +552,58 @@ impl Session {
     }
 }
 
+/// What we hold of one of the peer's callbacks.
+#[derive(Debug, Default)]
+struct Held {
+    /// References handed out (each place it arrived in, each retain).
+    refs: u32,
+    /// Times we called it.
+    calls: u32,
+    /// It came as the last argument of a call to one of our functions (an answer callback).
+    reply: bool,
+}
+
 /// Our functions the peer may call, by wire id. Ids count up from 0 and are never reused on
 /// a connection; a function sent again reuses its first live id.
 #[derive(Debug, Default)]
 struct OurIds {
     by_id: HashMap<u64, Function>,
     next_id: u64,
-    /// First live wire id of each function.
-    first_id: HashMap<Function, u64>,
-    /// Live wire ids per function.
-    live_ids: HashMap<Function, u32>,
+    /// Per function: its first live wire id (if that one is still live) and how many of its
+    /// ids are live.
+    fns: HashMap<Function, (Option<u64>, u32)>,
 }
 
 impl OurIds {
+    /// The first live wire id of `f`, if it has one.
+    fn first_id(&self, f: Function) -> Option<u64> {
+        self.fns.get(&f).and_then(|(first, _)| *first)
+    }
+
     /// Gives `f` a new wire id.
     fn insert(&mut self, f: Function) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.by_id.insert(id, f);
-        self.first_id.entry(f).or_insert(id);
-        *self.live_ids.entry(f).or_insert(0) += 1;
+        let entry = self.fns.entry(f).or_insert((None, 0));
+        entry.0.get_or_insert(id);
+        entry.1 += 1;
         id
     }
 
     /// Forgets wire id `id`: its function, and whether that was the function's last id.
     fn remove(&mut self, id: u64) -> Option<(Function, bool)> {
         let f = self.by_id.remove(&id)?;
-        if self.first_id.get(&f) == Some(&id) {
-            self.first_id.remove(&f);
-        }
-        let last = match self.live_ids.get_mut(&f) {
-            Some(c) if *c > 1 => {
-                *c -= 1;
+        let last = match self.fns.get_mut(&f) {
+            Some((first, live)) if *live > 1 => {
+                if *first == Some(id) {
+                    *first = None;
+                }
+                *live -= 1;
                 false
             }
             _ => {
-                self.live_ids.remove(&f);
+                self.fns.remove(&f);
                 true
             }
         };

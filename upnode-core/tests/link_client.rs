@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 use upnode_core::config::{
-    DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
+    WhenFull, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_QUEUE_CAP,
     DEFAULT_RECONNECT_DELAY, DEFAULT_STABLE_AFTER,
 };
@@ -1014,9 +1014,9 @@ fn we_answer_the_servers_ping_by_calling_its_callback_with_no_arguments() {
     assert_eq!(
         c.sent(),
         [
+            // An answer callback called once is let go without `cull` (CullPolicy's
+            // default), as a Node peer does.
             r#"{"method":2,"arguments":[],"callbacks":{},"links":[]}"#,
-            // We hold no reference to its callback any more, so we free it.
-            r#"{"method":"cull","arguments":[2]}"#,
         ]
     );
     // Answering does not count as our own heartbeat.
@@ -1034,10 +1034,7 @@ fn we_answer_the_servers_ping_by_name_too() {
     assert_eq!(c.events(), []);
     assert_eq!(
         c.sent(),
-        [
-            r#"{"method":5,"arguments":[],"callbacks":{},"links":[]}"#,
-            r#"{"method":"cull","arguments":[5]}"#,
-        ]
+        [r#"{"method":5,"arguments":[],"callbacks":{},"links":[]}"#]
     );
 }
 
@@ -2202,4 +2199,280 @@ fn a_call_whose_callback_the_server_culls_unanswered_fails_as_dropped() {
         ]
     );
     assert_eq!(c.link.calls_in_flight(), 0);
+}
+
+// ---- reply callbacks and the in-flight limit ------------------------------------------------------
+
+/// `time(cb)` with `cb` our answer callback `f`, at `d`.
+fn call_time_with_reply(c: &mut Client, d: Duration, f: u64, timeout: Option<Duration>) -> CallId {
+    let now = c.at(d);
+    c.link
+        .call_with_reply(
+            C1,
+            now,
+            Target::Method("time".into()),
+            vec![],
+            LocalFn(f),
+            timeout,
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_reply_callback_is_forgotten_on_its_answer_and_a_second_call_is_a_non_fatal_error() {
+    let mut c = up_at_t0(no_ping());
+    let idle = c.link.counters();
+    let call = call_time_with_reply(&mut c, ms(1), 5, None);
+    assert_eq!(
+        c.sent(),
+        [r#"{"method":0,"arguments":["[Function]"],"callbacks":{"1":["0"]},"links":[]}"#]
+    );
+    assert_eq!(c.link.counters().local_callbacks, idle.local_callbacks + 1);
+    let answer = r#"{"method":1,"arguments":["12:00"],"callbacks":{},"links":[]}"#;
+    c.input(C1, ms(2), answer);
+    assert_eq!(
+        c.events(),
+        [LinkEvent::Call {
+            conn: C1,
+            function: LocalFn(5),
+            args: vec![Value::from("12:00")],
+            answers: Some(call),
+        }]
+    );
+    assert_eq!(c.link.counters(), idle, "back to idle after the answer");
+    // The server (a Node peer that never culls) calls it again: reported, link stays up.
+    c.input(C1, ms(3), answer);
+    assert_eq!(
+        c.events(),
+        [LinkEvent::Error(LinkError::Remote(
+            RemoteError::NoSuchCallback { id: 1 }
+        ))]
+    );
+    assert_eq!(c.link.state(), LinkState::Up);
+}
+
+#[test]
+fn a_reply_callback_is_forgotten_when_its_call_times_out() {
+    let mut c = up_at_t0(no_ping());
+    let idle = c.link.counters();
+    let call = call_time_with_reply(&mut c, ms(1), 5, Some(secs(1)));
+    c.sent();
+    c.timeout(ms(1) + secs(1));
+    assert_eq!(
+        c.events(),
+        [LinkEvent::CallFailed {
+            call,
+            reason: CallFailure::TimedOut
+        }]
+    );
+    assert_eq!(c.link.counters(), idle);
+    c.input(
+        C1,
+        secs(2),
+        r#"{"method":1,"arguments":["late"],"callbacks":{},"links":[]}"#,
+    );
+    assert_eq!(
+        c.events(),
+        [LinkEvent::Error(LinkError::Remote(
+            RemoteError::NoSuchCallback { id: 1 }
+        ))]
+    );
+}
+
+#[test]
+fn only_the_reply_callback_answers_a_call_with_a_reply() {
+    let mut c = up_at_t0(no_ping());
+    let now = c.at(ms(1));
+    let call = c
+        .link
+        .call_with_reply(
+            C1,
+            now,
+            Target::Method("time".into()),
+            vec![Value::from(LocalFn(7))],
+            LocalFn(5),
+            None,
+        )
+        .unwrap();
+    c.sent();
+    // The server calls the progress callback (our id 1) first: not the answer.
+    c.input(
+        C1,
+        ms(2),
+        r#"{"method":1,"arguments":[50],"callbacks":{},"links":[]}"#,
+    );
+    assert!(matches!(
+        &c.events()[..],
+        [LinkEvent::Call {
+            function: LocalFn(7),
+            answers: None,
+            ..
+        }]
+    ));
+    assert_eq!(c.link.calls_in_flight(), 1);
+    c.input(
+        C1,
+        ms(3),
+        r#"{"method":2,"arguments":["done"],"callbacks":{},"links":[]}"#,
+    );
+    assert!(matches!(
+        &c.events()[..],
+        [LinkEvent::Call { function: LocalFn(5), answers: Some(a), .. }] if *a == call
+    ));
+}
+
+/// A client whose in-flight limit is 2.
+fn limited(when_full: WhenFull) -> Client {
+    let mut config = no_ping();
+    config.calls.max_in_flight = 2;
+    config.calls.when_full = when_full;
+    up_at_t0(config)
+}
+
+#[test]
+fn past_the_in_flight_limit_calls_wait_and_leave_in_order_as_answers_free_slots() {
+    let mut c = limited(WhenFull::Wait);
+    let ids: Vec<CallId> = (0..4)
+        .map(|i| call_time_with_reply(&mut c, ms(1), 10 + i, None))
+        .collect();
+    assert_eq!(c.sent().len(), 2, "two sent, two waiting");
+    let n = c.link.counters();
+    assert_eq!((n.calls_in_flight, n.calls_waiting), (2, 2));
+    // The first answer frees a slot: the third call goes out at once, with the next id.
+    c.input(
+        C1,
+        ms(2),
+        r#"{"method":1,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    assert!(matches!(&c.events()[..], [LinkEvent::Call { answers: Some(a), .. }] if *a == ids[0]));
+    assert_eq!(
+        c.sent(),
+        [r#"{"method":0,"arguments":["[Function]"],"callbacks":{"3":["0"]},"links":[]}"#]
+    );
+    c.input(
+        C1,
+        ms(3),
+        r#"{"method":2,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    c.input(
+        C1,
+        ms(3),
+        r#"{"method":3,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    assert_eq!(c.sent().len(), 1, "the fourth");
+    c.input(
+        C1,
+        ms(4),
+        r#"{"method":4,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    let answered: Vec<CallId> = c
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            LinkEvent::Call { answers, .. } => answers,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, ids[1..]);
+    let n = c.link.counters();
+    assert_eq!(
+        (n.calls_in_flight, n.calls_waiting, n.local_callbacks),
+        (0, 0, 1)
+    );
+}
+
+#[test]
+fn past_the_in_flight_limit_with_fail_a_call_fails_at_once_and_sends_nothing() {
+    let mut c = limited(WhenFull::Fail);
+    call_time_with_reply(&mut c, ms(1), 10, None);
+    call_time_with_reply(&mut c, ms(1), 11, None);
+    c.sent();
+    let now = c.at(ms(1));
+    assert_eq!(
+        c.link.call_with_reply(
+            C1,
+            now,
+            Target::Method("time".into()),
+            vec![],
+            LocalFn(12),
+            None
+        ),
+        Err(CallError::TooManyInFlight { limit: 2 })
+    );
+    assert!(c.sent().is_empty());
+    // Calls without a callback of ours take no slot.
+    c.link
+        .call(C1, now, Target::Method("time".into()), vec![], None)
+        .unwrap();
+    assert_eq!(c.sent().len(), 1);
+}
+
+#[test]
+fn a_call_waiting_for_a_slot_times_out_from_when_it_was_made_and_is_never_sent() {
+    let mut c = limited(WhenFull::Wait);
+    call_time_with_reply(&mut c, ms(0), 10, None);
+    call_time_with_reply(&mut c, ms(0), 11, None);
+    let waiting = call_time_with_reply(&mut c, ms(0), 12, Some(secs(1)));
+    c.sent();
+    assert_eq!(c.link.poll_timeout(), Some(c.at(secs(1))));
+    c.timeout(secs(1));
+    assert_eq!(
+        c.events(),
+        [LinkEvent::CallFailed {
+            call: waiting,
+            reason: CallFailure::TimedOut
+        }]
+    );
+    c.input(
+        C1,
+        secs(2),
+        r#"{"method":1,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    c.events();
+    assert!(c.sent().is_empty(), "the timed-out call is not sent later");
+    assert_eq!(c.link.counters().calls_waiting, 0);
+}
+
+#[test]
+fn calls_waiting_for_a_slot_fail_with_link_down_after_those_in_flight() {
+    let mut c = limited(WhenFull::Wait);
+    let ids: Vec<CallId> = (0..3)
+        .map(|i| call_time_with_reply(&mut c, ms(1), 10 + i, None))
+        .collect();
+    c.closed(C1, ms(2));
+    let failed: Vec<CallId> = c
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            LinkEvent::CallFailed {
+                call,
+                reason: CallFailure::LinkDown,
+            } => Some(call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, ids);
+    let n = c.link.counters();
+    assert_eq!((n.calls_in_flight, n.calls_waiting), (0, 0));
+}
+
+#[test]
+fn a_hundred_thousand_answered_calls_leave_the_tables_as_they_were() {
+    // A Node server never culls: without forgetting, the 100 001st call would fail.
+    let mut c = up_at_t0(no_ping());
+    let idle = c.link.counters();
+    let mut line = String::new();
+    for i in 0..100_001u64 {
+        call_time_with_reply(&mut c, ms(1), 10 + (i % 1000), None);
+        while c.link.poll_transmit().is_some() {}
+        line.clear();
+        line.push_str(&format!(
+            r#"{{"method":{},"arguments":[1],"callbacks":{{}},"links":[]}}"#,
+            i + 1
+        ));
+        c.input(C1, ms(2), &line);
+        while c.link.poll_event().is_some() {}
+    }
+    assert_eq!(c.link.counters(), idle);
+    assert_eq!(c.link.state(), LinkState::Up);
 }

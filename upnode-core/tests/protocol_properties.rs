@@ -495,6 +495,7 @@ fn small_config(max_line_len: usize, max_callbacks: usize) -> SessionConfig {
     let mut c = SessionConfig::default();
     c.max_line_len = max_line_len;
     c.max_callbacks = max_callbacks;
+    c.max_local_callbacks = max_callbacks;
     c
 }
 

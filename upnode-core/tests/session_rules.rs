@@ -1,6 +1,7 @@
 //! One test per rule of PROTOCOL.md §3 (callback ids), §4–§5 (handshake, calls), §6 (links),
 //! §7 (cull), §8 (bad input) and §9 (values Node writes).
 
+use upnode_core::config::CullPolicy;
 use upnode_core::{
     Function, LocalError, LocalFn, RemoteError, RemoteFn, Session, SessionConfig, SessionEvent,
     Target, Value,
@@ -399,9 +400,9 @@ fn an_incoming_cull_frees_our_callback_and_later_calls_to_it_fail() {
 }
 
 #[test]
-fn the_callback_cap_refuses_a_call_locally_and_sends_nothing() {
+fn the_local_callback_cap_refuses_a_call_locally_and_sends_nothing() {
     let mut config = SessionConfig::default();
-    config.max_callbacks = 3;
+    config.max_local_callbacks = 3;
     let mut s = Session::new(exports(&[("ping", 1)]), config).unwrap();
     sent(&mut s);
     s.call(
@@ -562,9 +563,9 @@ fn escape_non_ascii_option_makes_every_line_ascii() {
 }
 
 #[test]
-fn with_cull_turned_off_a_release_frees_our_entry_and_sends_nothing() {
+fn with_cull_never_a_release_frees_our_entry_and_sends_nothing() {
     let mut config = SessionConfig::default();
-    config.send_cull = false;
+    config.cull = CullPolicy::Never;
     let mut s = Session::new(exports(&[("ping", 9)]), config).unwrap();
     sent(&mut s);
     input(
@@ -576,4 +577,105 @@ fn with_cull_turned_off_a_release_frees_our_entry_and_sends_nothing() {
     s.release(RemoteFn(3));
     assert_eq!(s.held_callbacks(), 0);
     assert!(sent(&mut s).is_empty());
+}
+
+/// A call to our `ping` (export 9) carrying `cb` (id 3) in last place, as dnode answers go.
+fn called_with_answer_callback(policy: CullPolicy) -> Session {
+    let mut config = SessionConfig::default();
+    config.cull = policy;
+    let mut s = Session::new(exports(&[("ping", 9)]), config).unwrap();
+    sent(&mut s);
+    input(
+        &mut s,
+        r#"{"method":"ping","arguments":[1,"[Function]"],"callbacks":{"3":["1"]},"links":[]}"#,
+    )
+    .unwrap();
+    events(&mut s);
+    s
+}
+
+#[test]
+fn by_default_an_answer_callback_called_once_is_released_without_cull() {
+    let mut s = called_with_answer_callback(CullPolicy::default());
+    s.call(RemoteFn(3), vec![Value::from(2)]).unwrap();
+    s.release(RemoteFn(3));
+    assert_eq!(s.held_callbacks(), 0);
+    assert_eq!(
+        sent(&mut s),
+        vec![r#"{"method":3,"arguments":[2],"callbacks":{},"links":[]}"#]
+    );
+}
+
+#[test]
+fn by_default_an_answer_callback_released_unanswered_or_called_twice_is_culled() {
+    let mut s = called_with_answer_callback(CullPolicy::default());
+    s.release(RemoteFn(3));
+    assert_eq!(sent(&mut s), vec![r#"{"method":"cull","arguments":[3]}"#]);
+
+    let mut s = called_with_answer_callback(CullPolicy::default());
+    s.call(RemoteFn(3), vec![]).unwrap();
+    s.call(RemoteFn(3), vec![]).unwrap();
+    sent(&mut s);
+    s.release(RemoteFn(3));
+    assert_eq!(sent(&mut s), vec![r#"{"method":"cull","arguments":[3]}"#]);
+}
+
+#[test]
+fn by_default_a_callback_not_in_last_place_is_culled_even_after_one_call() {
+    let mut s = new_session(&[("ping", 9)]);
+    sent(&mut s);
+    input(
+        &mut s,
+        r#"{"method":"ping","arguments":["[Function]",1],"callbacks":{"3":["0"]},"links":[]}"#,
+    )
+    .unwrap();
+    events(&mut s);
+    s.call(RemoteFn(3), vec![]).unwrap();
+    sent(&mut s);
+    s.release(RemoteFn(3));
+    assert_eq!(sent(&mut s), vec![r#"{"method":"cull","arguments":[3]}"#]);
+}
+
+#[test]
+fn with_cull_always_an_answered_callback_is_culled_too() {
+    let mut s = called_with_answer_callback(CullPolicy::Always);
+    s.call(RemoteFn(3), vec![]).unwrap();
+    sent(&mut s);
+    s.release(RemoteFn(3));
+    assert_eq!(sent(&mut s), vec![r#"{"method":"cull","arguments":[3]}"#]);
+}
+
+#[test]
+fn a_forgotten_reply_callback_frees_its_id_and_a_late_call_is_a_non_fatal_error() {
+    let mut s = connected();
+    s.call("time", vec![Value::from(LocalFn(20))]).unwrap();
+    assert_eq!(s.exported_callbacks(), 2);
+    s.forget(LocalFn(20));
+    assert_eq!(s.exported_callbacks(), 1);
+    input(&mut s, r#"{"method":1,"arguments":["late"]}"#).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![SessionEvent::Error(RemoteError::NoSuchCallback { id: 1 })]
+    );
+    assert!(!s.is_closed());
+    // Forgetting again, or a function never sent, changes nothing.
+    s.forget(LocalFn(20));
+    s.forget(LocalFn(21));
+    assert_eq!(s.exported_callbacks(), 1);
+}
+
+#[test]
+fn our_functions_are_capped_by_max_local_callbacks_apart_from_the_peers() {
+    let mut config = SessionConfig::default();
+    config.max_callbacks = 1;
+    config.max_local_callbacks = 3;
+    let mut s = Session::new(exports(&[("ping", 9)]), config).unwrap();
+    s.handle_input(b"{\"method\":\"methods\",\"arguments\":[{\"time\":\"[Function]\"}],\"callbacks\":{\"0\":[\"0\",\"time\"]},\"links\":[]}\n").unwrap();
+    s.call("time", vec![Value::from(LocalFn(20))]).unwrap();
+    s.call("time", vec![Value::from(LocalFn(21))]).unwrap();
+    assert_eq!(
+        s.call("time", vec![Value::from(LocalFn(22))]),
+        Err(LocalError::TooManyCallbacks { limit: 3 })
+    );
+    assert_eq!(s.exported_callbacks(), 3);
 }

@@ -2,18 +2,19 @@
 //! heartbeats, a transactional queue and in-flight call tracking.
 
 use super::backoff::{BackoffState, PolicyError, ReconnectPolicy};
+use super::calls::Calls;
 use super::common::{
-    remote_ping, route_session_event, send_tracked, with_ping, CallFailure, CallId, ConnId,
-    Heartbeat, InFlight, LinkError, PONG_CALLBACK,
+    remote_ping, route_session_event, with_ping, CallFailure, CallId, ConnId, Heartbeat, LinkError,
+    PONG_CALLBACK,
 };
 use super::queue::{TxId as QueueId, TxQueue};
-use super::{CallError, LinkEvent, TransactError, TxId};
+use super::{CallError, LinkCounters, LinkEvent, TransactError, TxId};
 use crate::config::{
-    SessionConfig, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    CallLimits, SessionConfig, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_QUEUE_CAP,
     DEFAULT_STABLE_AFTER,
 };
-use crate::protocol::{RemoteFn, Value};
+use crate::protocol::{LocalFn, RemoteFn, Value};
 use crate::session::{Session, Target};
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -59,6 +60,8 @@ pub struct ClientConfig {
     pub seed: u64,
     /// Protocol limits of each connection's session.
     pub session: SessionConfig,
+    /// Bounds on our calls in flight on each connection.
+    pub calls: CallLimits,
 }
 
 impl Default for ClientConfig {
@@ -75,6 +78,7 @@ impl Default for ClientConfig {
             queue_cap: DEFAULT_QUEUE_CAP,
             seed: 0,
             session: SessionConfig::default(),
+            calls: CallLimits::default(),
         }
     }
 }
@@ -127,6 +131,18 @@ enum State {
         until: Instant,
     },
     Closed,
+}
+
+impl State {
+    /// The connection of the states that hold one.
+    fn conn_mut(&mut self) -> Option<&mut Conn> {
+        match self {
+            State::Handshaking { conn, .. }
+            | State::Authenticating { conn, .. }
+            | State::Up { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
 }
 
 /// The client side of an upnode link, as a pure state machine.
@@ -184,8 +200,7 @@ pub struct ClientLink {
     /// Transactions with retry that ran and are not finished yet.
     running: BTreeSet<TxId>,
     up_value: Option<Value>,
-    in_flight: InFlight,
-    next_call: u64,
+    calls: Calls,
     events: VecDeque<LinkEvent>,
 }
 
@@ -201,6 +216,7 @@ impl ClientLink {
     ) -> Result<ClientLink, PolicyError> {
         let backoff = BackoffState::new(config.reconnect, config.seed)?;
         let queue = TxQueue::with_capacity_limit(config.queue_cap);
+        let calls = Calls::new(config.calls);
         let mut link = ClientLink {
             exports: with_ping(exports),
             config,
@@ -213,8 +229,7 @@ impl ClientLink {
             next_tx: 0,
             running: BTreeSet::new(),
             up_value: None,
-            in_flight: InFlight::default(),
-            next_call: 0,
+            calls,
             events: VecDeque::new(),
         };
         link.open(now);
@@ -245,12 +260,7 @@ impl ClientLink {
     }
 
     fn conn_mut(&mut self) -> Option<&mut Conn> {
-        match &mut self.state {
-            State::Handshaking { conn, .. }
-            | State::Authenticating { conn, .. }
-            | State::Up { conn, .. } => Some(conn),
-            _ => None,
-        }
+        self.state.conn_mut()
     }
 
     fn conn_ref(&self) -> Option<&Conn> {
@@ -283,7 +293,19 @@ impl ClientLink {
 
     /// Calls waiting for an answer.
     pub fn calls_in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.calls.in_flight()
+    }
+
+    /// What the link holds now (callbacks of the current connection, calls, transactions).
+    pub fn counters(&self) -> LinkCounters {
+        let session = self.conn_ref().map(|c| &c.session);
+        LinkCounters {
+            local_callbacks: session.map_or(0, Session::exported_callbacks),
+            remote_callbacks: session.map_or(0, Session::held_callbacks),
+            calls_in_flight: self.calls.in_flight(),
+            calls_waiting: self.calls.waiting(),
+            transactions_queued: self.queue.len(),
+        }
     }
 
     /// The next event, if any.
@@ -311,7 +333,7 @@ impl ClientLink {
         };
         min_opt(
             min_opt(state, self.queue.next_deadline()),
-            self.in_flight.next_deadline(),
+            self.calls.next_deadline(),
         )
     }
 
@@ -388,6 +410,8 @@ impl ClientLink {
         self.pump_session(now);
         if let Err(e) = result {
             self.fail(now, LinkError::Remote(e), true);
+        } else {
+            self.refill_calls();
         }
     }
 
@@ -408,12 +432,24 @@ impl ClientLink {
                 now,
                 &mut c.session,
                 &mut c.hb,
-                &mut self.in_flight,
+                &mut self.calls,
                 &mut self.events,
             );
             if remote {
                 self.on_remote(now);
             }
+        }
+    }
+
+    /// Sends the calls that waited for a slot, now that answers or timeouts freed some.
+    fn refill_calls(&mut self) {
+        let Some(c) = self.state.conn_mut() else {
+            return;
+        };
+        let failed = self.calls.refill(&mut c.session);
+        for (call, reason) in failed {
+            self.events
+                .push_back(LinkEvent::CallFailed { call, reason });
         }
     }
 
@@ -513,12 +549,14 @@ impl ClientLink {
             self.waiting.remove(&tx);
             self.events.push_back(LinkEvent::TransactionTimedOut { tx });
         }
-        for call in self.in_flight.expire(now) {
+        let session = self.state.conn_mut().map(|c| &mut c.session);
+        for call in self.calls.expire(session, now) {
             self.events.push_back(LinkEvent::CallFailed {
                 call,
                 reason: CallFailure::TimedOut,
             });
         }
+        self.refill_calls();
         match &mut self.state {
             State::Connecting { id, deadline } if *deadline <= now => {
                 let id = *id;
@@ -651,12 +689,47 @@ impl ClientLink {
     /// of them answers it ([`LinkEvent::Call`] with `answers`), else it fails with
     /// [`LinkEvent::CallFailed`] when `timeout` passes or the connection drops. Returns the
     /// call's id when it is tracked.
+    ///
+    /// Past [`CallLimits::max_in_flight`] tracked calls, the call waits for a slot (it is
+    /// sent, in call order, when an earlier one resolves) or fails with
+    /// [`CallError::TooManyInFlight`], as [`CallLimits::when_full`] says.
     pub fn call(
         &mut self,
         conn: ConnId,
         now: Instant,
         target: Target,
         args: Vec<Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<CallId>, CallError> {
+        self.send_call(conn, now, target, args, None, timeout)
+    }
+
+    /// Calls the server with `args` followed by `reply`, the dnode answer callback: the call
+    /// is answered by the first call of `reply` only, and once it resolves (answered, timed
+    /// out, failed) the session forgets `reply`'s wire id, so a peer that never culls
+    /// (Node) cannot fill our tables. A later call of it by the peer is a non-fatal
+    /// [`RemoteError::NoSuchCallback`](crate::RemoteError::NoSuchCallback) error event.
+    /// Limits as [`call`](Self::call).
+    pub fn call_with_reply(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        target: Target,
+        args: Vec<Value>,
+        reply: LocalFn,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, CallError> {
+        self.send_call(conn, now, target, args, Some(reply), timeout)
+            .map(|id| id.expect("a call with a reply is tracked"))
+    }
+
+    fn send_call(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        target: Target,
+        args: Vec<Value>,
+        reply: Option<LocalFn>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, CallError> {
         let (State::Handshaking { conn: c, .. }
@@ -671,15 +744,8 @@ impl ClientLink {
         if c.id != conn {
             return Err(CallError::NotConnected);
         }
-        send_tracked(
-            &mut c.session,
-            &mut self.in_flight,
-            &mut self.next_call,
-            now,
-            target,
-            args,
-            timeout,
-        )
+        self.calls
+            .make(&mut c.session, now, target, args, reply, timeout)
     }
 
     /// Gives back one reference on a server callback received on `conn` (see
@@ -748,7 +814,7 @@ impl ClientLink {
             }
         }
         self.up_value = None;
-        for call in self.in_flight.drain() {
+        for call in self.calls.drain() {
             self.events.push_back(LinkEvent::CallFailed {
                 call,
                 reason: CallFailure::LinkDown,
@@ -794,7 +860,7 @@ impl ClientLink {
         let state = std::mem::replace(&mut self.state, State::Closed);
         // Calls resolve before `Down`, as when a connection fails: nothing is pending once
         // the driver sees the link down.
-        for call in self.in_flight.drain() {
+        for call in self.calls.drain() {
             self.events.push_back(LinkEvent::CallFailed {
                 call,
                 reason: CallFailure::Closed,

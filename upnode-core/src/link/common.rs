@@ -1,12 +1,12 @@
 //! Pieces shared by the client and the server link: reserved function keys, the heartbeat,
 //! in-flight call tracking and the link's events and errors.
 
-use super::CallError;
+use super::calls::Calls;
 use super::LinkEvent;
 use crate::error::{LocalError, RemoteError};
 use crate::protocol::{Function, LocalFn, RemoteFn, Value};
-use crate::session::{Session, SessionEvent, Target};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use crate::session::{Session, SessionEvent};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Function keys from here up are the link's own (its exported `ping`, its ping callbacks).
@@ -28,7 +28,7 @@ pub struct ConnId(pub u64);
 pub struct CallId(pub u64);
 
 /// Why a call resolved without an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallFailure {
     /// The connection it was made on went down before any of its callbacks was called. The
@@ -41,6 +41,10 @@ pub enum CallFailure {
     Dropped,
     /// The link was closed.
     Closed,
+    /// It waited for a slot (see [`CallLimits`](crate::config::CallLimits)) and, when one
+    /// came, the session refused to send it (e.g. a peer callback in its arguments had
+    /// been released meanwhile). Nothing was sent.
+    Refused(LocalError),
 }
 
 /// A problem the link reports, with whose fault it is.
@@ -115,19 +119,6 @@ pub(crate) fn with_ping(exports: Value) -> Value {
     Value::Object(m)
 }
 
-/// Whether `args` hold a function key from the reserved range.
-pub(crate) fn uses_reserved_key(args: &[Value]) -> bool {
-    let mut found = false;
-    for a in args {
-        a.for_each_function(&mut |f| {
-            if let Function::Local(LocalFn(k)) = f {
-                found |= k >= RESERVED_FN_BASE;
-            }
-        });
-    }
-    found
-}
-
 /// Answers a call to our exported `ping`: calls the first argument back with nothing, then
 /// gives back every callback reference the call carried.
 pub(crate) fn answer_ping(session: &mut Session, args: &[Value]) {
@@ -173,112 +164,6 @@ impl Heartbeat {
     }
 }
 
-/// Calls that wait for an answer: resolved by the first call of any callback they carried, a
-/// deadline, or the connection ending.
-#[derive(Debug, Default)]
-pub(crate) struct InFlight {
-    calls: HashMap<CallId, (Vec<LocalFn>, Option<Instant>)>,
-    by_fn: HashMap<LocalFn, CallId>,
-    deadlines: BTreeSet<(Instant, CallId)>,
-}
-
-impl InFlight {
-    pub fn insert(&mut self, id: CallId, fns: Vec<LocalFn>, deadline: Option<Instant>) {
-        for f in &fns {
-            self.by_fn.insert(*f, id);
-        }
-        if let Some(d) = deadline {
-            self.deadlines.insert((d, id));
-        }
-        self.calls.insert(id, (fns, deadline));
-    }
-
-    /// A callback was called: the call it belongs to (if still waiting) is answered.
-    pub fn answered_by(&mut self, f: LocalFn) -> Option<CallId> {
-        let id = *self.by_fn.get(&f)?;
-        self.remove(id);
-        Some(id)
-    }
-
-    /// The peer freed `f` without calling it: the call it belongs to fails once none of its
-    /// callbacks is left.
-    pub fn released(&mut self, f: LocalFn) -> Option<CallId> {
-        let id = self.by_fn.remove(&f)?;
-        let left = match self.calls.get(&id) {
-            Some((fns, _)) => fns
-                .iter()
-                .any(|x| *x != f && self.by_fn.get(x) == Some(&id)),
-            None => return None,
-        };
-        if left {
-            return None;
-        }
-        self.remove(id);
-        Some(id)
-    }
-
-    pub fn remove(&mut self, id: CallId) -> bool {
-        let Some((fns, deadline)) = self.calls.remove(&id) else {
-            return false;
-        };
-        for f in fns {
-            if self.by_fn.get(&f) == Some(&id) {
-                self.by_fn.remove(&f);
-            }
-        }
-        if let Some(d) = deadline {
-            self.deadlines.remove(&(d, id));
-        }
-        true
-    }
-
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first().map(|(d, _)| *d)
-    }
-
-    /// Calls whose deadline is at or before `now`, in deadline order.
-    pub fn expire(&mut self, now: Instant) -> Vec<CallId> {
-        let mut out = Vec::new();
-        while let Some(&(d, id)) = self.deadlines.first() {
-            if d > now {
-                break;
-            }
-            self.remove(id);
-            out.push(id);
-        }
-        out
-    }
-
-    /// Every waiting call, in the order they were made; the table is left empty.
-    pub fn drain(&mut self) -> Vec<CallId> {
-        let mut ids: Vec<CallId> = self.calls.keys().copied().collect();
-        ids.sort_unstable();
-        self.calls.clear();
-        self.by_fn.clear();
-        self.deadlines.clear();
-        ids
-    }
-
-    pub fn len(&self) -> usize {
-        self.calls.len()
-    }
-}
-
-/// The local functions in `args`, for in-flight tracking.
-pub(crate) fn local_fns(args: &[Value]) -> Vec<LocalFn> {
-    let mut out = Vec::new();
-    for a in args {
-        a.for_each_function(&mut |f| {
-            if let Function::Local(l) = f {
-                if !out.contains(&l) {
-                    out.push(l);
-                }
-            }
-        });
-    }
-    out
-}
-
 /// Routes one session event other than `Remote` into link events, the same way on both
 /// sides: answers the peer's ping, completes our own, reports calls to our functions (with
 /// the tracked call each answers) and releases (failing a call whose every callback the
@@ -289,7 +174,7 @@ pub(crate) fn route_session_event(
     now: Instant,
     session: &mut Session,
     hb: &mut Heartbeat,
-    in_flight: &mut InFlight,
+    calls: &mut Calls,
     events: &mut VecDeque<LinkEvent>,
 ) -> bool {
     match ev {
@@ -306,7 +191,7 @@ pub(crate) fn route_session_event(
             }
         }
         SessionEvent::Call { function, args } => {
-            let answers = in_flight.answered_by(function);
+            let answers = calls.answered_by(session, function);
             events.push_back(LinkEvent::Call {
                 conn,
                 function,
@@ -315,7 +200,7 @@ pub(crate) fn route_session_event(
             });
         }
         SessionEvent::Released { function } => {
-            if let Some(call) = in_flight.released(function) {
+            if let Some(call) = calls.released(function) {
                 events.push_back(LinkEvent::CallFailed {
                     call,
                     reason: CallFailure::Dropped,
@@ -328,32 +213,6 @@ pub(crate) fn route_session_event(
         SessionEvent::Error(e) => events.push_back(LinkEvent::Error(e.into())),
     }
     false
-}
-
-/// Sends a call through `session`, refusing the link's reserved keys; when the arguments
-/// carry functions of ours, the call is tracked until one of them is called, its timeout
-/// passes, or the connection ends.
-pub(crate) fn send_tracked(
-    session: &mut Session,
-    in_flight: &mut InFlight,
-    next_call: &mut u64,
-    now: Instant,
-    target: Target,
-    args: Vec<Value>,
-    timeout: Option<Duration>,
-) -> Result<Option<CallId>, CallError> {
-    if uses_reserved_key(&args) {
-        return Err(CallError::ReservedKey);
-    }
-    let fns = local_fns(&args);
-    session.call(target, args).map_err(CallError::Local)?;
-    if fns.is_empty() {
-        return Ok(None);
-    }
-    let id = CallId(*next_call);
-    *next_call += 1;
-    in_flight.insert(id, fns, timeout.map(|t| now + t));
-    Ok(Some(id))
 }
 
 /// The peer's `ping` in its interface, if it exports one.

@@ -6,6 +6,7 @@
 //! machines: no clock, no IO, see their driving contracts.
 
 pub mod backoff;
+mod calls;
 mod client;
 mod common;
 pub mod queue;
@@ -15,6 +16,25 @@ mod server;
 pub use client::{ClientConfig, ClientLink, LinkState};
 pub use common::{CallFailure, CallId, ConnId, LinkError, RESERVED_FN_BASE};
 pub use server::{ServerConfig, ServerConn};
+
+/// What one connection of a link holds right now: read it to see a leak without a
+/// debugger. An idle connection holds only its exported methods (and the link's `ping`) and
+/// the peer's interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LinkCounters {
+    /// Our functions the peer may call (wire ids handed out and not forgotten), exported
+    /// methods included.
+    pub local_callbacks: usize,
+    /// The peer's callbacks we hold, its interface's methods included.
+    pub remote_callbacks: usize,
+    /// Our calls sent and waiting for an answer.
+    pub calls_in_flight: usize,
+    /// Our calls waiting for an in-flight slot, not sent yet.
+    pub calls_waiting: usize,
+    /// Transactions waiting for the link to be up (always 0 for a server connection).
+    pub transactions_queued: usize,
+}
 
 use crate::error::LocalError;
 use crate::protocol::{LocalFn, Value};
@@ -160,6 +180,13 @@ pub enum CallError {
     /// A function key in the arguments is from the link's reserved range.
     #[error("function keys at or above RESERVED_FN_BASE are the link's own")]
     ReservedKey,
+    /// `limit` calls already wait for an answer on this connection and the link is set to
+    /// fail further calls ([`WhenFull::Fail`](crate::config::WhenFull::Fail)).
+    #[error("{limit} calls already wait for an answer on this connection")]
+    TooManyInFlight {
+        /// The limit in force.
+        limit: usize,
+    },
     /// The session refused it.
     #[error(transparent)]
     Local(LocalError),

@@ -1,16 +1,17 @@
 //! The server's side of one upnode connection.
 
+use super::calls::Calls;
 use super::common::{
-    remote_ping, route_session_event, send_tracked, with_ping, CallFailure, CallId, ConnId,
-    Heartbeat, InFlight, LinkError, PONG_CALLBACK,
+    remote_ping, route_session_event, with_ping, CallFailure, CallId, ConnId, Heartbeat, LinkError,
+    PONG_CALLBACK,
 };
-use super::{CallError, LinkEvent};
+use super::{CallError, LinkCounters, LinkEvent};
 use crate::config::{
-    SessionConfig, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL,
+    CallLimits, SessionConfig, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL,
     DEFAULT_SERVER_PING_TIMEOUT,
 };
 use crate::error::LocalError;
-use crate::protocol::{RemoteFn, Value};
+use crate::protocol::{LocalFn, RemoteFn, Value};
 use crate::session::{Session, SessionEvent, Target};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Protocol limits of the connection's session.
     pub session: SessionConfig,
+    /// Bounds on the server's calls in flight to the client.
+    pub calls: CallLimits,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +47,7 @@ impl Default for ServerConfig {
             ping_timeout: DEFAULT_SERVER_PING_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             session: SessionConfig::default(),
+            calls: CallLimits::default(),
         }
     }
 }
@@ -89,8 +93,7 @@ pub struct ServerConn {
     session: Session,
     phase: Phase,
     hb: Heartbeat,
-    in_flight: InFlight,
-    next_call: u64,
+    calls: Calls,
     events: VecDeque<LinkEvent>,
 }
 
@@ -115,11 +118,10 @@ impl ServerConn {
             phase: Phase::Handshaking {
                 deadline: now + config.handshake_timeout,
             },
-            config,
             session,
             hb: Heartbeat::default(),
-            in_flight: InFlight::default(),
-            next_call: 0,
+            calls: Calls::new(config.calls),
+            config,
             events: VecDeque::new(),
         };
         if let Some(e) = err {
@@ -155,7 +157,7 @@ impl ServerConn {
             Phase::Open => self.hb.next_deadline(),
             Phase::Closed => return None,
         };
-        match (phase, self.in_flight.next_deadline()) {
+        match (phase, self.calls.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -172,6 +174,27 @@ impl ServerConn {
         self.pump_session(now);
         if let Err(e) = result {
             self.end(LinkError::Remote(e), true);
+        } else {
+            self.refill_calls();
+        }
+    }
+
+    /// Sends the calls that waited for a slot, now that answers or timeouts freed some.
+    fn refill_calls(&mut self) {
+        for (call, reason) in self.calls.refill(&mut self.session) {
+            self.events
+                .push_back(LinkEvent::CallFailed { call, reason });
+        }
+    }
+
+    /// What the connection holds now.
+    pub fn counters(&self) -> LinkCounters {
+        LinkCounters {
+            local_callbacks: self.session.exported_callbacks(),
+            remote_callbacks: self.session.held_callbacks(),
+            calls_in_flight: self.calls.in_flight(),
+            calls_waiting: self.calls.waiting(),
+            transactions_queued: 0,
         }
     }
 
@@ -196,7 +219,7 @@ impl ServerConn {
                         now,
                         &mut self.session,
                         &mut self.hb,
-                        &mut self.in_flight,
+                        &mut self.calls,
                         &mut self.events,
                     );
                 }
@@ -206,11 +229,14 @@ impl ServerConn {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for call in self.in_flight.expire(now) {
+        for call in self.calls.expire(Some(&mut self.session), now) {
             self.events.push_back(LinkEvent::CallFailed {
                 call,
                 reason: CallFailure::TimedOut,
             });
+        }
+        if self.phase != Phase::Closed {
+            self.refill_calls();
         }
         match self.phase {
             Phase::Handshaking { deadline } if deadline <= now => {
@@ -252,7 +278,8 @@ impl ServerConn {
         }
     }
 
-    /// Calls the client; tracked like [`ClientLink::call`](super::ClientLink::call).
+    /// Calls the client; tracked and limited like
+    /// [`ClientLink::call`](super::ClientLink::call).
     pub fn call(
         &mut self,
         now: Instant,
@@ -260,18 +287,36 @@ impl ServerConn {
         args: Vec<Value>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, CallError> {
+        self.send_call(now, target, args, None, timeout)
+    }
+
+    /// Calls the client with an answer callback, like
+    /// [`ClientLink::call_with_reply`](super::ClientLink::call_with_reply).
+    pub fn call_with_reply(
+        &mut self,
+        now: Instant,
+        target: Target,
+        args: Vec<Value>,
+        reply: LocalFn,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, CallError> {
+        self.send_call(now, target, args, Some(reply), timeout)
+            .map(|id| id.expect("a call with a reply is tracked"))
+    }
+
+    fn send_call(
+        &mut self,
+        now: Instant,
+        target: Target,
+        args: Vec<Value>,
+        reply: Option<LocalFn>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<CallId>, CallError> {
         if self.phase == Phase::Closed {
             return Err(CallError::Closed);
         }
-        send_tracked(
-            &mut self.session,
-            &mut self.in_flight,
-            &mut self.next_call,
-            now,
-            target,
-            args,
-            timeout,
-        )
+        self.calls
+            .make(&mut self.session, now, target, args, reply, timeout)
     }
 
     /// Gives back one reference on a client callback.
@@ -295,10 +340,10 @@ impl ServerConn {
         self.phase = Phase::Closed;
         self.session.close();
         self.hb = Heartbeat::default();
-        for call in self.in_flight.drain() {
+        for call in self.calls.drain() {
             self.events.push_back(LinkEvent::CallFailed {
                 call,
-                reason: failure,
+                reason: failure.clone(),
             });
         }
         if close_transport {

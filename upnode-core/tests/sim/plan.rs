@@ -2,6 +2,7 @@
 //! drawn from one seed (or written by hand for a scenario).
 
 use std::time::Duration;
+use upnode_core::config::CullPolicy;
 use upnode_core::link::backoff::{Backoff, Exponential, Jitter, ReconnectPolicy};
 use upnode_core::link::rng::SplitMix64;
 use upnode_core::link::{ClientConfig, ServerConfig};
@@ -391,6 +392,13 @@ impl Plan {
             p.latency_max = lat;
             p.quantize(ms(q));
         }
+        // Which answered callbacks the server culls: all three policies get explored (drawn
+        // last, so the draws above are those of the earlier plans).
+        p.server.session.cull = match d.int(0, 2) {
+            0 => CullPolicy::Always,
+            1 => CullPolicy::ExceptAnswers,
+            _ => CullPolicy::Never,
+        };
         p
     }
 

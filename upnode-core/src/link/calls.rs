@@ -1,0 +1,271 @@
+//! Our calls that wait for an answer on one connection: the in-flight table, its limit, the
+//! calls waiting for a slot, and their deadlines.
+
+use super::common::CallId;
+use super::{CallError, CallFailure};
+use crate::config::{CallLimits, WhenFull};
+use crate::protocol::{Function, LocalFn, Value};
+use crate::session::{Session, Target};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// One tracked call: the functions of ours whose first call answers it.
+#[derive(Debug)]
+struct Tracked {
+    fns: Vec<LocalFn>,
+    /// `fns[0]` is a reply callback, forgotten once the call resolves.
+    reply: bool,
+    deadline: Option<Instant>,
+}
+
+/// A call that waits for a slot, not sent yet.
+#[derive(Debug)]
+struct Queued {
+    target: Target,
+    args: Vec<Value>,
+    tracked: Tracked,
+}
+
+/// Calls that wait for an answer: resolved by the first call of any callback they carried
+/// (for a call with a reply callback, by that callback only), a deadline, the peer culling
+/// all their callbacks, or the connection ending. At most `limit.max_in_flight` are sent at
+/// once; the rest wait in the order they were made.
+#[derive(Debug)]
+pub(crate) struct Calls {
+    limit: CallLimits,
+    next: u64,
+    sent: HashMap<CallId, Tracked>,
+    by_fn: HashMap<LocalFn, CallId>,
+    queued: BTreeMap<CallId, Queued>,
+    deadlines: BTreeSet<(Instant, CallId)>,
+}
+
+impl Calls {
+    pub fn new(limit: CallLimits) -> Calls {
+        Calls {
+            limit,
+            next: 0,
+            sent: HashMap::new(),
+            by_fn: HashMap::new(),
+            queued: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+        }
+    }
+
+    /// Sends a call through `session`, refusing the link's reserved keys. With `reply`, that
+    /// function is appended as the last argument and answers the call (and is forgotten when
+    /// the call resolves); without, any function of ours in `args` answers it. A call
+    /// without functions of ours is sent untracked. A tracked call past the in-flight limit
+    /// waits for a slot or fails, as [`CallLimits::when_full`] says.
+    pub fn make(
+        &mut self,
+        session: &mut Session,
+        now: Instant,
+        target: Target,
+        mut args: Vec<Value>,
+        reply: Option<LocalFn>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<CallId>, CallError> {
+        if let Some(f) = reply {
+            args.push(Value::from(f));
+        }
+        if uses_reserved_key(&args) {
+            return Err(CallError::ReservedKey);
+        }
+        let fns = match reply {
+            Some(f) => vec![f],
+            None => local_fns(&args),
+        };
+        if fns.is_empty() {
+            session.call(target, args).map_err(CallError::Local)?;
+            return Ok(None);
+        }
+        let tracked = Tracked {
+            fns,
+            reply: reply.is_some(),
+            deadline: timeout.map(|t| now + t),
+        };
+        let has_slot = self.sent.len() < self.limit.max_in_flight.max(1);
+        if !has_slot || !self.queued.is_empty() {
+            if self.limit.when_full == WhenFull::Fail {
+                return Err(CallError::TooManyInFlight {
+                    limit: self.limit.max_in_flight,
+                });
+            }
+            let id = self.next_id();
+            if let Some(d) = tracked.deadline {
+                self.deadlines.insert((d, id));
+            }
+            self.queued.insert(
+                id,
+                Queued {
+                    target,
+                    args,
+                    tracked,
+                },
+            );
+            return Ok(Some(id));
+        }
+        session.call(target, args).map_err(CallError::Local)?;
+        let id = self.next_id();
+        self.track(id, tracked);
+        Ok(Some(id))
+    }
+
+    fn next_id(&mut self) -> CallId {
+        let id = CallId(self.next);
+        self.next += 1;
+        id
+    }
+
+    fn track(&mut self, id: CallId, t: Tracked) {
+        for f in &t.fns {
+            self.by_fn.insert(*f, id);
+        }
+        if let Some(d) = t.deadline {
+            self.deadlines.insert((d, id));
+        }
+        self.sent.insert(id, t);
+    }
+
+    /// Sends waiting calls while slots are free. A call the session refuses now (a handle
+    /// in its arguments was released meanwhile, a limit) fails with
+    /// [`CallFailure::Refused`]; the failures are returned in call order.
+    pub fn refill(&mut self, session: &mut Session) -> Vec<(CallId, CallFailure)> {
+        let mut failed = Vec::new();
+        while self.sent.len() < self.limit.max_in_flight.max(1) {
+            let Some((id, q)) = self.queued.pop_first() else {
+                break;
+            };
+            if let Some(d) = q.tracked.deadline {
+                self.deadlines.remove(&(d, id));
+            }
+            match session.call(q.target, q.args) {
+                Ok(()) => self.track(id, q.tracked),
+                Err(e) => failed.push((id, CallFailure::Refused(e))),
+            }
+        }
+        failed
+    }
+
+    /// A callback of ours was called: the call it belongs to (if still waiting) is answered.
+    pub fn answered_by(&mut self, session: &mut Session, f: LocalFn) -> Option<CallId> {
+        let id = *self.by_fn.get(&f)?;
+        self.remove(Some(session), id);
+        Some(id)
+    }
+
+    /// The peer freed `f` without calling it: the call it belongs to fails once none of its
+    /// callbacks is left.
+    pub fn released(&mut self, f: LocalFn) -> Option<CallId> {
+        let id = self.by_fn.remove(&f)?;
+        let left = match self.sent.get(&id) {
+            Some(t) => t
+                .fns
+                .iter()
+                .any(|x| *x != f && self.by_fn.get(x) == Some(&id)),
+            None => return None,
+        };
+        if left {
+            return None;
+        }
+        self.remove(None, id);
+        Some(id)
+    }
+
+    /// Forgets call `id`; a sent call's reply callback is forgotten by `session` too.
+    fn remove(&mut self, session: Option<&mut Session>, id: CallId) {
+        let t = match self.sent.remove(&id) {
+            Some(t) => {
+                for f in &t.fns {
+                    if self.by_fn.get(f) == Some(&id) {
+                        self.by_fn.remove(f);
+                    }
+                }
+                if t.reply {
+                    if let Some(s) = session {
+                        s.forget(t.fns[0]);
+                    }
+                }
+                t
+            }
+            None => match self.queued.remove(&id) {
+                Some(q) => q.tracked,
+                None => return,
+            },
+        };
+        if let Some(d) = t.deadline {
+            self.deadlines.remove(&(d, id));
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(d, _)| *d)
+    }
+
+    /// Calls (sent or waiting) whose deadline is at or before `now`, in deadline order.
+    /// `session` forgets their reply callbacks, so a late answer is reported as a call of an
+    /// unknown callback.
+    pub fn expire(&mut self, mut session: Option<&mut Session>, now: Instant) -> Vec<CallId> {
+        let mut out = Vec::new();
+        while let Some(&(d, id)) = self.deadlines.first() {
+            if d > now {
+                break;
+            }
+            self.remove(session.as_deref_mut(), id);
+            out.push(id);
+        }
+        out
+    }
+
+    /// Every call, sent or waiting, in the order they were made; the tables are left empty
+    /// (the connection is gone, and its wire ids with it).
+    pub fn drain(&mut self) -> Vec<CallId> {
+        let mut ids: Vec<CallId> = self.sent.keys().copied().collect();
+        ids.sort_unstable();
+        ids.extend(self.queued.keys().copied());
+        self.sent.clear();
+        self.by_fn.clear();
+        self.queued.clear();
+        self.deadlines.clear();
+        ids
+    }
+
+    /// Calls sent and waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.sent.len()
+    }
+
+    /// Calls waiting for a slot.
+    pub fn waiting(&self) -> usize {
+        self.queued.len()
+    }
+}
+
+/// Whether `args` hold a function key from the reserved range.
+fn uses_reserved_key(args: &[Value]) -> bool {
+    let mut found = false;
+    for a in args {
+        a.for_each_function(&mut |f| {
+            if let Function::Local(LocalFn(k)) = f {
+                found |= k >= super::RESERVED_FN_BASE;
+            }
+        });
+    }
+    found
+}
+
+/// The local functions in `args`, for in-flight tracking.
+fn local_fns(args: &[Value]) -> Vec<LocalFn> {
+    let mut out = Vec::new();
+    for a in args {
+        a.for_each_function(&mut |f| {
+            if let Function::Local(l) = f {
+                if !out.contains(&l) {
+                    out.push(l);
+                }
+            }
+        });
+    }
+    out
+}
