@@ -6,7 +6,9 @@
 //!   Unix sockets, TLS, bad input, …);
 //! - `node`: against real Node.js upnode 0.6 / dnode 1.2 peers, both ways, with kill and
 //!   restart;
-//! - `smoke`: one call over loopback.
+//! - `smoke`: one call over loopback;
+//! - `transport`: bad input as error values, a custom stream, `close` in every state, the
+//!   handshake timeout.
 //!
 //! Everything binds to 127.0.0.1 on ports the system picks. A fourth runtime is one
 //! `impl_rt!` in `rt.rs` and one `conformance!` module below.
@@ -17,6 +19,7 @@ mod node;
 mod rt;
 mod scenarios;
 mod smoke;
+mod transport;
 
 /// One `#[test]` per scenario, run on the runtime `$rt`.
 macro_rules! conformance {
@@ -52,6 +55,10 @@ macro_rules! conformance {
             node::our_client_survives_a_node_server_kill_and_restart,
             node::our_auth_client_logs_in_again_after_a_node_server_restart,
             smoke::client_calls_time_on_server_over_loopback,
+            transport::bad_input_to_connect_and_listen_is_an_error_value,
+            transport::a_custom_stream_carries_the_link,
+            transport::close_returns_in_every_state_of_the_link,
+            transport::the_handshake_timeout_drops_a_silent_server_and_reconnects,
         );
     };
     (@tests $rt:ty; $($module:ident :: $name:ident),* $(,)?) => {

@@ -32,6 +32,8 @@ pub trait Rt: Send + Sync + 'static {
         name: String,
         config: Arc<rustls::ClientConfig>,
     ) -> Result<Client, ConnectError>;
+    /// The adapter's `connect_stream`, over the runtime's own TCP stream type.
+    fn connect_stream_tcp(b: ClientBuilder, addr: String) -> Result<Client, ConnectError>;
     /// The adapter's `build_server`.
     fn build_server(
         b: ServerBuilder,
@@ -90,7 +92,14 @@ impl Connect for ClientBuilder {
 
 /// Implements [`Rt`] for `$rt` through the adapter crate `$krate`.
 macro_rules! impl_rt {
-    ($rt:ident, $krate:ident, run: $run:expr, spawn: $spawn:expr, sleep: $sleep:expr) => {
+    (
+        $rt:ident,
+        $krate:ident,
+        run: $run:expr,
+        spawn: $spawn:expr,
+        sleep: $sleep:expr,
+        tcp: $tcp:path
+    ) => {
         pub struct $rt;
 
         impl Rt for $rt {
@@ -121,6 +130,10 @@ macro_rules! impl_rt {
                 config: Arc<rustls::ClientConfig>,
             ) -> Result<Client, ConnectError> {
                 $krate::ClientBuilderExt::connect_tls(b, addr, name, config)
+            }
+
+            fn connect_stream_tcp(b: ClientBuilder, addr: String) -> Result<Client, ConnectError> {
+                $krate::ClientBuilderExt::connect_stream(b, move || $tcp(addr.clone()))
             }
 
             fn build_server(
@@ -163,7 +176,8 @@ impl_rt!(
             .block_on(test)
     },
     spawn: |task| drop(tokio::spawn(task)),
-    sleep: tokio::time::sleep
+    sleep: tokio::time::sleep,
+    tcp: tokio::net::TcpStream::connect
 );
 
 // smol: tasks run on smol's global executor, the test on its own thread.
@@ -174,7 +188,8 @@ impl_rt!(
     spawn: |task| smol::spawn(task).detach(),
     sleep: |d| async move {
         smol::Timer::after(d).await;
-    }
+    },
+    tcp: smol::net::TcpStream::connect
 );
 
 // async-std (discontinued upstream, still supported): tasks on its global executor.
@@ -183,5 +198,6 @@ impl_rt!(
     upnode_async_std,
     run: async_std::task::block_on,
     spawn: |task| drop(async_std::task::spawn(task)),
-    sleep: async_std::task::sleep
+    sleep: async_std::task::sleep,
+    tcp: async_std::net::TcpStream::connect
 );
