@@ -539,7 +539,7 @@ pub async fn unix_socket_client_and_server<R: Rt>() {
 }
 
 /// A self-signed certificate for `localhost`, made for this test run.
-fn certificate() -> (
+pub(crate) fn certificate() -> (
     rustls::pki_types::CertificateDer<'static>,
     rustls::pki_types::PrivateKeyDer<'static>,
 ) {
@@ -552,7 +552,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn server_tls(
+pub(crate) fn server_tls(
     cert: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) -> Arc<rustls::ServerConfig> {
@@ -566,7 +566,7 @@ fn server_tls(
     )
 }
 
-fn client_tls(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+pub(crate) fn client_tls(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
     Arc::new(
         rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()

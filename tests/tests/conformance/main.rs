@@ -4,6 +4,7 @@
 //! - `scenarios`: the eight scenarios of upnode 0.6's own test suite;
 //! - `features`: what we add (failures as values, limits, shutdown, streams of callbacks,
 //!   Unix sockets, TLS, bad input, …);
+//! - `cross`: one runtime's client against another's server, over TCP and TLS;
 //! - `node`: against real Node.js upnode 0.6 / dnode 1.2 peers, both ways, with kill and
 //!   restart;
 //! - `smoke`: one call over loopback;
@@ -14,6 +15,7 @@
 //! `impl_rt!` in `rt.rs` and one `conformance!` module below.
 
 mod common;
+mod cross;
 mod features;
 mod node;
 mod rt;
