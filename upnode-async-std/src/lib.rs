@@ -33,27 +33,10 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use futures::future::BoxFuture;
-use upnode_async::async_io::{AsyncIo, Spawn};
+use upnode_async::async_io::AsyncIo;
 
-/// Spawns with `async_std::task::spawn`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AsyncStdSpawn;
+/// async-std's [`Runtime`](upnode_async::Runtime) and sockets: tasks go to
+/// `async_std::task::spawn`.
+pub const ASYNC_STD: AsyncIo = AsyncIo::new(|task| drop(async_std::task::spawn(task)));
 
-impl Spawn for AsyncStdSpawn {
-    fn spawn(&self, task: BoxFuture<'static, ()>) {
-        drop(async_std::task::spawn(task));
-    }
-}
-
-/// The async-std [`Runtime`](upnode_async::Runtime) and sockets.
-pub type AsyncStd = AsyncIo<AsyncStdSpawn>;
-
-pub use upnode_async::boxed;
-
-upnode_async::adapter! {
-    net: AsyncIo(AsyncStdSpawn),
-    name: "async-std",
-    stream: [futures::io::AsyncRead + futures::io::AsyncWrite + Send + Unpin + 'static],
-    boxed: boxed,
-}
+upnode_async::adapter!(net: ASYNC_STD, name: "async-std");

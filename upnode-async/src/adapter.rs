@@ -10,8 +10,20 @@
 /// - `stream`: the bounds of a stream the runtime's users hand to `connect_stream` and
 ///   `serve`;
 /// - `boxed`: a function turning such a stream into a [`BoxStream`](crate::BoxStream).
+///
+/// `stream` and `boxed` may be left out for a runtime on futures-io streams (smol,
+/// async-std): any [`AsyncDuplex`](crate::AsyncDuplex), boxed by [`boxed`](crate::boxed).
 #[macro_export]
 macro_rules! adapter {
+    (net: $net:expr, name: $name:literal $(,)?) => {
+        pub use $crate::boxed;
+        $crate::adapter! {
+            net: $net,
+            name: $name,
+            stream: [$crate::AsyncDuplex],
+            boxed: $crate::boxed,
+        }
+    };
     (
         net: $net:expr,
         name: $name:literal,
@@ -19,7 +31,7 @@ macro_rules! adapter {
         boxed: $boxed:path $(,)?
     ) => {
         pub use $crate::{
-            rustls, upnode_core, Args, Call, CallError, Client, ClientBuilder, ClientEvent,
+            rustls, upnode_core, Args, BadAddress, Call, CallError, Client, ClientBuilder, ClientEvent,
             ConnHandle, ConnectError, HandlerError, Interface, ListenError, Listener, Remote,
             Server, ServerBuilder, ServerEvent, UpError,
         };

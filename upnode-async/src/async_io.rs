@@ -7,22 +7,32 @@ use crate::runtime::{boxed, BoxStream, Runtime};
 use futures::future::{BoxFuture, FutureExt};
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
-/// How a runtime on `async-io` spawns a task.
-pub trait Spawn: Send + Sync + Clone + 'static {
-    /// Runs `task` in the background, detached.
-    fn spawn(&self, task: BoxFuture<'static, ()>);
+/// A [`Runtime`] and [`Net`] on `async-io`, spawning with the runtime's own function. Its
+/// clock is the system's monotonic clock (these runtimes have no virtual time).
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncIo {
+    spawn: fn(BoxFuture<'static, ()>),
 }
 
-/// A [`Runtime`] and [`Net`] on `async-io`, spawning with `S`. Its clock is the system's
-/// monotonic clock (these runtimes have no virtual time).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AsyncIo<S>(pub S);
+/// A TCP connection readied for the link: Nagle's algorithm off.
+fn ready(s: async_net::TcpStream) -> io::Result<BoxStream> {
+    s.set_nodelay(true)?;
+    Ok(boxed(s))
+}
 
-impl<S: Spawn> Runtime for AsyncIo<S> {
+impl AsyncIo {
+    /// A runtime whose `spawn` runs a task in the background, detached.
+    pub const fn new(spawn: fn(BoxFuture<'static, ()>)) -> AsyncIo {
+        AsyncIo { spawn }
+    }
+}
+
+impl Runtime for AsyncIo {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        self.0.spawn(task);
+        (self.spawn)(task);
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
@@ -34,41 +44,29 @@ impl<S: Spawn> Runtime for AsyncIo<S> {
     }
 }
 
-impl<S: Spawn> Net for AsyncIo<S> {
+impl Net for AsyncIo {
     fn tcp(&self, addr: String) -> BoxFuture<'static, io::Result<BoxStream>> {
-        Box::pin(async move {
-            let s = async_net::TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            Ok(boxed(s))
-        })
+        Box::pin(async move { ready(async_net::TcpStream::connect(addr).await?) })
     }
 
     fn bind_tcp(&self, addr: String) -> BoxFuture<'static, io::Result<Bound>> {
         Box::pin(async move {
             let l = async_net::TcpListener::bind(addr).await?;
-            let local = l.local_addr()?.to_string();
-            Ok(Bound::new(local, l, |l| async move {
-                let (s, peer) = l.accept().await?;
-                s.set_nodelay(true)?;
-                Ok((boxed(s), peer.to_string()))
-            }))
+            let accept = |l: Arc<async_net::TcpListener>| async move { l.accept().await };
+            Ok(Bound::tcp(l.local_addr()?, l, accept, ready))
         })
     }
 
     #[cfg(unix)]
     fn unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<BoxStream>> {
-        Box::pin(async move {
-            let s = async_net::unix::UnixStream::connect(path).await?;
-            Ok(boxed(s))
-        })
+        Box::pin(async move { Ok(boxed(async_net::unix::UnixStream::connect(path).await?)) })
     }
 
     #[cfg(unix)]
     fn bind_unix(&self, path: PathBuf) -> io::Result<Bound> {
         let l = async_net::unix::UnixListener::bind(&path)?;
-        Ok(Bound::new(path.display().to_string(), l, |l| async move {
-            let (s, _) = l.accept().await?;
-            Ok((boxed(s), "unix".to_owned()))
+        Ok(Bound::unix(&path, l, |l| async move {
+            Ok(boxed(l.accept().await?.0))
         }))
     }
 }

@@ -71,6 +71,16 @@ impl CallError {
     }
 }
 
+/// An address that is not `"host:port"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid address {addr:?}: {reason}")]
+pub struct BadAddress {
+    /// The address as given.
+    pub addr: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
 /// Why a client could not be started: the input given to a `connect_*` function was wrong.
 /// Nothing was spawned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,13 +90,8 @@ pub enum ConnectError {
     #[error("invalid reconnect policy: {0}")]
     Policy(#[from] upnode_core::link::backoff::PolicyError),
     /// The address is not `host:port` with a port from 1 to 65535.
-    #[error("invalid address {addr:?}: {reason}")]
-    Address {
-        /// The address as given.
-        addr: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    #[error(transparent)]
+    Address(#[from] BadAddress),
     /// The Unix socket path is empty.
     #[error("invalid Unix socket path {0:?}: it is empty")]
     Path(std::path::PathBuf),
@@ -100,13 +105,8 @@ pub enum ConnectError {
 #[non_exhaustive]
 pub enum ListenError {
     /// The address is not `host:port` with a port from 0 to 65535 (0 picks a free port).
-    #[error("invalid address {addr:?}: {reason}")]
-    Address {
-        /// The address as given.
-        addr: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    #[error(transparent)]
+    Address(#[from] BadAddress),
     /// The Unix socket path is empty.
     #[error("invalid Unix socket path {0:?}: it is empty")]
     Path(std::path::PathBuf),

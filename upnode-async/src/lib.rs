@@ -25,7 +25,7 @@ mod tls;
 
 pub use client::{Client, ClientBuilder, ClientEvent};
 pub use driver::Counters;
-pub use error::{CallError, ConnectError, HandlerError, ListenError, UpError};
+pub use error::{BadAddress, CallError, ConnectError, HandlerError, ListenError, UpError};
 pub use futures_rustls::rustls;
 pub use listener::{Bound, Listener};
 pub use peer::{Args, Call, Interface, Remote};

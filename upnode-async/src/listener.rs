@@ -6,6 +6,7 @@ use futures::channel::oneshot;
 use futures::future::{select, BoxFuture};
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Takes the next connection from a bound socket, with the peer's address (for logs).
@@ -32,6 +33,44 @@ impl Bound {
             local,
             accept: Box::new(move || Box::pin(accept(socket.clone()))),
         }
+    }
+
+    /// A Unix domain socket bound at `path`: `accept` takes the next connection from it.
+    #[cfg(unix)]
+    pub fn unix<L, F, Fut>(path: &std::path::Path, socket: L, accept: F) -> Bound
+    where
+        L: Send + Sync + 'static,
+        F: Fn(Arc<L>) -> Fut + Send + 'static,
+        Fut: Future<Output = io::Result<BoxStream>> + Send + 'static,
+    {
+        Bound::new(path.display().to_string(), socket, move |l| {
+            let next = accept(l);
+            async move { Ok((next.await?, "unix".to_owned())) }
+        })
+    }
+
+    /// A TCP socket bound at `local`: `accept` takes the next connection and its peer from
+    /// it, and `stream` readies that connection for the link (Nagle's algorithm off) and
+    /// boxes it.
+    pub fn tcp<L, S, F, Fut>(
+        local: SocketAddr,
+        socket: L,
+        accept: F,
+        stream: fn(S) -> io::Result<BoxStream>,
+    ) -> Bound
+    where
+        L: Send + Sync + 'static,
+        S: Send + 'static,
+        F: Fn(Arc<L>) -> Fut + Send + 'static,
+        Fut: Future<Output = io::Result<(S, SocketAddr)>> + Send + 'static,
+    {
+        Bound::new(local.to_string(), socket, move |l| {
+            let next = accept(l);
+            async move {
+                let (s, peer) = next.await?;
+                Ok((stream(s)?, peer.to_string()))
+            }
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 //! and exposes these through [`adapter!`](crate::adapter).
 
 use crate::client::{Client, ClientBuilder};
-use crate::error::{ConnectError, ListenError};
+use crate::error::{BadAddress, ConnectError, ListenError};
 use crate::listener::{Bound, Listener};
 use crate::runtime::{BoxStream, Runtime};
 use crate::server::{ConnHandle, Server, ServerBuilder};
@@ -47,18 +47,18 @@ fn check_addr(addr: &str, listening: bool) -> Result<(), &'static str> {
     }
 }
 
-fn connect_addr(addr: impl Into<String>) -> Result<String, ConnectError> {
+fn connect_addr(addr: impl Into<String>) -> Result<String, BadAddress> {
     let addr = addr.into();
     match check_addr(&addr, false) {
         Ok(()) => Ok(addr),
-        Err(reason) => Err(ConnectError::Address { addr, reason }),
+        Err(reason) => Err(BadAddress { addr, reason }),
     }
 }
 
 async fn bind_tcp<N: Net>(net: &N, addr: &str) -> Result<Bound, ListenError> {
     let addr = addr.to_owned();
     if let Err(reason) = check_addr(&addr, true) {
-        return Err(ListenError::Address { addr, reason });
+        return Err(BadAddress { addr, reason }.into());
     }
     net.bind_tcp(addr.clone())
         .await

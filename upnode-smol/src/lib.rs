@@ -33,27 +33,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use futures::future::BoxFuture;
-use upnode_async::async_io::{AsyncIo, Spawn};
+use upnode_async::async_io::AsyncIo;
 
-/// Spawns on smol's global executor.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SmolSpawn;
+/// smol's [`Runtime`](upnode_async::Runtime) and sockets: tasks go to `smol::spawn`.
+pub const SMOL: AsyncIo = AsyncIo::new(|task| smol::spawn(task).detach());
 
-impl Spawn for SmolSpawn {
-    fn spawn(&self, task: BoxFuture<'static, ()>) {
-        smol::spawn(task).detach();
-    }
-}
-
-/// The smol [`Runtime`](upnode_async::Runtime) and sockets.
-pub type Smol = AsyncIo<SmolSpawn>;
-
-pub use upnode_async::boxed;
-
-upnode_async::adapter! {
-    net: AsyncIo(SmolSpawn),
-    name: "smol",
-    stream: [futures::io::AsyncRead + futures::io::AsyncWrite + Send + Unpin + 'static],
-    boxed: boxed,
-}
+upnode_async::adapter!(net: SMOL, name: "smol");

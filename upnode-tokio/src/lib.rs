@@ -59,36 +59,32 @@ impl Runtime for Tokio {
 
 impl Net for Tokio {
     fn tcp(&self, addr: String) -> BoxFuture<'static, io::Result<BoxStream>> {
-        Box::pin(async move {
-            let s = TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            Ok(boxed(s))
-        })
+        Box::pin(async move { nodelay(TcpStream::connect(addr).await?) })
     }
 
     fn bind_tcp(&self, addr: String) -> BoxFuture<'static, io::Result<Bound>> {
         Box::pin(async move {
             let l = TcpListener::bind(addr).await?;
-            let local = l.local_addr()?.to_string();
-            Ok(Bound::new(local, l, |l| async move {
-                let (s, peer) = l.accept().await?;
-                s.set_nodelay(true)?;
-                Ok((boxed(s), peer.to_string()))
-            }))
+            Ok(Bound::tcp(
+                l.local_addr()?,
+                l,
+                |l| async move { l.accept().await },
+                nodelay,
+            ))
         })
-    }
-
-    #[cfg(unix)]
-    fn unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<BoxStream>> {
-        Box::pin(async move { Ok(boxed(tokio::net::UnixStream::connect(path).await?)) })
     }
 
     #[cfg(unix)]
     fn bind_unix(&self, path: PathBuf) -> io::Result<Bound> {
         let l = tokio::net::UnixListener::bind(&path)?;
-        Ok(Bound::new(path.display().to_string(), l, |l| async move {
-            Ok((boxed(l.accept().await?.0), "unix".to_owned()))
+        Ok(Bound::unix(&path, l, |l| async move {
+            Ok(boxed(l.accept().await?.0))
         }))
+    }
+
+    #[cfg(unix)]
+    fn unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<BoxStream>> {
+        Box::pin(async move { Ok(boxed(tokio::net::UnixStream::connect(path).await?)) })
     }
 }
 
@@ -98,6 +94,12 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     Box::new(s.compat())
+}
+
+/// Nagle's algorithm off, for a TCP stream of the link.
+fn nodelay(s: TcpStream) -> io::Result<BoxStream> {
+    s.set_nodelay(true)?;
+    Ok(boxed(s))
 }
 
 upnode_async::adapter! {

@@ -39,7 +39,7 @@ pub async fn bad_input_to_connect_and_listen_is_an_error_value<R: Rt>() {
         "::1:7000",
     ] {
         match Client::builder().connect_tcp::<R>(addr).err() {
-            Some(e @ ConnectError::Address { .. }) => {
+            Some(e @ ConnectError::Address(_)) => {
                 assert!(e.to_string().contains(addr), "{e}");
             }
             other => panic!("{addr:?}: {other:?}"),
@@ -71,7 +71,7 @@ pub async fn bad_input_to_connect_and_listen_is_an_error_value<R: Rt>() {
     let server = time_server::<R>();
     for addr in ["nonsense", "127.0.0.1:x"] {
         match R::listen(&server, addr).await {
-            Err(e @ ListenError::Address { .. }) => assert!(e.to_string().contains(addr)),
+            Err(e @ ListenError::Address(_)) => assert!(e.to_string().contains(addr)),
             other => panic!("{addr:?}: {other:?}"),
         }
     }
