@@ -108,8 +108,3 @@ upnode_async::adapter! {
     stream: [tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static],
     boxed: boxed,
 }
-
-/// The README's code, compiled as a doc test so it stays true.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
