@@ -9,7 +9,7 @@ use crate::runtime::{BoxStream, Runtime};
 use crate::server::{ConnHandle, Server, ServerBuilder};
 use crate::tls::{self, TlsClient};
 use crate::Interface;
-use futures::future::BoxFuture;
+use futures::future::{select, BoxFuture, Either};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -164,7 +164,7 @@ pub fn listen_unix<N: Net>(
 }
 
 /// Serves `server` over TLS on a TCP address. Each handshake runs in its own task, so a
-/// slow client cannot hold up the others.
+/// slow client cannot hold up the others, and is bounded by the server's handshake timeout.
 pub async fn listen_tls<N: Net>(
     net: &N,
     server: &Server,
@@ -175,10 +175,14 @@ pub async fn listen_tls<N: Net>(
     let rt = runtime(net);
     let on_stream = move |server: &Server, stream: BoxStream, peer: String| {
         let (server, config) = (server.clone(), config.clone());
+        let limit = rt.sleep_until(rt.now() + server.handshake_timeout());
         rt.spawn(Box::pin(async move {
-            match tls::accept(config, stream).await {
-                Ok(tls) => serve_plain(&server, tls, peer),
-                Err(e) => tracing::warn!(%peer, error = %e, "TLS handshake failed"),
+            match select(Box::pin(tls::accept(config, stream)), limit).await {
+                Either::Left((Ok(tls), _)) => serve_plain(&server, tls, peer),
+                Either::Left((Err(e), _)) => {
+                    tracing::warn!(%peer, error = %e, "TLS handshake failed")
+                }
+                Either::Right(_) => tracing::warn!(%peer, "TLS handshake timed out"),
             }
         }));
     };

@@ -194,6 +194,12 @@ impl Server {
         true
     }
 
+    /// How long a client may take to start the conversation (its `methods`, or a TLS
+    /// handshake before that).
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.shared.config.handshake_timeout
+    }
+
     /// Connections being served now.
     pub fn connections(&self) -> usize {
         self.shared.active.load(Ordering::Acquire)

@@ -61,6 +61,7 @@ macro_rules! conformance {
             transport::a_custom_stream_carries_the_link,
             transport::close_returns_in_every_state_of_the_link,
             transport::the_handshake_timeout_drops_a_silent_server_and_reconnects,
+            transport::a_silent_tls_client_is_dropped_after_the_handshake_timeout,
         );
     };
     (@tests $rt:ty; $($module:ident :: $name:ident),* $(,)?) => {

@@ -188,3 +188,30 @@ pub async fn the_handshake_timeout_drops_a_silent_server_and_reconnects<R: Rt>()
     drop(first);
     closes_cleanly::<R>(client, events).await;
 }
+
+pub async fn a_silent_tls_client_is_dropped_after_the_handshake_timeout<R: Rt>() {
+    use futures::AsyncReadExt;
+    let (cert, key) = crate::features::certificate();
+    let server = R::build_server(
+        upnode_async::Server::builder().handshake_timeout(ms(100)),
+        |_conn| Interface::new(),
+    );
+    let listener = R::listen_tls(
+        &server,
+        "127.0.0.1:0",
+        crate::features::server_tls(cert, key),
+    )
+    .await
+    .unwrap();
+    // Connects and never says hello: the server closes the socket once the time is up.
+    let mut silent = async_net::TcpStream::connect(listener.local_addr())
+        .await
+        .unwrap();
+    let n = within::<R, _>("the server closing", silent.read(&mut [0; 64]))
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(server.connections(), 0);
+    listener.stop().await;
+    within::<R, _>("shutdown", server.shutdown()).await;
+}
