@@ -2,9 +2,12 @@
 //! is the same, so the wire must be too. The test runs on the client's runtime; a tokio
 //! server gets a tokio runtime of its own, entered on the test thread.
 
+use crate::async_std::AsyncStd;
 use crate::common::{fast_client, stop, within};
 use crate::features::{certificate, client_tls, server_tls};
-use crate::rt::{AsyncStd, Connect, Rt, Smol, Tokio};
+use crate::rt::{Connect, Rt};
+use crate::smol::Smol;
+use crate::tokio::Tokio;
 use futures::channel::oneshot;
 use std::sync::{Arc, Mutex};
 use upnode_async::{rustls, ConnHandle, Interface};

@@ -11,13 +11,14 @@
 //! - `transport`: bad input as error values, a custom stream, `close` in every state, the
 //!   handshake timeout.
 //!
-//! Everything binds to 127.0.0.1 on ports the system picks. A fourth runtime is one
-//! `impl_rt!` in `rt.rs` and one `conformance!` module below.
+//! Everything binds to 127.0.0.1 on ports the system picks. Each runtime is one module
+//! below (`impl_rt!` and `conformance!`): a fourth runtime is one more.
 
 mod common;
 mod cross;
 mod features;
 mod node;
+#[macro_use]
 mod rt;
 mod scenarios;
 mod smoke;
@@ -75,13 +76,53 @@ macro_rules! conformance {
 }
 
 mod tokio {
-    conformance!(crate::rt::Tokio);
+    // tokio: a multi-threaded runtime whose workers drive the client and server tasks while
+    // the test's own future runs on the test thread (so it may block on a Node peer's output).
+    impl_rt!(
+        Tokio,
+        upnode_tokio,
+        run: |test| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime")
+                .block_on(test)
+        },
+        spawn: |task| drop(tokio::spawn(task)),
+        sleep: tokio::time::sleep,
+        tcp: tokio::net::TcpStream::connect
+    );
+
+    conformance!(Tokio);
 }
 
 mod smol {
-    conformance!(crate::rt::Smol);
+    // smol: tasks run on smol's global executor, the test on its own thread.
+    impl_rt!(
+        Smol,
+        upnode_smol,
+        run: smol::block_on,
+        spawn: |task| smol::spawn(task).detach(),
+        sleep: |d| async move {
+            smol::Timer::after(d).await;
+        },
+        tcp: smol::net::TcpStream::connect
+    );
+
+    conformance!(Smol);
 }
 
 mod async_std {
-    conformance!(crate::rt::AsyncStd);
+    // async-std (discontinued upstream, still supported): tasks on its global executor.
+    impl_rt!(
+        AsyncStd,
+        upnode_async_std,
+        run: async_std::task::block_on,
+        spawn: |task| drop(async_std::task::spawn(task)),
+        sleep: async_std::task::sleep,
+        tcp: async_std::net::TcpStream::connect
+    );
+
+    conformance!(AsyncStd);
 }

@@ -1,6 +1,6 @@
 //! What the suite needs from a runtime: running a test, spawning, sleeping, and its
-//! adapter's functions. One implementation per runtime; a new runtime is one more
-//! `impl_rt!` here and one `conformance!` line in `main.rs`.
+//! adapter's functions. `impl_rt!` implements it over an adapter crate; each runtime is one
+//! module in `main.rs`.
 
 use futures::future::BoxFuture;
 use std::future::Future;
@@ -100,6 +100,18 @@ macro_rules! impl_rt {
         sleep: $sleep:expr,
         tcp: $tcp:path
     ) => {
+        use crate::rt::Rt;
+        use futures::future::BoxFuture;
+        use std::future::Future;
+        use std::path::PathBuf;
+        use std::sync::Arc;
+        use std::time::Duration;
+        use upnode_async::{
+            rustls, Client, ClientBuilder, ConnHandle, ConnectError, Interface, ListenError,
+            Listener, Server, ServerBuilder,
+        };
+
+        /// The runtime, for the suite.
         pub struct $rt;
 
         impl Rt for $rt {
@@ -161,43 +173,3 @@ macro_rules! impl_rt {
         }
     };
 }
-
-// tokio: a multi-threaded runtime whose workers drive the client and server tasks while
-// the test's own future runs on the test thread (so it may block on a Node peer's output).
-impl_rt!(
-    Tokio,
-    upnode_tokio,
-    run: |test| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-            .block_on(test)
-    },
-    spawn: |task| drop(tokio::spawn(task)),
-    sleep: tokio::time::sleep,
-    tcp: tokio::net::TcpStream::connect
-);
-
-// smol: tasks run on smol's global executor, the test on its own thread.
-impl_rt!(
-    Smol,
-    upnode_smol,
-    run: smol::block_on,
-    spawn: |task| smol::spawn(task).detach(),
-    sleep: |d| async move {
-        smol::Timer::after(d).await;
-    },
-    tcp: smol::net::TcpStream::connect
-);
-
-// async-std (discontinued upstream, still supported): tasks on its global executor.
-impl_rt!(
-    AsyncStd,
-    upnode_async_std,
-    run: async_std::task::block_on,
-    spawn: |task| drop(async_std::task::spawn(task)),
-    sleep: async_std::task::sleep,
-    tcp: async_std::net::TcpStream::connect
-);
