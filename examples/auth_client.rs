@@ -7,7 +7,7 @@ use upnode_examples::{call_every_second, init_logging, port_arg};
 use upnode_tokio::{Client, ClientBuilderExt};
 
 #[tokio::main]
-async fn main() {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_logging();
     let up = Client::builder()
         .on_connect(|remote| async move {
@@ -20,6 +20,7 @@ async fn main() {
                 .remote(1)
                 .ok_or_else(|| "auth answered no session".into())
         })
-        .connect_tcp(format!("127.0.0.1:{}", port_arg()));
+        .connect_tcp(format!("127.0.0.1:{}", port_arg()))?;
     call_every_second(up, "beep", |s| s.to_owned()).await;
+    Ok(())
 }

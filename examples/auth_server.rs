@@ -8,7 +8,7 @@ use upnode_tokio::upnode_core::Value;
 use upnode_tokio::Interface;
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_logging();
     let server = upnode_tokio::server(|_conn| {
         Interface::new().method("auth", |call| async move {

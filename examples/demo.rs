@@ -35,7 +35,7 @@ fn time_server() -> Server {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Warnings and errors go to stderr (RUST_LOG=debug shows every connect); stdout is the
     // demo's own timeline.
     upnode_examples::init_logging_at("warn");
@@ -53,7 +53,7 @@ async fn main() -> std::io::Result<()> {
         stamp(start)
     );
 
-    let up = upnode_tokio::connect(addr.clone());
+    let up = upnode_tokio::connect(addr.clone())?;
     let mut events = up.events();
     tokio::spawn(async move {
         use futures::StreamExt;

@@ -7,8 +7,9 @@
 use upnode_examples::{call_every_second, init_logging, port_arg};
 
 #[tokio::main]
-async fn main() {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_logging();
-    let up = upnode_tokio::connect(format!("127.0.0.1:{}", port_arg()));
+    let up = upnode_tokio::connect(format!("127.0.0.1:{}", port_arg()))?;
     call_every_second(up, "time", |t| format!("time = {t}")).await;
+    Ok(())
 }

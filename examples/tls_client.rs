@@ -9,7 +9,7 @@ use upnode_examples::{
 use upnode_tokio::{Client, ClientBuilderExt};
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_logging();
     let ca = std::env::args()
         .nth(2)
@@ -17,7 +17,7 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| default_tls_dir().join("cert.pem"));
     let config = tls_client_config(&ca)?;
     let up =
-        Client::builder().connect_tls(format!("127.0.0.1:{}", port_arg()), "localhost", config);
+        Client::builder().connect_tls(format!("127.0.0.1:{}", port_arg()), "localhost", config)?;
     call_every_second(up, "time", |t| format!("time = {t}")).await;
     Ok(())
 }

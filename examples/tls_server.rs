@@ -10,7 +10,7 @@ use upnode_examples::{
 use upnode_tokio::Interface;
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_logging();
     let args: Vec<String> = std::env::args().collect();
     let (cert, key) = match (args.get(2), args.get(3)) {

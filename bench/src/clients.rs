@@ -51,7 +51,7 @@ impl UpnodeEcho {
     pub async fn connect(port: u16) -> UpnodeEcho {
         let mut builder = Client::builder();
         let events = builder.subscribe();
-        let client = builder.connect_tcp(format!("127.0.0.1:{port}"));
+        let client = builder.connect_tcp(format!("127.0.0.1:{port}")).unwrap();
         let remote = client.up().await.expect("the link comes up");
         UpnodeEcho {
             client,

@@ -2,6 +2,8 @@
 //! `Date#toString` format, and TLS material.
 #![deny(missing_docs)]
 
+use futures::future::BoxFuture;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -48,16 +50,41 @@ pub async fn call_every_second(
             _ = tick.tick() => {}
             _ = tokio::signal::ctrl_c() => break,
         }
-        let up = up.clone();
-        tokio::spawn(async move {
-            let Ok(remote) = up.up().await else { return };
-            match remote.call::<_, (String,)>(method, &()).await {
-                Ok((s,)) => println!("{}", line(&s)),
-                Err(e) => eprintln!("{method} failed: {e}"),
-            }
-        });
+        tokio::spawn(ask(up.clone(), method, line));
     }
     up.close().await;
+}
+
+/// [`call_every_second`] on any runtime: `spawn` runs a task, `tick` waits a second. Runs
+/// until the process ends.
+pub async fn call_every_second_on<T: Future<Output = ()>>(
+    up: upnode_tokio::Client,
+    method: &'static str,
+    line: fn(&str) -> String,
+    spawn: impl Fn(BoxFuture<'static, ()>),
+    tick: impl Fn() -> T,
+) {
+    loop {
+        tick().await;
+        spawn(Box::pin(ask(up.clone(), method, line)));
+    }
+}
+
+/// One transaction of the loop: waits for the link, calls `method`, prints the answer.
+async fn ask(up: upnode_tokio::Client, method: &'static str, line: fn(&str) -> String) {
+    let Ok(remote) = up.up().await else { return };
+    match remote.call::<_, (String,)>(method, &()).await {
+        Ok((s,)) => println!("{}", line(&s)),
+        Err(e) => eprintln!("{method} failed: {e}"),
+    }
+}
+
+/// The simple server's interface: `time` answers with the date, as the original's.
+pub fn time_interface(_conn: upnode_tokio::ConnHandle) -> upnode_tokio::Interface {
+    upnode_tokio::Interface::new().method("time", |call| async move {
+        call.reply(&(now_string(),))?;
+        Ok(())
+    })
 }
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];

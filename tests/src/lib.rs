@@ -721,3 +721,8 @@ pub fn assert_reencodes_identically(lines: &[Vec<u8>]) {
 pub fn text(line: &[u8]) -> &str {
     std::str::from_utf8(line).expect("line is UTF-8")
 }
+
+/// The README's code (every runtime's section), compiled as a doc test so it stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

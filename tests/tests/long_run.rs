@@ -70,7 +70,9 @@ async fn our_client_makes_300_000_calls_to_a_node_server_that_never_culls() {
     );
     let mut builder = Client::builder().ping(None);
     let mut events = builder.subscribe();
-    let client = builder.connect_tcp(format!("127.0.0.1:{}", node.port()));
+    let client = builder
+        .connect_tcp(format!("127.0.0.1:{}", node.port()))
+        .expect("a valid address");
     let remote = within("up", client.up()).await.unwrap();
     let idle = client.counters();
 
@@ -119,7 +121,9 @@ async fn a_node_client_makes_100_000_calls_to_our_server() {
             Ok(())
         })
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0")
+        .await
+        .expect("listening");
     let port = listener.local_addr().rsplit(':').next().unwrap().to_owned();
     let mut node = NodePeer::spawn_with_env(
         "many_calls_client.js",
@@ -224,10 +228,14 @@ async fn a_million_mixed_calls_between_our_client_and_server_leave_every_table_i
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let server = mixed_server();
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0")
+        .await
+        .expect("listening");
     let mut builder = Client::builder().ping(None);
     let mut events = builder.subscribe();
-    let client = builder.connect_tcp(listener.local_addr());
+    let client = builder
+        .connect_tcp(listener.local_addr())
+        .expect("a valid address");
     let remote = within("up", client.up()).await.unwrap();
     let idle = client.counters();
     let server_idle = server.counters();
@@ -291,10 +299,14 @@ async fn a_hundred_thousand_calls_outstanding_at_once_all_complete() {
             })
         }
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let listener = upnode_tokio::listen(&server, "127.0.0.1:0")
+        .await
+        .expect("listening");
     let mut builder = Client::builder().ping(None);
     let mut events = builder.subscribe();
-    let client = builder.connect_tcp(listener.local_addr());
+    let client = builder
+        .connect_tcp(listener.local_addr())
+        .expect("a valid address");
     let remote = within("up", client.up()).await.unwrap();
     let idle = client.counters();
 

@@ -1,19 +1,17 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
-use crate::driver::{after_call, lock, Counters, Released, Signal, Subscribers, Timer};
-use crate::error::{CallError, HandlerError, UpError};
-use crate::io::{Io, IoEvent};
-use crate::peer::{run_dispatch, Args, Dispatch, Handler, Handlers, Interface, PeerOps, Remote};
-use crate::runtime::{BoxStream, Connector, Runtime};
+use crate::driver::{after_call, drive, Core, Counters, Input, Machine, Side, Subscribers};
+use crate::error::{CallError, ConnectError, HandlerError, UpError};
+use crate::peer::{Handler, Handlers, Interface, PeerOps, Remote};
+use crate::runtime::{Connector, Runtime};
+use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::future::Future;
-use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::Poll;
-use std::time::Duration;
+use std::sync::{Arc, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 use upnode_core::config::WhenFull;
 use upnode_core::link::{
     backoff::ReconnectPolicy, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent, LinkState,
@@ -182,7 +180,9 @@ impl ClientBuilder {
     }
 
     /// Starts the client: it connects through `connector` in the background (on `runtime`)
-    /// and reconnects until closed. Returns at once.
+    /// and reconnects until closed. Returns at once, or with an error (and nothing
+    /// started) if the reconnect policy is invalid. The adapters' `connect_*` functions
+    /// call [`connect_over`](Self::connect_over), which also reports bad addresses.
     pub fn connect_with(
         self,
         runtime: Arc<dyn Runtime>,
@@ -192,37 +192,44 @@ impl ClientBuilder {
         let mut handlers = Handlers::default();
         let exports = self.exports.install(&mut handlers, None);
         let link = ClientLink::new(self.config, exports, now)?;
+        let inner = Inner {
+            link,
+            handlers,
+            waiters: Default::default(),
+            up_remote: None,
+            subscribers: Subscribers::from(self.subscribers),
+            event_capacity: self.event_capacity,
+            closed: false,
+            close_waiters: Vec::new(),
+            live_conn: None,
+            pending: Vec::new(),
+        };
         let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                link,
-                handlers,
-                waiters: Default::default(),
-                up_remote: None,
-                subscribers: Subscribers::from(self.subscribers),
-                event_capacity: self.event_capacity,
-                closed: false,
-                close_waiters: Vec::new(),
-            }),
-            released: Released::default(),
-            signal: Signal::default(),
+            core: Core::new(inner, runtime.clone(), self.call_timeout),
             on_connect: self.on_connect,
-            call_timeout: self.call_timeout,
-            runtime: runtime.clone(),
         });
-        let task = drive(shared.clone(), connector);
-        runtime.spawn(Box::pin(task));
+        runtime.spawn(Box::pin(drive(shared.clone(), Some(connector), None)));
         Ok(Client {
             handle: Arc::new(Handle { shared }),
         })
     }
+
+    /// [`connect_with`](Self::connect_with), its error as a [`ConnectError`].
+    pub fn connect_over(
+        self,
+        runtime: Arc<dyn Runtime>,
+        connector: Arc<dyn Connector>,
+    ) -> Result<Client, ConnectError> {
+        Ok(self.connect_with(runtime, connector)?)
+    }
 }
 
-enum Waiter {
+pub(crate) enum Waiter {
     Future(oneshot::Sender<Result<Option<Remote>, UpError>>),
     Closure(Box<dyn FnOnce(Option<Remote>) + Send>),
 }
 
-struct Inner {
+pub(crate) struct Inner {
     link: ClientLink,
     handlers: Handlers,
     waiters: std::collections::HashMap<TxId, Waiter>,
@@ -231,26 +238,28 @@ struct Inner {
     event_capacity: usize,
     closed: bool,
     close_waiters: Vec<oneshot::Sender<()>>,
+    /// The connection whose functions the handlers hold.
+    live_conn: Option<ConnId>,
+    /// Events of this turn, emitted at its end.
+    pending: Vec<ClientEvent>,
 }
 
 pub(crate) struct Shared {
-    inner: Mutex<Inner>,
-    /// Peer callbacks whose last handle was dropped, for the driver to give back. Kept
-    /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
-    released: Released<(ConnId, RemoteFn)>,
-    signal: Signal,
+    core: Core<Inner>,
     on_connect: Option<ConnectStep>,
-    call_timeout: Option<Duration>,
-    runtime: Arc<dyn Runtime>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        lock(&self.inner)
+        self.core.lock()
     }
 
     fn wake(&self) {
-        self.signal.wake();
+        self.core.wake();
+    }
+
+    fn now(&self) -> Instant {
+        self.core.runtime.now()
     }
 }
 
@@ -263,7 +272,7 @@ impl PeerOps for Shared {
         timeout: Option<Duration>,
         reply: Option<LocalFn>,
     ) -> Result<(), CallError> {
-        let now = self.runtime.now();
+        let now = self.now();
         let mut guard = self.lock();
         let inner = &mut *guard;
         let sent = match reply {
@@ -282,10 +291,8 @@ impl PeerOps for Shared {
     fn release(&self, conn: ConnId, fns: &[RemoteFn]) {
         // This runs in `Drop` of remote handles, which can happen while this very thread
         // holds `inner` (the driver dropping an up value, a reply nobody waits for, or a
-        // handler's closure), so it must not lock `inner`: queue, and let the driver
-        // hand them to the link on its next turn.
-        self.released.push(fns.iter().map(|f| (conn, *f)));
-        self.wake();
+        // handler's closure): the core queues them for the driver's next turn.
+        self.core.release(conn, fns);
     }
 
     fn register(&self, conn: ConnId, handler: Handler) -> LocalFn {
@@ -308,17 +315,7 @@ impl PeerOps for Shared {
     }
 
     fn call_timeout(&self) -> Option<Duration> {
-        self.call_timeout
-    }
-}
-
-pub(crate) fn map_call_error(e: upnode_core::link::CallError) -> CallError {
-    use upnode_core::link::CallError as E;
-    match e {
-        E::Closed => CallError::Closed,
-        E::Local(l) => CallError::Local(l),
-        E::TooManyInFlight { limit } => CallError::TooManyInFlight { limit },
-        _ => CallError::NotConnected,
+        self.core.call_timeout
     }
 }
 
@@ -340,7 +337,7 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let now = self.shared.runtime.now();
+        let now = self.shared.now();
         self.shared.lock().link.close(now);
         self.shared.wake();
     }
@@ -357,7 +354,7 @@ impl Client {
         timeout: Option<Duration>,
         waiter: Waiter,
     ) -> Result<TxId, (UpError, Waiter)> {
-        let now = self.handle.shared.runtime.now();
+        let now = self.handle.shared.now();
         let mut inner = self.handle.shared.lock();
         match inner.link.transact(now, timeout, false) {
             Ok(tx) => {
@@ -455,7 +452,7 @@ impl Client {
     /// Closes the link for good and waits until the background task has finished: waiting
     /// transactions resolve as closed, calls in flight fail, no reconnect follows.
     pub async fn close(&self) {
-        let now = self.handle.shared.runtime.now();
+        let now = self.handle.shared.now();
         let rx = {
             let mut inner = self.handle.shared.lock();
             if inner.closed {
@@ -487,284 +484,198 @@ impl Drop for CancelOnDrop {
 }
 
 /// Work decided under the lock, done after it.
-enum Todo {
-    Connect(ConnId),
-    CloseTransport(ConnId),
-    Dispatch(Dispatch),
+pub(crate) enum Todo {
     Resolve(Waiter, Option<Remote>, bool),
     ConnectStep(ConnId, Remote),
 }
 
-fn emit(inner: &mut Inner, ev: ClientEvent) {
-    inner.subscribers.emit(ev);
+impl Machine for ClientLink {
+    fn release(&mut self, conn: ConnId, f: RemoteFn) {
+        ClientLink::release(self, conn, f);
+    }
+
+    fn poll_event(&mut self) -> Option<LinkEvent> {
+        ClientLink::poll_event(self)
+    }
+
+    fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
+        ClientLink::poll_transmit(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        ClientLink::poll_timeout(self)
+    }
+
+    fn handle(&mut self, now: Instant, input: Input<'_>) {
+        match input {
+            Input::Timeout => self.handle_timeout(now),
+            Input::Connected(conn) => self.handle_connected(conn, now),
+            Input::ConnectFailed(conn, e) => self.handle_connect_failed(conn, now, e),
+            Input::Data(conn, bytes) => self.handle_input(conn, now, bytes),
+            Input::Closed(conn, e) => self.handle_transport_closed(conn, now, e),
+        }
+    }
 }
 
-async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
-    let weak: Weak<dyn PeerOps> = {
-        let s: Arc<dyn PeerOps> = shared.clone();
-        Arc::downgrade(&s)
-    };
-    let mut io: Option<(ConnId, Io)> = None;
-    let mut live_conn: Option<ConnId> = None;
-    let mut connecting: Option<(ConnId, BoxFuture<'static, io::Result<BoxStream>>)> = None;
-    let mut timer = Timer::default();
-    let rt = shared.runtime.clone();
-    loop {
-        // 1. Drain the link under the lock.
-        let mut todo = Vec::new();
-        let mut finished = false;
-        let deadline;
-        {
-            let released = shared.released.take();
-            let mut inner = shared.lock();
-            let inner = &mut *inner;
-            for (conn, f) in released {
-                inner.link.release(conn, f);
-            }
-            while let Some(ev) = inner.link.poll_event() {
-                match ev {
-                    LinkEvent::OpenTransport { conn, attempt } => {
-                        tracing::debug!(conn = conn.0, attempt, "connecting");
-                        todo.push(Todo::Connect(conn));
-                    }
-                    LinkEvent::CloseTransport { conn } => todo.push(Todo::CloseTransport(conn)),
-                    LinkEvent::Remote { conn } => {
-                        let iface = inner.link.remote().cloned().unwrap_or_default();
-                        let remote = Remote::borrowed(iface, conn, weak.clone());
-                        if shared.on_connect.is_some() {
-                            todo.push(Todo::ConnectStep(conn, remote));
-                        } else {
-                            inner.up_remote = Some(remote);
-                        }
-                    }
-                    LinkEvent::Up { conn } => {
-                        tracing::info!(conn = conn.0, "link up");
-                        emit(inner, ClientEvent::Up);
-                    }
-                    LinkEvent::Down { reason } => {
-                        tracing::info!(%reason, "link down");
-                        emit(inner, ClientEvent::Down(reason));
-                    }
-                    LinkEvent::Reconnecting { attempt, delay } => {
-                        tracing::info!(attempt, ?delay, "reconnecting");
-                        emit(inner, ClientEvent::Reconnect { attempt, delay });
-                    }
-                    LinkEvent::TransactionReady { tx, .. } => {
-                        if let Some(w) = inner.waiters.remove(&tx) {
-                            todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
-                        }
-                    }
-                    LinkEvent::TransactionTimedOut { tx } => {
-                        if let Some(w) = inner.waiters.remove(&tx) {
-                            todo.push(Todo::Resolve(w, None, false));
-                        }
-                    }
-                    LinkEvent::TransactionClosed { tx } => {
-                        if let Some(w) = inner.waiters.remove(&tx) {
-                            todo.push(Todo::Resolve(w, None, true));
-                        }
-                    }
-                    LinkEvent::Call {
-                        conn,
-                        function,
-                        args,
-                        answers,
-                    } => {
-                        let args = Args::new(args, conn, weak.clone());
-                        let peer: Arc<dyn PeerOps> = shared.clone();
-                        if let Some(d) = inner.handlers.on_call(function, answers, args, &peer) {
-                            todo.push(Todo::Dispatch(d));
-                        }
-                    }
-                    LinkEvent::CallFailed { call, reason } => {
-                        inner
-                            .handlers
-                            .on_call_failed(call, reason, shared.call_timeout);
-                    }
-                    LinkEvent::Released { function, .. } => inner.handlers.on_released(function),
-                    LinkEvent::Ping { rtt } => {
-                        tracing::trace!(?rtt, "ping");
-                        emit(inner, ClientEvent::Ping(rtt));
-                    }
-                    LinkEvent::Error(e) => {
-                        if matches!(e, LinkError::ConnectFailed { .. }) {
-                            tracing::info!(error = %e, "connection attempt failed");
-                        } else {
-                            tracing::warn!(error = %e, "link error");
-                        }
-                        emit(inner, ClientEvent::Error(e));
-                    }
-                    LinkEvent::Closed => {
-                        emit(inner, ClientEvent::Closed);
-                        finished = true;
-                    }
-                    _ => {}
+impl Side for Shared {
+    type Machine = ClientLink;
+    type Inner = Inner;
+    type Todo = Todo;
+
+    fn core(&self) -> &Core<Inner> {
+        &self.core
+    }
+
+    fn split(inner: &mut Inner) -> Option<(&mut ClientLink, &mut Handlers)> {
+        Some((&mut inner.link, &mut inner.handlers))
+    }
+
+    fn on_event(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        ev: LinkEvent,
+        weak: &Weak<dyn PeerOps>,
+        todo: &mut Vec<Todo>,
+    ) {
+        match ev {
+            LinkEvent::Remote { conn } => {
+                let iface = inner.link.remote().cloned().unwrap_or_default();
+                let remote = Remote::borrowed(iface, conn, weak.clone());
+                if self.on_connect.is_some() {
+                    todo.push(Todo::ConnectStep(conn, remote));
+                } else {
+                    inner.up_remote = Some(remote);
                 }
             }
-            // Functions of a connection that is gone go with it.
-            let current = inner.link.conn();
-            if live_conn != current {
-                if let Some(c) = live_conn {
-                    inner.handlers.on_conn_gone(c);
-                }
-                live_conn = current;
+            LinkEvent::Up { conn } => {
+                tracing::info!(conn = conn.0, "link up");
+                inner.pending.push(ClientEvent::Up);
             }
-            if !matches!(
-                inner.link.state(),
-                LinkState::Up | LinkState::Authenticating
-            ) {
-                inner.up_remote = None;
+            LinkEvent::Down { reason } => {
+                tracing::info!(%reason, "link down");
+                inner.pending.push(ClientEvent::Down(reason));
             }
-            while let Some((conn, bytes)) = inner.link.poll_transmit() {
-                if let Some((c, io)) = io.as_mut() {
-                    if *c == conn {
-                        io.send(&bytes);
-                    }
-                }
-            }
-            deadline = inner.link.poll_timeout();
-            if finished {
-                inner.closed = true;
-                inner.handlers.clear();
-                inner.up_remote = None;
-                inner.subscribers.clear();
-            }
-        }
-        // 2. Act outside the lock.
-        for t in todo {
-            match t {
-                Todo::Connect(conn) => connecting = Some((conn, connector.connect())),
-                Todo::CloseTransport(conn) => {
-                    if connecting.as_ref().is_some_and(|(c, _)| *c == conn) {
-                        connecting = None;
-                    }
-                    if io.as_ref().is_some_and(|(c, _)| *c == conn) {
-                        let (_, old) = io.take().expect("checked");
-                        rt.spawn(Box::pin(old.shutdown()));
-                    }
-                }
-                Todo::Dispatch(d) => {
-                    let s = shared.clone();
-                    let on_error: Arc<dyn Fn(String) + Send + Sync> = Arc::new(move |msg| {
-                        tracing::warn!("{msg}");
-                        emit(&mut s.lock(), ClientEvent::Handler(msg));
-                    });
-                    run_dispatch(d, &|f| rt.spawn(f), on_error);
-                }
-                Todo::Resolve(w, remote, closed) => match w {
-                    Waiter::Future(tx) => {
-                        let _ = tx.send(if closed {
-                            Err(UpError::Closed)
-                        } else {
-                            Ok(remote)
-                        });
-                    }
-                    Waiter::Closure(f) => {
-                        if std::panic::catch_unwind(AssertUnwindSafe(|| f(remote))).is_err() {
-                            emit(
-                                &mut shared.lock(),
-                                ClientEvent::Handler("a transaction panicked".into()),
-                            );
-                        }
-                    }
-                },
-                Todo::ConnectStep(conn, remote) => {
-                    let step = shared.on_connect.clone().expect("checked");
-                    let s = shared.clone();
-                    let fut = AssertUnwindSafe(step(remote)).catch_unwind();
-                    rt.spawn(Box::pin(async move {
-                        let r = fut.await;
-                        let now = s.runtime.now();
-                        let mut inner = s.lock();
-                        match r {
-                            Ok(Ok(up)) => {
-                                let value = up.value().clone();
-                                if inner.link.conn() == Some(conn) {
-                                    inner.up_remote = Some(up);
-                                }
-                                inner.link.signal_up(conn, now, value);
-                            }
-                            Ok(Err(e)) => inner.link.fail_connect_step(conn, now, e.to_string()),
-                            Err(_) => {
-                                inner
-                                    .link
-                                    .fail_connect_step(conn, now, "the connect step panicked")
-                            }
-                        }
-                        drop(inner);
-                        s.wake();
-                    }));
-                }
-            }
-        }
-        if finished {
-            if let Some((_, old)) = io.take() {
-                old.shutdown().await;
-            }
-            let waiters = std::mem::take(&mut shared.lock().close_waiters);
-            for w in waiters {
-                let _ = w.send(());
-            }
-            return;
-        }
-        // 3. Wait for something to happen.
-        timer.arm(&*rt, deadline);
-        enum Wake {
-            Connected(ConnId, io::Result<BoxStream>),
-            Io(ConnId, IoEvent),
-            Timer,
-            Kick,
-        }
-        let wake = futures::future::poll_fn(|cx| {
-            if shared.signal.take(cx) {
-                return Poll::Ready(Wake::Kick);
-            }
-            if let Some((conn, fut)) = connecting.as_mut() {
-                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
-                    let conn = *conn;
-                    connecting = None;
-                    return Poll::Ready(Wake::Connected(conn, r));
-                }
-            }
-            if let Some((conn, io)) = io.as_mut() {
-                if let Poll::Ready(ev) = io.poll(cx) {
-                    return Poll::Ready(Wake::Io(*conn, ev));
-                }
-            }
-            if timer.poll(cx) {
-                return Poll::Ready(Wake::Timer);
-            }
-            Poll::Pending
-        })
-        .await;
-        let now = rt.now();
-        let mut inner = shared.lock();
-        match wake {
-            Wake::Kick => {}
-            Wake::Timer => inner.link.handle_timeout(now),
-            Wake::Connected(conn, Ok(stream)) => {
-                io = Some((conn, Io::new(stream)));
-                inner.link.handle_connected(conn, now);
-            }
-            Wake::Connected(conn, Err(e)) => {
-                tracing::debug!(conn = conn.0, error = %e, "connect failed");
-                inner.link.handle_connect_failed(conn, now, e.to_string());
-            }
-            Wake::Io(conn, IoEvent::Data(n)) => {
-                if let Some((_, io_ref)) = io.as_ref() {
-                    inner.link.handle_input(conn, now, io_ref.received(n));
-                }
-            }
-            Wake::Io(conn, IoEvent::Eof) => {
-                io = None;
-                inner.link.handle_transport_closed(conn, now, None);
-            }
-            Wake::Io(conn, IoEvent::Error(e)) => {
-                io = None;
+            LinkEvent::Reconnecting { attempt, delay } => {
+                tracing::info!(attempt, ?delay, "reconnecting");
                 inner
-                    .link
-                    .handle_transport_closed(conn, now, Some(e.to_string()));
+                    .pending
+                    .push(ClientEvent::Reconnect { attempt, delay });
             }
+            LinkEvent::TransactionReady { tx, .. } => {
+                if let Some(w) = inner.waiters.remove(&tx) {
+                    todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
+                }
+            }
+            LinkEvent::TransactionTimedOut { tx } => {
+                if let Some(w) = inner.waiters.remove(&tx) {
+                    todo.push(Todo::Resolve(w, None, false));
+                }
+            }
+            LinkEvent::TransactionClosed { tx } => {
+                if let Some(w) = inner.waiters.remove(&tx) {
+                    todo.push(Todo::Resolve(w, None, true));
+                }
+            }
+            LinkEvent::Ping { rtt } => {
+                tracing::trace!(?rtt, "ping");
+                inner.pending.push(ClientEvent::Ping(rtt));
+            }
+            LinkEvent::Error(e) => {
+                if matches!(e, LinkError::ConnectFailed { .. }) {
+                    tracing::info!(error = %e, "connection attempt failed");
+                } else {
+                    tracing::warn!(error = %e, "link error");
+                }
+                inner.pending.push(ClientEvent::Error(e));
+            }
+            LinkEvent::Closed => inner.pending.push(ClientEvent::Closed),
+            _ => {}
+        }
+    }
+
+    fn end_turn(&self, inner: &mut Inner, closed: bool) {
+        // Functions of a connection that is gone go with it.
+        let current = inner.link.conn();
+        if inner.live_conn != current {
+            if let Some(c) = inner.live_conn {
+                inner.handlers.on_conn_gone(c);
+            }
+            inner.live_conn = current;
+        }
+        if !matches!(
+            inner.link.state(),
+            LinkState::Up | LinkState::Authenticating
+        ) {
+            inner.up_remote = None;
+        }
+        // Events go out once the turn's bookkeeping is done: whoever sees `Down` sees the
+        // old connection's functions gone.
+        for ev in std::mem::take(&mut inner.pending) {
+            inner.subscribers.emit(ev);
+        }
+        if closed {
+            inner.closed = true;
+            inner.handlers.clear();
+            inner.up_remote = None;
+            inner.subscribers.clear();
+        }
+    }
+
+    fn act(self: &Arc<Self>, todo: Todo) {
+        match todo {
+            Todo::Resolve(Waiter::Future(tx), remote, closed) => {
+                let _ = tx.send(if closed {
+                    Err(UpError::Closed)
+                } else {
+                    Ok(remote)
+                });
+            }
+            Todo::Resolve(Waiter::Closure(f), remote, _) => {
+                if std::panic::catch_unwind(AssertUnwindSafe(|| f(remote))).is_err() {
+                    self.handler_failed("a transaction panicked".into());
+                }
+            }
+            Todo::ConnectStep(conn, remote) => {
+                let Some(step) = self.on_connect.clone() else {
+                    return;
+                };
+                let s = self.clone();
+                let fut = AssertUnwindSafe(step(remote)).catch_unwind();
+                self.core.runtime.spawn(Box::pin(async move {
+                    let r = fut.await;
+                    let now = s.now();
+                    let mut inner = s.lock();
+                    match r {
+                        Ok(Ok(up)) => {
+                            let value = up.value().clone();
+                            if inner.link.conn() == Some(conn) {
+                                inner.up_remote = Some(up);
+                            }
+                            inner.link.signal_up(conn, now, value);
+                        }
+                        Ok(Err(e)) => inner.link.fail_connect_step(conn, now, e.to_string()),
+                        Err(_) => {
+                            inner
+                                .link
+                                .fail_connect_step(conn, now, "the connect step panicked")
+                        }
+                    }
+                    drop(inner);
+                    s.wake();
+                }));
+            }
+        }
+    }
+
+    fn handler_failed(self: &Arc<Self>, msg: String) {
+        tracing::warn!("{msg}");
+        self.lock().subscribers.emit(ClientEvent::Handler(msg));
+    }
+
+    fn ended(self: &Arc<Self>) {
+        let waiters = std::mem::take(&mut self.lock().close_waiters);
+        for w in waiters {
+            let _ = w.send(());
         }
     }
 }

@@ -1,20 +1,24 @@
-//! The pieces both background tasks (the client's and each server connection's) are made of:
-//! the wake-up signal, the one timer, the event subscribers, the queue of released peer
-//! callbacks, and the bookkeeping after a call.
+//! The one background-task loop that drives a state machine: the client's link and each
+//! server connection alike. It owns the transport, the connection attempt and the timer,
+//! gives released peer callbacks back, routes incoming calls, call failures and releases to
+//! the handlers, moves bytes, and leaves to its [`Side`] only the events that are the
+//! client's or the server's own.
 
-use crate::client::map_call_error;
 use crate::error::CallError;
-use crate::peer::Handlers;
-use crate::runtime::Runtime;
+use crate::io::{Io, IoEvent};
+use crate::peer::{run_dispatch, Args, Dispatch, Handlers, PeerOps};
+use crate::runtime::{BoxStream, Connector, Runtime};
+use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::task::AtomicWaker;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::task::Context;
-use std::time::Instant;
-use upnode_core::link::{CallId, LinkCounters};
-use upnode_core::LocalFn;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use upnode_core::link::{CallId, ConnId, LinkCounters, LinkEvent};
+use upnode_core::{LocalFn, RemoteFn};
 
 /// Locks a mutex, carrying on if a thread panicked while holding it (the state machines
 /// stay consistent between calls, and a panicking user callback never runs under a lock).
@@ -166,6 +170,279 @@ pub(crate) fn after_call(
             Ok(())
         }
         Ok(None) => Ok(()),
-        Err(e) => Err(map_call_error(e)),
+        Err(e) => Err(CallError::from_link(e)),
+    }
+}
+
+/// What the driver feeds a state machine.
+pub(crate) enum Input<'a> {
+    /// Its deadline has come.
+    Timeout,
+    /// The transport it asked for is open.
+    Connected(ConnId),
+    /// Opening the transport failed.
+    ConnectFailed(ConnId, String),
+    /// Bytes arrived.
+    Data(ConnId, &'a [u8]),
+    /// The transport ended (with the error, if any).
+    Closed(ConnId, Option<String>),
+}
+
+/// A state machine of `upnode-core` as the driver sees it (`ClientLink`, `ServerConn`).
+pub(crate) trait Machine {
+    fn release(&mut self, conn: ConnId, f: RemoteFn);
+    fn poll_event(&mut self) -> Option<LinkEvent>;
+    fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn handle(&mut self, now: Instant, input: Input<'_>);
+}
+
+/// What every side shares with its handles: its state behind one lock, the released
+/// callbacks, the wake-up signal, the runtime and the calls' time limit.
+pub(crate) struct Core<I> {
+    inner: Mutex<I>,
+    /// Peer callbacks whose last handle was dropped, for the driver to give back. Kept
+    /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
+    pub released: Released<(ConnId, RemoteFn)>,
+    signal: Signal,
+    pub runtime: Arc<dyn Runtime>,
+    pub call_timeout: Option<Duration>,
+}
+
+impl<I> Core<I> {
+    pub fn new(inner: I, runtime: Arc<dyn Runtime>, call_timeout: Option<Duration>) -> Self {
+        Core {
+            inner: Mutex::new(inner),
+            released: Released::default(),
+            signal: Signal::default(),
+            runtime,
+            call_timeout,
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, I> {
+        lock(&self.inner)
+    }
+
+    pub fn wake(&self) {
+        self.signal.wake();
+    }
+
+    /// Queues released callbacks for the driver (never locks `inner`: this runs in `Drop`
+    /// of remote handles, possibly while this very thread holds it).
+    pub fn release(&self, conn: ConnId, fns: &[RemoteFn]) {
+        self.released.push(fns.iter().map(|f| (conn, *f)));
+        self.wake();
+    }
+}
+
+/// The client or a server connection: what the driver leaves to it.
+pub(crate) trait Side: PeerOps + Sized + 'static {
+    type Machine: Machine;
+    type Inner: Send;
+    /// Work a side decides under the lock and does after it.
+    type Todo: Send;
+
+    fn core(&self) -> &Core<Self::Inner>;
+    /// The machine and the handlers; `None` once the side has ended.
+    fn split(inner: &mut Self::Inner) -> Option<(&mut Self::Machine, &mut Handlers)>;
+    /// An event that is the side's own (not a transport request, call, failure or release).
+    fn on_event(
+        self: &Arc<Self>,
+        inner: &mut Self::Inner,
+        ev: LinkEvent,
+        weak: &Weak<dyn PeerOps>,
+        todo: &mut Vec<Self::Todo>,
+    );
+    /// The end of a turn, still under the lock; `closed` when the machine has closed.
+    fn end_turn(&self, inner: &mut Self::Inner, closed: bool);
+    /// Does a todo outside the lock.
+    fn act(self: &Arc<Self>, todo: Self::Todo);
+    /// A handler or callback failed.
+    fn handler_failed(self: &Arc<Self>, msg: String);
+    /// The machine has closed and its transport is shut down: the task ends after this.
+    fn ended(self: &Arc<Self>);
+}
+
+/// Work decided under the lock, in the order of the events.
+enum Step<T> {
+    Dispatch(Dispatch),
+    Side(T),
+}
+
+enum Wake {
+    Connected(ConnId, io::Result<BoxStream>),
+    Io(ConnId, IoEvent),
+    Timer,
+    Kick,
+}
+
+/// The background task of a side: runs until its machine closes. `connector` opens the
+/// transports the machine asks for; `io` is a transport that is already open.
+pub(crate) async fn drive<S: Side>(
+    side: Arc<S>,
+    connector: Option<Arc<dyn Connector>>,
+    mut io: Option<(ConnId, Io)>,
+) {
+    let peer: Arc<dyn PeerOps> = side.clone();
+    let weak = Arc::downgrade(&peer);
+    let core = side.core();
+    let rt = core.runtime.clone();
+    let on_error: Arc<dyn Fn(String) + Send + Sync> = {
+        let s = side.clone();
+        Arc::new(move |msg| s.handler_failed(msg))
+    };
+    let mut connecting: Option<(ConnId, BoxFuture<'static, io::Result<BoxStream>>)> = None;
+    let mut timer = Timer::default();
+    loop {
+        // 1. Drain the machine under the lock.
+        let mut steps = Vec::new();
+        let mut todo = Vec::new();
+        let mut open = None;
+        let mut close = Vec::new();
+        let mut closed = false;
+        let mut deadline = None;
+        {
+            let released = core.released.take();
+            let mut guard = core.lock();
+            let inner = &mut *guard;
+            let Some((machine, _)) = S::split(inner) else {
+                return;
+            };
+            for (conn, f) in released {
+                machine.release(conn, f);
+            }
+            while let Some((machine, handlers)) = S::split(inner) {
+                let Some(ev) = machine.poll_event() else {
+                    break;
+                };
+                match ev {
+                    LinkEvent::OpenTransport { conn, attempt } => {
+                        tracing::debug!(conn = conn.0, attempt, "connecting");
+                        open = Some(conn);
+                    }
+                    LinkEvent::CloseTransport { conn } => close.push(conn),
+                    LinkEvent::Call {
+                        conn,
+                        function,
+                        args,
+                        answers,
+                    } => {
+                        let args = Args::new(args, conn, weak.clone());
+                        if let Some(d) = handlers.on_call(function, answers, args, &peer) {
+                            steps.push(Step::Dispatch(d));
+                        }
+                    }
+                    LinkEvent::CallFailed { call, reason } => {
+                        handlers.on_call_failed(call, reason, core.call_timeout);
+                    }
+                    LinkEvent::Released { function, .. } => handlers.on_released(function),
+                    ev => {
+                        closed |= matches!(ev, LinkEvent::Closed);
+                        side.on_event(inner, ev, &weak, &mut todo);
+                        steps.extend(todo.drain(..).map(Step::Side));
+                    }
+                }
+            }
+            if let Some((machine, _)) = S::split(inner) {
+                while let Some((conn, bytes)) = machine.poll_transmit() {
+                    match io.as_mut() {
+                        Some((c, io)) if *c == conn => io.send(&bytes),
+                        _ => {}
+                    }
+                }
+                deadline = machine.poll_timeout();
+            }
+            side.end_turn(inner, closed);
+        }
+        // 2. Act outside the lock.
+        if let Some(conn) = open {
+            if let Some(c) = &connector {
+                connecting = Some((conn, c.connect()));
+            }
+        }
+        let mut closing = Vec::new();
+        for conn in close {
+            if connecting.as_ref().is_some_and(|(c, _)| *c == conn) {
+                connecting = None;
+            }
+            if io.as_ref().is_some_and(|(c, _)| *c == conn) {
+                closing.extend(io.take().map(|(_, old)| old));
+            }
+        }
+        for step in steps {
+            match step {
+                Step::Dispatch(d) => run_dispatch(d, &|f| rt.spawn(f), on_error.clone()),
+                Step::Side(t) => side.act(t),
+            }
+        }
+        if closed {
+            // The last transport is flushed before the task ends; one closed while the
+            // machine lives is shut down in the background.
+            closing.extend(io.take().map(|(_, old)| old));
+            for old in closing {
+                old.shutdown().await;
+            }
+            side.ended();
+            return;
+        }
+        for old in closing {
+            rt.spawn(Box::pin(old.shutdown()));
+        }
+        // 3. Wait for something to happen.
+        timer.arm(&*rt, deadline);
+        let wake = futures::future::poll_fn(|cx| {
+            if core.signal.take(cx) {
+                return Poll::Ready(Wake::Kick);
+            }
+            if let Some((conn, fut)) = connecting.as_mut() {
+                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                    let conn = *conn;
+                    connecting = None;
+                    return Poll::Ready(Wake::Connected(conn, r));
+                }
+            }
+            if let Some((conn, io)) = io.as_mut() {
+                if let Poll::Ready(ev) = io.poll(cx) {
+                    return Poll::Ready(Wake::Io(*conn, ev));
+                }
+            }
+            if timer.poll(cx) {
+                return Poll::Ready(Wake::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+        // 4. Tell the machine.
+        let now = rt.now();
+        let mut guard = core.lock();
+        let Some((machine, _)) = S::split(&mut guard) else {
+            return;
+        };
+        match wake {
+            Wake::Kick => {}
+            Wake::Timer => machine.handle(now, Input::Timeout),
+            Wake::Connected(conn, Ok(stream)) => {
+                io = Some((conn, Io::new(stream)));
+                machine.handle(now, Input::Connected(conn));
+            }
+            Wake::Connected(conn, Err(e)) => {
+                tracing::debug!(conn = conn.0, error = %e, "connect failed");
+                machine.handle(now, Input::ConnectFailed(conn, e.to_string()));
+            }
+            Wake::Io(conn, IoEvent::Data(n)) => {
+                if let Some((_, io)) = io.as_ref() {
+                    machine.handle(now, Input::Data(conn, io.received(n)));
+                }
+            }
+            Wake::Io(conn, IoEvent::Eof) => {
+                io = None;
+                machine.handle(now, Input::Closed(conn, None));
+            }
+            Wake::Io(conn, IoEvent::Error(e)) => {
+                io = None;
+                machine.handle(now, Input::Closed(conn, Some(e.to_string())));
+            }
+        }
     }
 }

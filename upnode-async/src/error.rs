@@ -57,3 +57,76 @@ pub enum UpError {
 
 /// An error a method handler returns; reported as an event, the connection lives on.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl CallError {
+    /// The async API's form of a call the link refused.
+    pub(crate) fn from_link(e: upnode_core::link::CallError) -> CallError {
+        use upnode_core::link::CallError as E;
+        match e {
+            E::Closed => CallError::Closed,
+            E::Local(l) => CallError::Local(l),
+            E::TooManyInFlight { limit } => CallError::TooManyInFlight { limit },
+            _ => CallError::NotConnected,
+        }
+    }
+}
+
+/// An address that is not `"host:port"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid address {addr:?}: {reason}")]
+pub struct BadAddress {
+    /// The address as given.
+    pub addr: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// Why a client could not be started: the input given to a `connect_*` function was wrong.
+/// Nothing was spawned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The reconnect policy is out of range (e.g. an exponential `factor` below 1).
+    #[error("invalid reconnect policy: {0}")]
+    Policy(#[from] upnode_core::link::backoff::PolicyError),
+    /// The address is not `host:port` with a port from 1 to 65535.
+    #[error(transparent)]
+    Address(#[from] BadAddress),
+    /// The Unix socket path is empty.
+    #[error("invalid Unix socket path {0:?}: it is empty")]
+    Path(std::path::PathBuf),
+    /// The TLS server name is neither a DNS name nor an IP address.
+    #[error("invalid TLS server name {0:?}: not a DNS name or an IP address")]
+    ServerName(String),
+}
+
+/// Why a server could not start listening.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// The address is not `host:port` with a port from 0 to 65535 (0 picks a free port).
+    #[error(transparent)]
+    Address(#[from] BadAddress),
+    /// The Unix socket path is empty.
+    #[error("invalid Unix socket path {0:?}: it is empty")]
+    Path(std::path::PathBuf),
+    /// The socket could not be bound (address in use, no permission, unknown host…).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address or path as given.
+        addr: String,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ListenError {
+    /// The system's error kind when binding failed (e.g. `AddrInUse`), else `InvalidInput`.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        match self {
+            ListenError::Bind { source, .. } => source.kind(),
+            _ => std::io::ErrorKind::InvalidInput,
+        }
+    }
+}

@@ -4,22 +4,31 @@
 //! transport and the core's state machines, sleeps until their deadlines, and turns their
 //! events into futures, streams and handler calls. An adapter (`upnode-tokio`,
 //! `upnode-async-std`, `upnode-smol`) only supplies a [`Runtime`] (spawn, sleep, clock) and
-//! transports (TCP, Unix sockets, TLS) as [`BoxStream`]s.
+//! sockets ([`net::Net`]); connecting (every check of the user's input), listening, TLS and
+//! the accept loop are here, and [`adapter!`] writes the adapter's public functions.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod adapter;
+#[cfg(feature = "async-io")]
+pub mod async_io;
 mod client;
 mod driver;
 mod error;
 mod io;
+mod listener;
+pub mod net;
 mod peer;
 mod runtime;
 mod server;
+mod tls;
 
 pub use client::{Client, ClientBuilder, ClientEvent};
 pub use driver::Counters;
-pub use error::{CallError, HandlerError, UpError};
+pub use error::{BadAddress, CallError, ConnectError, HandlerError, ListenError, UpError};
+pub use futures_rustls::rustls;
+pub use listener::{Bound, Listener};
 pub use peer::{Args, Call, Interface, Remote};
-pub use runtime::{AsyncDuplex, BoxStream, Connector, Runtime};
+pub use runtime::{boxed, AsyncDuplex, BoxStream, Connector, Runtime};
 pub use server::{ConnHandle, Server, ServerBuilder, ServerEvent};
 pub use upnode_core;

@@ -12,6 +12,11 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncDuplex for T {}
 /// A boxed [`AsyncDuplex`].
 pub type BoxStream = Box<dyn AsyncDuplex>;
 
+/// Boxes a futures-io stream.
+pub fn boxed<S: AsyncDuplex>(stream: S) -> BoxStream {
+    Box::new(stream)
+}
+
 /// The runtime services the plumbing needs. Each adapter implements this once.
 pub trait Runtime: Send + Sync + 'static {
     /// Runs a task in the background.

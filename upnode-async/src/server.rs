@@ -1,18 +1,18 @@
 //! The server: a constructor per connection, and one task per connection driving
 //! `ServerConn`.
 
-use crate::driver::{after_call, lock, Counters, Released, Signal, Subscribers, Timer};
+use crate::driver::{after_call, drive, lock, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::CallError;
-use crate::io::{Io, IoEvent};
-use crate::peer::{run_dispatch, Args, Handler, Handlers, Interface, PeerOps, Remote};
+use crate::io::Io;
+use crate::peer::{Handler, Handlers, Interface, PeerOps, Remote};
 use crate::runtime::{BoxStream, Runtime};
+use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use upnode_core::config::WhenFull;
 use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConfig, ServerConn};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
@@ -167,17 +167,16 @@ impl Server {
         }
         let id = s.next_id.fetch_add(1, Ordering::Relaxed);
         let now = s.runtime.now();
+        let inner = ConnInner {
+            conn: None,
+            handlers: Handlers::default(),
+            remote_waiters: Vec::new(),
+            end_reason: None,
+        };
         let conn = Arc::new(ConnShared {
             id,
-            inner: Mutex::new(ConnInner {
-                conn: None,
-                handlers: Handlers::default(),
-                remote_waiters: Vec::new(),
-            }),
-            released: Released::default(),
-            signal: Signal::default(),
-            runtime: s.runtime.clone(),
-            call_timeout: s.call_timeout,
+            core: Core::new(inner, s.runtime.clone(), s.call_timeout),
+            server: s.clone(),
         });
         let iface = (s.cons)(ConnHandle {
             conn: Arc::downgrade(&conn),
@@ -190,10 +189,15 @@ impl Server {
         lock(&s.conns).insert(id, Arc::downgrade(&conn));
         s.emit(ServerEvent::Connected(id));
         tracing::debug!(conn = id, "connection accepted");
-        let server = self.shared.clone();
-        s.runtime
-            .spawn(Box::pin(drive_conn(server, conn, Io::new(stream))));
+        let io = Some((ConnId(0), Io::new(stream)));
+        s.runtime.spawn(Box::pin(drive(conn, None, io)));
         true
+    }
+
+    /// How long a client may take to start the conversation (its `methods`, or a TLS
+    /// handshake before that).
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.shared.config.handshake_timeout
     }
 
     /// Connections being served now.
@@ -306,30 +310,27 @@ impl Server {
     }
 }
 
-struct ConnInner {
+pub(crate) struct ConnInner {
+    /// `None` before the constructor has run and after the connection ended.
     conn: Option<ServerConn>,
     handlers: Handlers,
     remote_waiters: Vec<oneshot::Sender<Option<Remote>>>,
+    end_reason: Option<LinkError>,
 }
 
-struct ConnShared {
+pub(crate) struct ConnShared {
     id: u64,
-    inner: Mutex<ConnInner>,
-    /// Client callbacks whose last handle was dropped, for the driver to give back. Kept
-    /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
-    released: Released<RemoteFn>,
-    signal: Signal,
-    runtime: Arc<dyn Runtime>,
-    call_timeout: Option<Duration>,
+    core: Core<ConnInner>,
+    server: Arc<ServerShared>,
 }
 
 impl ConnShared {
     fn lock(&self) -> MutexGuard<'_, ConnInner> {
-        lock(&self.inner)
+        self.core.lock()
     }
 
     fn wake(&self) {
-        self.signal.wake();
+        self.core.wake();
     }
 
     fn counters(&self) -> Option<Counters> {
@@ -342,7 +343,7 @@ impl ConnShared {
     }
 
     fn close(&self) {
-        let now = self.runtime.now();
+        let now = self.core.runtime.now();
         if let Some(c) = self.lock().conn.as_mut() {
             c.close(now);
         }
@@ -359,7 +360,7 @@ impl PeerOps for ConnShared {
         timeout: Option<Duration>,
         reply: Option<LocalFn>,
     ) -> Result<(), CallError> {
-        let now = self.runtime.now();
+        let now = self.core.runtime.now();
         let mut inner = self.lock();
         let inner = &mut *inner;
         let Some(conn) = inner.conn.as_mut() else {
@@ -376,11 +377,10 @@ impl PeerOps for ConnShared {
         r
     }
 
-    fn release(&self, _conn: ConnId, fns: &[RemoteFn]) {
+    fn release(&self, conn: ConnId, fns: &[RemoteFn]) {
         // Runs in `Drop` of remote handles, possibly while this thread holds `inner` (see
-        // the client's `release`): queue for the driver instead of locking `inner`.
-        self.released.push(fns.iter().copied());
-        self.wake();
+        // the client's `release`): the core queues them for the driver.
+        self.core.release(conn, fns);
     }
 
     fn register(&self, conn: ConnId, handler: Handler) -> LocalFn {
@@ -393,7 +393,7 @@ impl PeerOps for ConnShared {
     }
 
     fn call_timeout(&self) -> Option<Duration> {
-        self.call_timeout
+        self.core.call_timeout
     }
 }
 
@@ -446,148 +446,108 @@ impl ConnHandle {
     }
 }
 
-async fn drive_conn(server: Arc<ServerShared>, shared: Arc<ConnShared>, io: Io) {
-    let weak: Weak<dyn PeerOps> = {
-        let p: Arc<dyn PeerOps> = shared.clone();
-        Arc::downgrade(&p)
-    };
-    let rt = shared.runtime.clone();
-    let id = shared.id;
-    let mut io = Some(io);
-    let mut timer = Timer::default();
-    let mut end_reason = None;
-    loop {
-        let mut dispatch = Vec::new();
-        let mut close_io = false;
-        let mut finished = false;
-        let deadline;
-        {
-            let released = shared.released.take();
-            let mut guard = shared.lock();
-            let inner = &mut *guard;
-            let Some(conn) = inner.conn.as_mut() else {
-                return;
-            };
-            for f in released {
-                conn.release(f);
-            }
-            while let Some(ev) = conn.poll_event() {
-                match ev {
-                    LinkEvent::CloseTransport { .. } => close_io = true,
-                    LinkEvent::Remote { conn: c } => {
-                        let v = conn.remote().cloned().unwrap_or_default();
-                        for w in inner.remote_waiters.drain(..) {
-                            let _ = w.send(Some(Remote::borrowed(v.clone(), c, weak.clone())));
-                        }
-                    }
-                    LinkEvent::Call {
-                        conn: c,
-                        function,
-                        args,
-                        answers,
-                    } => {
-                        let args = Args::new(args, c, weak.clone());
-                        let peer: Arc<dyn PeerOps> = shared.clone();
-                        if let Some(d) = inner.handlers.on_call(function, answers, args, &peer) {
-                            dispatch.push(d);
-                        }
-                    }
-                    LinkEvent::CallFailed { call, reason } => {
-                        inner
-                            .handlers
-                            .on_call_failed(call, reason, shared.call_timeout);
-                    }
-                    LinkEvent::Released { function, .. } => inner.handlers.on_released(function),
-                    LinkEvent::Error(e) => {
-                        tracing::warn!(conn = id, error = %e, "connection error");
-                        server.emit(ServerEvent::Error(id, e));
-                    }
-                    LinkEvent::Down { reason } => end_reason = Some(reason),
-                    LinkEvent::Closed => finished = true,
-                    _ => {}
-                }
-            }
-            while let Some(bytes) = conn.poll_transmit() {
-                if let Some(io) = io.as_mut() {
-                    io.send(&bytes);
-                }
-            }
-            deadline = conn.poll_timeout();
-            if finished {
-                inner.handlers.clear();
-                inner.conn = None;
+impl Machine for ServerConn {
+    fn release(&mut self, _conn: ConnId, f: RemoteFn) {
+        ServerConn::release(self, f);
+    }
+
+    fn poll_event(&mut self) -> Option<LinkEvent> {
+        ServerConn::poll_event(self)
+    }
+
+    fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
+        ServerConn::poll_transmit(self).map(|b| (ConnId(0), b))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        ServerConn::poll_timeout(self)
+    }
+
+    fn handle(&mut self, now: Instant, input: Input<'_>) {
+        match input {
+            Input::Timeout => self.handle_timeout(now),
+            Input::Data(_, bytes) => self.handle_input(now, bytes),
+            Input::Closed(_, e) => self.handle_transport_closed(now, e),
+            // A served connection is open from the start.
+            Input::Connected(_) | Input::ConnectFailed(..) => {}
+        }
+    }
+}
+
+impl Side for ConnShared {
+    type Machine = ServerConn;
+    type Inner = ConnInner;
+    type Todo = std::convert::Infallible;
+
+    fn core(&self) -> &Core<ConnInner> {
+        &self.core
+    }
+
+    fn split(inner: &mut ConnInner) -> Option<(&mut ServerConn, &mut Handlers)> {
+        Some((inner.conn.as_mut()?, &mut inner.handlers))
+    }
+
+    fn on_event(
+        self: &Arc<Self>,
+        inner: &mut ConnInner,
+        ev: LinkEvent,
+        weak: &Weak<dyn PeerOps>,
+        _todo: &mut Vec<Self::Todo>,
+    ) {
+        match ev {
+            LinkEvent::Remote { conn } => {
+                let v = inner
+                    .conn
+                    .as_ref()
+                    .and_then(|c| c.remote().cloned())
+                    .unwrap_or_default();
                 for w in inner.remote_waiters.drain(..) {
-                    let _ = w.send(None);
+                    let _ = w.send(Some(Remote::borrowed(v.clone(), conn, weak.clone())));
                 }
             }
+            LinkEvent::Error(e) => {
+                tracing::warn!(conn = self.id, error = %e, "connection error");
+                self.server.emit(ServerEvent::Error(self.id, e));
+            }
+            LinkEvent::Down { reason } => inner.end_reason = Some(reason),
+            _ => {}
         }
-        let s = server.clone();
-        let on_error: Arc<dyn Fn(String) + Send + Sync> = Arc::new(move |msg| {
-            tracing::warn!(conn = id, "{msg}");
-            s.emit(ServerEvent::Handler(id, msg));
-        });
-        for d in dispatch {
-            run_dispatch(d, &|f| rt.spawn(f), on_error.clone());
-        }
-        if close_io || finished {
-            if let Some(old) = io.take() {
-                old.shutdown().await;
+    }
+
+    fn end_turn(&self, inner: &mut ConnInner, closed: bool) {
+        if closed {
+            inner.handlers.clear();
+            inner.conn = None;
+            for w in inner.remote_waiters.drain(..) {
+                let _ = w.send(None);
             }
         }
-        if finished {
-            let reason = end_reason.unwrap_or(LinkError::TransportClosed { detail: None });
-            tracing::debug!(conn = id, %reason, "connection ended");
-            server.emit(ServerEvent::Disconnected(id, reason));
-            lock(&server.conns).remove(&id);
-            if server.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-                let waiters = std::mem::take(&mut *lock(&server.idle_waiters));
-                for w in waiters {
-                    let _ = w.send(());
-                }
-            }
-            return;
-        }
-        timer.arm(&*rt, deadline);
-        enum Wake {
-            Io(IoEvent),
-            Timer,
-            Kick,
-        }
-        let wake = futures::future::poll_fn(|cx| {
-            if shared.signal.take(cx) {
-                return Poll::Ready(Wake::Kick);
-            }
-            if let Some(io) = io.as_mut() {
-                if let Poll::Ready(ev) = io.poll(cx) {
-                    return Poll::Ready(Wake::Io(ev));
-                }
-            }
-            if timer.poll(cx) {
-                return Poll::Ready(Wake::Timer);
-            }
-            Poll::Pending
-        })
-        .await;
-        let now = rt.now();
-        let mut inner = shared.lock();
-        let Some(conn) = inner.conn.as_mut() else {
-            return;
-        };
-        match wake {
-            Wake::Kick => {}
-            Wake::Timer => conn.handle_timeout(now),
-            Wake::Io(IoEvent::Data(n)) => {
-                if let Some(io) = io.as_ref() {
-                    conn.handle_input(now, io.received(n));
-                }
-            }
-            Wake::Io(IoEvent::Eof) => {
-                io = None;
-                conn.handle_transport_closed(now, None);
-            }
-            Wake::Io(IoEvent::Error(e)) => {
-                io = None;
-                conn.handle_transport_closed(now, Some(e.to_string()));
+    }
+
+    fn act(self: &Arc<Self>, todo: Self::Todo) {
+        match todo {}
+    }
+
+    fn handler_failed(self: &Arc<Self>, msg: String) {
+        tracing::warn!(conn = self.id, "{msg}");
+        self.server.emit(ServerEvent::Handler(self.id, msg));
+    }
+
+    fn ended(self: &Arc<Self>) {
+        let (id, server) = (self.id, &self.server);
+        let reason = self
+            .lock()
+            .end_reason
+            .take()
+            .unwrap_or(LinkError::TransportClosed { detail: None });
+        tracing::debug!(conn = id, %reason, "connection ended");
+        lock(&server.conns).remove(&id);
+        let last = server.active.fetch_sub(1, Ordering::AcqRel) == 1;
+        server.emit(ServerEvent::Disconnected(id, reason));
+        if last {
+            let waiters = std::mem::take(&mut *lock(&server.idle_waiters));
+            for w in waiters {
+                let _ = w.send(());
             }
         }
     }

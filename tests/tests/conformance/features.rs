@@ -1,20 +1,19 @@
-//! Behaviour beyond the original suite, over real sockets with the tokio adapter: failures
+//! Behaviour beyond the original suite, over real sockets on each runtime: failures
 //! as values, handler errors, limits, shutdown, callbacks called many times, functions
 //! inside objects, Unix sockets and TLS.
 
-mod common;
-
-use common::{fast_client, ms, stop, within, Events, Watchdog};
+use crate::common::{fast_client, ms, spawned, stop, timeout, within, yield_now, Events, Watchdog};
+use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use upnode_tokio::upnode_core::config::WhenFull;
-use upnode_tokio::upnode_core::link::LinkError;
-use upnode_tokio::upnode_core::Value;
-use upnode_tokio::{
-    rustls, Call, CallError, ClientBuilderExt, ClientEvent, ConnHandle, HandlerError, Interface,
-    Server, ServerBuilder, ServerEvent,
+use upnode_async::upnode_core::config::WhenFull;
+use upnode_async::upnode_core::link::LinkError;
+use upnode_async::upnode_core::Value;
+use upnode_async::{
+    rustls, Call, CallError, ClientEvent, ConnHandle, HandlerError, Interface, Server,
+    ServerBuilder, ServerEvent,
 };
 
 /// Calls parked by a handler that never answers them (kept so that their callbacks are
@@ -22,8 +21,8 @@ use upnode_tokio::{
 type Parked = Arc<Mutex<Vec<Call>>>;
 
 /// A server exporting `time` (answers `"now"`) and `hang` (never answers; parks the call).
-fn hanging_server(builder: ServerBuilder, parked: Parked) -> Server {
-    upnode_tokio::build_server(builder, move |_conn| {
+fn hanging_server<R: Rt>(builder: ServerBuilder, parked: Parked) -> Server {
+    R::build_server(builder, move |_conn| {
         let parked = parked.clone();
         Interface::new()
             .method("time", |call| async move {
@@ -40,55 +39,60 @@ fn hanging_server(builder: ServerBuilder, parked: Parked) -> Server {
     })
 }
 
-#[tokio::test]
-async fn in_flight_call_fails_with_link_down_when_the_server_dies() {
+pub async fn in_flight_call_fails_with_link_down_when_the_server_dies<R: Rt>() {
     let parked = Parked::default();
-    let server = hanging_server(Server::builder(), parked.clone());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let mut events = Events::new(client.events());
-    let remote = within("up", client.up()).await.unwrap();
+    let server = hanging_server::<R>(Server::builder(), parked.clone());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let mut events = Events::<R, _>::new(client.events());
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
 
-    let call = tokio::spawn({
+    let call = spawned::<R, _>({
         let remote = remote.clone();
         async move { remote.call::<_, (String,)>("hang", &()).await }
     });
     // Wait until the server has the call, then take the server away mid-call.
     let mut server_events = server.events();
     while parked.lock().unwrap().is_empty() {
-        let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+        let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+            .await
+            .unwrap();
         assert_eq!(t, "now");
     }
-    stop(listener, &server).await;
-    let r = within("the in-flight call", call).await.unwrap();
+    stop::<R>(listener, &server).await;
+    let r = within::<R, _>("the in-flight call", call).await.unwrap();
     assert_eq!(r, Err(CallError::LinkDown));
     events
         .wait_for("down", |e| matches!(e, ClientEvent::Down(_)))
         .await;
     assert!(matches!(
-        within("server events", server_events.next()).await,
+        within::<R, _>("server events", server_events.next()).await,
         Some(ServerEvent::Disconnected(..))
     ));
     client.close().await;
 }
 
-#[tokio::test]
-async fn call_timeout_fails_a_call_nobody_answers() {
+pub async fn call_timeout_fails_a_call_nobody_answers<R: Rt>() {
     let parked = Parked::default();
-    let server = hanging_server(Server::builder(), parked.clone());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let server = hanging_server::<R>(Server::builder(), parked.clone());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = fast_client()
         .call_timeout(Some(ms(100)))
-        .connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
-    let r = within("the call", remote.call::<_, (String,)>("hang", &())).await;
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let r = within::<R, _>("the call", remote.call::<_, (String,)>("hang", &())).await;
     assert_eq!(r, Err(CallError::TimedOut(ms(100))));
     // The link is fine.
-    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+        .await
+        .unwrap();
     assert_eq!(t, "now");
     assert_eq!(parked.lock().unwrap().len(), 1);
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
 /// What a buggy handler does.
@@ -96,9 +100,8 @@ fn handler_bug() -> Result<(), HandlerError> {
     panic!("handler bug")
 }
 
-#[tokio::test]
-async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive() {
-    let server = upnode_tokio::server(|_conn| {
+pub async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive<R: Rt>() {
+    let server = R::server(|_conn| {
         Interface::new()
             .method("fail", |_call| async move { Err("no such luck".into()) })
             .method("panic", |_call| async move { handler_bug() })
@@ -107,10 +110,12 @@ async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive() 
                 Ok(())
             })
     });
-    let mut server_events = Events::new(server.events());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
+    let mut server_events = Events::<R, _>::new(server.events());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
 
     remote.invoke("fail", vec![]).unwrap();
     let ev = server_events
@@ -134,7 +139,7 @@ async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive() 
     );
     // A call whose handler panics without answering resolves (the panicking handler's
     // callback is released) instead of hanging.
-    let r = within(
+    let r = within::<R, _>(
         "a call to a panicking handler",
         remote.call::<_, ()>("panic", &()),
     )
@@ -144,7 +149,9 @@ async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive() 
     assert!(r.is_err(), "{r:?}");
 
     // Same connection, still serving.
-    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+        .await
+        .unwrap();
     assert_eq!(t, "now");
     assert_eq!(server.connections(), 1);
     assert_eq!(
@@ -152,28 +159,35 @@ async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive() 
         0
     );
     // And a fresh client is served too.
-    let other = fast_client().connect_tcp(listener.local_addr());
-    let r2 = within("up", other.up()).await.unwrap();
-    let (t,): (String,) = within("time", r2.call("time", &())).await.unwrap();
+    let other = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let r2 = within::<R, _>("up", other.up()).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", r2.call("time", &())).await.unwrap();
     assert_eq!(t, "now");
 
     other.close().await;
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn connection_limit_refuses_the_second_client_until_a_slot_frees() {
-    let server = upnode_tokio::build_server(Server::builder().max_connections(Some(1)), |_c| {
+pub async fn connection_limit_refuses_the_second_client_until_a_slot_frees<R: Rt>() {
+    let server = R::build_server(Server::builder().max_connections(Some(1)), |_c| {
         Interface::new()
     });
-    let mut server_events = Events::new(server.events());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let first = fast_client().connect_tcp(listener.local_addr());
-    within("the first client up", first.up()).await.unwrap();
+    let mut server_events = Events::<R, _>::new(server.events());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let first = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    within::<R, _>("the first client up", first.up())
+        .await
+        .unwrap();
 
-    let second = fast_client().connect_tcp(listener.local_addr());
-    let mut second_events = Events::new(second.events());
+    let second = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let mut second_events = Events::<R, _>::new(second.events());
     server_events
         .wait_for("a refusal", |e| *e == ServerEvent::Refused)
         .await;
@@ -188,32 +202,40 @@ async fn connection_limit_refuses_the_second_client_until_a_slot_frees() {
 
     // The first one leaves; the second gets in.
     first.close().await;
-    within("the second client up", second.up()).await.unwrap();
+    within::<R, _>("the second client up", second.up())
+        .await
+        .unwrap();
     assert_eq!(server.connections(), 1);
 
     second.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn graceful_shutdown_ends_every_connection_and_refuses_new_ones() {
+pub async fn graceful_shutdown_ends_every_connection_and_refuses_new_ones<R: Rt>() {
     let parked = Parked::default();
-    let server = hanging_server(Server::builder(), parked.clone());
-    let mut server_events = Events::new(server.events());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let server = hanging_server::<R>(Server::builder(), parked.clone());
+    let mut server_events = Events::<R, _>::new(server.events());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let clients: Vec<_> = (0..3)
-        .map(|_| fast_client().connect_tcp(listener.local_addr()))
+        .map(|_| {
+            fast_client()
+                .connect_tcp::<R>(listener.local_addr())
+                .unwrap()
+        })
         .collect();
-    let mut client_events: Vec<_> = clients.iter().map(|c| Events::new(c.events())).collect();
+    let mut client_events: Vec<_> = clients
+        .iter()
+        .map(|c| Events::<R, _>::new(c.events()))
+        .collect();
     for c in &clients {
-        within("up", c.up()).await.unwrap();
+        within::<R, _>("up", c.up()).await.unwrap();
     }
     assert_eq!(server.connections(), 3);
     // A handler that never finishes does not hold shutdown up.
     let remote = clients[0].up().await.unwrap();
-    let pending = tokio::spawn(async move { remote.call::<_, ()>("hang", &()).await });
+    let pending = spawned::<R, _>(async move { remote.call::<_, ()>("hang", &()).await });
 
-    within("shutdown", server.shutdown()).await;
+    within::<R, _>("shutdown", server.shutdown()).await;
     assert!(server.is_shut_down());
     assert_eq!(server.connections(), 0);
     for e in &mut client_events {
@@ -221,14 +243,13 @@ async fn graceful_shutdown_ends_every_connection_and_refuses_new_ones() {
             .await;
     }
     assert_eq!(
-        within("the in-flight call", pending).await.unwrap(),
+        within::<R, _>("the in-flight call", pending).await.unwrap(),
         Err(CallError::LinkDown)
     );
     // The listener stopped with the shutdown; a connection handed to the server directly
     // is refused.
-    let (a, b) = tokio::io::duplex(1024);
-    assert!(!upnode_tokio::serve(&server, a));
-    drop(b);
+    let stream = futures::io::Cursor::new(Vec::new());
+    assert!(!server.serve(upnode_async::boxed(stream)));
     server_events
         .wait_for("a refusal", |e| *e == ServerEvent::Refused)
         .await;
@@ -244,9 +265,8 @@ async fn graceful_shutdown_ends_every_connection_and_refuses_new_ones() {
     drop(listener);
 }
 
-#[tokio::test]
-async fn a_callback_called_many_times_is_a_stream() {
-    let server = upnode_tokio::server(|_conn| {
+pub async fn a_callback_called_many_times_is_a_stream<R: Rt>() {
+    let server = R::server(|_conn| {
         Interface::new().method("count", |call| async move {
             let (n,): (u32,) = call.decode()?;
             for i in 0..n {
@@ -255,14 +275,16 @@ async fn a_callback_called_many_times_is_a_stream() {
             Ok(())
         })
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
 
     let stream = remote.call_stream("count", &(5,)).unwrap();
     // The server's handler drops the callback when it is done, which releases it (cull)
     // and ends the stream: every call arrives, then the end.
-    let got: Vec<(u32, String)> = within("the whole stream", stream.collect::<Vec<_>>())
+    let got: Vec<(u32, String)> = within::<R, _>("the whole stream", stream.collect::<Vec<_>>())
         .await
         .into_iter()
         .map(|a| a.decode().unwrap())
@@ -272,14 +294,13 @@ async fn a_callback_called_many_times_is_a_stream() {
         (0..5).map(|i| (i, format!("tick {i}"))).collect::<Vec<_>>()
     );
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn functions_inside_objects_travel_both_ways() {
+pub async fn functions_inside_objects_travel_both_ways<R: Rt>() {
     // auth answers an object with a function (as upnode's README); `subscribe` receives
     // an object holding one of the client's functions and calls it.
-    let server = upnode_tokio::server(|_conn| {
+    let server = R::server(|_conn| {
         Interface::new()
             .method("auth", |call| async move {
                 let beep = call.method(|c| async move {
@@ -302,17 +323,21 @@ async fn functions_inside_objects_travel_both_ways() {
                 Ok(())
             })
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
 
-    let reply = within("auth", remote.call_raw("auth", &("moo", "hax")))
+    let reply = within::<R, _>("auth", remote.call_raw("auth", &("moo", "hax")))
         .await
         .unwrap();
     assert_eq!(reply.get::<Option<String>>(0).unwrap(), None);
     let session = reply.remote(1).expect("a session object");
     for _ in 0..3 {
-        let (s,): (String,) = within("beep", session.call("beep", &())).await.unwrap();
+        let (s,): (String,) = within::<R, _>("beep", session.call("beep", &()))
+            .await
+            .unwrap();
         assert_eq!(s, "boop");
     }
 
@@ -334,20 +359,22 @@ async fn functions_inside_objects_travel_both_ways() {
             ])],
         )
         .unwrap();
-    assert_eq!(within("the notification", rx).await.unwrap(), "hello x");
+    assert_eq!(
+        within::<R, _>("the notification", rx).await.unwrap(),
+        "hello x"
+    );
 
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn the_server_calls_a_method_the_client_exports() {
+pub async fn the_server_calls_a_method_the_client_exports<R: Rt>() {
     let (tx, rx) = oneshot::channel();
     let tx = Arc::new(Mutex::new(Some(tx)));
-    let server = upnode_tokio::server(move |conn: ConnHandle| {
+    let server = R::server(move |conn: ConnHandle| {
         let tx = tx.clone();
         let remote = conn.remote();
-        tokio::spawn(async move {
+        R::spawn(async move {
             let Some(client) = remote.await else { return };
             let r = client.call::<_, (String,)>("whoami", &()).await;
             if let Some(tx) = tx.lock().unwrap().take() {
@@ -356,34 +383,34 @@ async fn the_server_calls_a_method_the_client_exports() {
         });
         Interface::new()
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = fast_client()
         .exports(Interface::new().method("whoami", |call| async move {
             call.reply(&("a rust client",))?;
             Ok(())
         }))
-        .connect_tcp(listener.local_addr());
-    let got = within("the server's call", rx).await.unwrap();
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let got = within::<R, _>("the server's call", rx).await.unwrap();
     assert_eq!(got, Ok(("a rust client".to_owned(),)));
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
 /// A reply carrying functions that arrives after its caller gave up is dropped inside the
 /// client's driver; giving its functions back must not deadlock the client. Multi-threaded,
 /// so that a deadlocked driver cannot also stop the test's own deadline.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_late_reply_with_functions_after_the_caller_gave_up() {
+pub async fn a_late_reply_with_functions_after_the_caller_gave_up<R: Rt>() {
     let _watchdog = Watchdog::start("a_late_reply_with_functions_after_the_caller_gave_up");
     let (replied_tx, replied_rx) = oneshot::channel();
     let replied_tx = Arc::new(Mutex::new(Some(replied_tx)));
-    let server = upnode_tokio::server(move |_conn| {
+    let server = R::server(move |_conn| {
         let replied_tx = replied_tx.clone();
         Interface::new()
             .method("slow_auth", move |call| {
                 let replied_tx = replied_tx.clone();
                 async move {
-                    tokio::time::sleep(ms(200)).await;
+                    R::sleep(ms(200)).await;
                     let beep = call.method(|c| async move {
                         c.reply(&("boop",))?;
                         Ok(())
@@ -400,29 +427,30 @@ async fn a_late_reply_with_functions_after_the_caller_gave_up() {
                 Ok(())
             })
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
 
-    let gave_up = tokio::time::timeout(ms(20), remote.call_raw("slow_auth", &())).await;
+    let gave_up = timeout::<R, _>(ms(20), remote.call_raw("slow_auth", &())).await;
     assert!(gave_up.is_err(), "answered early: {gave_up:?}");
-    within("the late reply to be sent", replied_rx)
+    within::<R, _>("the late reply to be sent", replied_rx)
         .await
         .unwrap();
     // The late reply is ahead of this call's answer on the wire.
-    let (t,): (String,) = within("time after a late reply", remote.call("time", &()))
+    let (t,): (String,) = within::<R, _>("time after a late reply", remote.call("time", &()))
         .await
         .unwrap();
     assert_eq!(t, "now");
-    within("close", client.close()).await;
-    stop(listener, &server).await;
+    within::<R, _>("close", client.close()).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn a_failing_connect_step_reconnects_and_never_comes_up() {
+pub async fn a_failing_connect_step_reconnects_and_never_comes_up<R: Rt>() {
     let logins = Arc::new(AtomicUsize::new(0));
     let counted = logins.clone();
-    let server = upnode_tokio::server(move |_conn| {
+    let server = R::server(move |_conn| {
         let counted = counted.clone();
         Interface::new().method("auth", move |call| {
             counted.fetch_add(1, Ordering::SeqCst);
@@ -432,7 +460,7 @@ async fn a_failing_connect_step_reconnects_and_never_comes_up() {
             }
         })
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = fast_client()
         .on_connect(|remote| async move {
             let reply = remote.call_raw("auth", &("moo", "wrong")).await?;
@@ -441,8 +469,9 @@ async fn a_failing_connect_step_reconnects_and_never_comes_up() {
                 None => Ok(reply.remote(1).ok_or("no session")?),
             }
         })
-        .connect_tcp(listener.local_addr());
-    let mut events = Events::new(client.events());
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let mut events = Events::<R, _>::new(client.events());
     for _ in 0..2 {
         events
             .wait_for("a failed connect step", |e| {
@@ -455,12 +484,12 @@ async fn a_failing_connect_step_reconnects_and_never_comes_up() {
     assert_eq!(events.count(|e| *e == ClientEvent::Up), 0);
     assert!(logins.load(Ordering::SeqCst) >= 2);
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
 /// A time server for the transport tests.
-fn time_server() -> Server {
-    upnode_tokio::server(|_conn| {
+fn time_server<R: Rt>() -> Server {
+    R::server(|_conn| {
         Interface::new().method("time", |call| async move {
             call.reply(&("now",))?;
             Ok(())
@@ -469,45 +498,49 @@ fn time_server() -> Server {
 }
 
 #[cfg(unix)]
-#[tokio::test]
-async fn unix_socket_client_and_server() {
+pub async fn unix_socket_client_and_server<R: Rt>() {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
-        "upnode-tokio-test-{}-{}",
+        "upnode-test-{}-{}",
         std::process::id(),
-        line!()
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("upnode.sock");
     let _ = std::fs::remove_file(&path);
 
-    let server = time_server();
-    let listener = upnode_tokio::listen_unix(&server, &path).await.unwrap();
+    let server = time_server::<R>();
+    let listener = R::listen_unix(&server, path.clone()).await.unwrap();
     assert_eq!(listener.local_addr(), path.display().to_string());
-    let client = fast_client().connect_unix(&path);
-    let mut events = Events::new(client.events());
-    let remote = within("up", client.up()).await.unwrap();
-    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+    let client = fast_client().connect_unix::<R>(&path).unwrap();
+    let mut events = Events::<R, _>::new(client.events());
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+        .await
+        .unwrap();
     assert_eq!(t, "now");
 
     // Restart on the same path: the client comes back.
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
     events
         .wait_for("down", |e| matches!(e, ClientEvent::Down(_)))
         .await;
     std::fs::remove_file(&path).unwrap();
-    let server = time_server();
-    let listener = upnode_tokio::listen_unix(&server, &path).await.unwrap();
-    let remote = within("up again", client.up()).await.unwrap();
-    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+    let server = time_server::<R>();
+    let listener = R::listen_unix(&server, path.clone()).await.unwrap();
+    let remote = within::<R, _>("up again", client.up()).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+        .await
+        .unwrap();
     assert_eq!(t, "now");
 
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A self-signed certificate for `localhost`, made for this test run.
-fn certificate() -> (
+pub(crate) fn certificate() -> (
     rustls::pki_types::CertificateDer<'static>,
     rustls::pki_types::PrivateKeyDer<'static>,
 ) {
@@ -520,7 +553,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn server_tls(
+pub(crate) fn server_tls(
     cert: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) -> Arc<rustls::ServerConfig> {
@@ -534,7 +567,7 @@ fn server_tls(
     )
 }
 
-fn client_tls(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+pub(crate) fn client_tls(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
     Arc::new(
         rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -544,29 +577,31 @@ fn client_tls(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
     )
 }
 
-#[tokio::test]
-async fn tls_with_a_generated_certificate() {
+pub async fn tls_with_a_generated_certificate<R: Rt>() {
     let (cert, key) = certificate();
-    let server = time_server();
-    let listener = upnode_tokio::listen_tls(&server, "127.0.0.1:0", server_tls(cert.clone(), key))
+    let server = time_server::<R>();
+    let listener = R::listen_tls(&server, "127.0.0.1:0", server_tls(cert.clone(), key))
         .await
         .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
-    let client = fast_client().connect_tls(listener.local_addr(), "localhost", client_tls(roots));
-    let remote = within("up over TLS", client.up()).await.unwrap();
-    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+    let client = fast_client()
+        .connect_tls::<R>(listener.local_addr(), "localhost", client_tls(roots))
+        .unwrap();
+    let remote = within::<R, _>("up over TLS", client.up()).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+        .await
+        .unwrap();
     assert_eq!(t, "now");
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn tls_refuses_a_server_it_cannot_verify() {
+pub async fn tls_refuses_a_server_it_cannot_verify<R: Rt>() {
     let (cert, key) = certificate();
     let (other_cert, _) = certificate();
-    let server = time_server();
-    let listener = upnode_tokio::listen_tls(&server, "127.0.0.1:0", server_tls(cert.clone(), key))
+    let server = time_server::<R>();
+    let listener = R::listen_tls(&server, "127.0.0.1:0", server_tls(cert.clone(), key))
         .await
         .unwrap();
 
@@ -580,8 +615,10 @@ async fn tls_refuses_a_server_it_cannot_verify() {
         ("another name", right_roots, "example.com"),
     ];
     for (what, roots, name) in cases {
-        let client = fast_client().connect_tls(listener.local_addr(), name, client_tls(roots));
-        let mut events = Events::new(client.events());
+        let client = fast_client()
+            .connect_tls::<R>(listener.local_addr(), name, client_tls(roots))
+            .unwrap();
+        let mut events = Events::<R, _>::new(client.events());
         events
             .wait_for(&format!("a connect error ({what})"), |e| {
                 matches!(e, ClientEvent::Error(LinkError::ConnectFailed { .. }))
@@ -595,86 +632,95 @@ async fn tls_refuses_a_server_it_cannot_verify() {
         client.close().await;
     }
     assert_eq!(server.connections(), 0);
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn a_handler_that_drops_the_answer_callback_fails_the_call_as_dropped() {
+pub async fn a_handler_that_drops_the_answer_callback_fails_the_call_as_dropped<R: Rt>() {
     // `ignore` returns without answering: its call (and so the callback) is dropped, the
     // server culls it, and the client's call resolves at once instead of hanging.
-    let server = upnode_tokio::server(|_conn| {
-        Interface::new().method("ignore", |_call| async move { Ok(()) })
-    });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
-    let r = within("answer", remote.call::<_, (String,)>("ignore", &())).await;
+    let server =
+        R::server(|_conn| Interface::new().method("ignore", |_call| async move { Ok(()) }));
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let r = within::<R, _>("answer", remote.call::<_, (String,)>("ignore", &())).await;
     assert_eq!(r, Err(CallError::Dropped));
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn a_stopped_listener_frees_its_port_at_once_and_shutdown_stops_accepting() {
-    let server = upnode_tokio::server(|_conn| Interface::new());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+pub async fn a_stopped_listener_frees_its_port_at_once_and_shutdown_stops_accepting<R: Rt>() {
+    let server = R::server(|_conn| Interface::new());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().to_owned();
     listener.stop().await;
     // The same address binds again straight away: the old socket is closed.
-    let listener = upnode_tokio::listen(&server, &addr).await.unwrap();
-    within("shutdown", server.shutdown()).await;
+    let listener = R::listen(&server, &addr).await.unwrap();
+    within::<R, _>("shutdown", server.shutdown()).await;
     // The accept loop ended with the shutdown, closing the socket: connecting is refused.
     let mut refused = false;
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(&addr).await.is_err() {
+        if async_net::TcpStream::connect(addr.as_str()).await.is_err() {
             refused = true;
             break;
         }
-        tokio::task::yield_now().await;
+        yield_now().await;
     }
     assert!(refused, "the listener still accepts after shutdown");
     drop(listener);
 }
 
-#[tokio::test]
-async fn a_tcp_reset_before_methods_drops_that_connection_and_the_server_keeps_serving() {
+pub async fn a_tcp_reset_before_methods_drops_that_connection_and_the_server_keeps_serving<
+    R: Rt,
+>() {
     // upnode 0.6's server crashes on this (PROTOCOL.md §8).
-    let server = time_server();
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let server = time_server::<R>();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     for _ in 0..3 {
-        let s = tokio::net::TcpStream::connect(listener.local_addr())
-            .await
+        let s = std::net::TcpStream::connect(listener.local_addr()).unwrap();
+        socket2::SockRef::from(&s)
+            .set_linger(Some(std::time::Duration::ZERO))
             .unwrap();
-        s.set_zero_linger().unwrap();
         drop(s); // closing with linger 0 sends RST
     }
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
-    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
-    assert_eq!(t, "now");
-    client.close().await;
-    stop(listener, &server).await;
-}
-
-#[tokio::test]
-async fn null_number_array_and_string_lines_do_not_take_a_server_connection_down() {
-    // Node's server crashes on `null`; ours reports and carries on (PROTOCOL.md §8).
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let server = time_server();
-    let mut server_events = Events::new(server.events());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let s = tokio::net::TcpStream::connect(listener.local_addr())
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
         .await
         .unwrap();
-    let (r, mut w) = s.into_split();
-    let mut lines = BufReader::new(r).lines();
+    assert_eq!(t, "now");
+    client.close().await;
+    stop::<R>(listener, &server).await;
+}
+
+pub async fn null_number_array_and_string_lines_do_not_take_a_server_connection_down<R: Rt>() {
+    // Node's server crashes on `null`; ours reports and carries on (PROTOCOL.md §8).
+    use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let server = time_server::<R>();
+    let mut server_events = Events::<R, _>::new(server.events());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let s = async_net::TcpStream::connect(listener.local_addr())
+        .await
+        .unwrap();
+    let mut w = s.clone();
+    let mut lines = BufReader::new(s).lines();
     w.write_all(b"null\n5\n[1,2]\n\"s\"\n").await.unwrap();
     w.write_all(b"{\"method\":\"time\",\"arguments\":[\"[Function]\"],\"callbacks\":{\"0\":[\"0\"]},\"links\":[]}\n")
         .await
         .unwrap();
-    let methods = within("methods", lines.next_line()).await.unwrap().unwrap();
+    let methods = within::<R, _>("methods", lines.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(methods.starts_with(r#"{"method":"methods""#), "{methods}");
-    let reply = within("reply", lines.next_line()).await.unwrap().unwrap();
+    let reply = within::<R, _>("reply", lines.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         reply,
         r#"{"method":0,"arguments":["now"],"callbacks":{},"links":[]}"#
@@ -694,16 +740,16 @@ async fn null_number_array_and_string_lines_do_not_take_a_server_connection_down
         );
     }
     assert_eq!(server.connections(), 1);
-    drop(w);
-    stop(listener, &server).await;
+    w.close().await.unwrap();
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn handlers_of_one_connection_start_in_arrival_order_on_a_multi_thread_runtime() {
+pub async fn handlers_of_one_connection_start_in_arrival_order<R: Rt>() {
     // Each handler records its call number before its first `.await`, then answers. With a
-    // task per call, two calls read together could start (and answer) in either order.
+    // task per call, two calls read together could start (and answer) in either order on
+    // a multi-threaded runtime.
     let started = Arc::new(Mutex::new(Vec::new()));
-    let server = upnode_tokio::server({
+    let server = R::server({
         let started = started.clone();
         move |_conn| {
             let started = started.clone();
@@ -713,29 +759,29 @@ async fn handlers_of_one_connection_start_in_arrival_order_on_a_multi_thread_run
                     let (n,): (u32,) = call.decode()?;
                     started.lock().unwrap().push(n);
                     call.reply(&(n,))?;
-                    tokio::task::yield_now().await;
+                    yield_now().await;
                     Ok(())
                 }
             })
         }
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
 
-    let answered = Arc::new(Mutex::new(Vec::new()));
     // Every call leaves before any is awaited, so the server reads them in few reads.
     let calls: Vec<_> = (0..2_000u32)
-        .map(|n| {
-            let answered = answered.clone();
-            let reply = remote.call::<_, (u32,)>("take", &(n,));
-            async move {
-                let (m,) = reply.await.unwrap();
-                answered.lock().unwrap().push(m);
-            }
-        })
+        .map(|n| remote.call::<_, (u32,)>("take", &(n,)))
         .collect();
-    within("every answer", futures::future::join_all(calls)).await;
+    for (n, r) in within::<R, _>("every answer", futures::future::join_all(calls))
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(r.unwrap().0, n as u32);
+    }
     let in_order: Vec<u32> = (0..2_000).collect();
     assert_eq!(
         *started.lock().unwrap(),
@@ -743,63 +789,83 @@ async fn handlers_of_one_connection_start_in_arrival_order_on_a_multi_thread_run
         "handlers started in call order"
     );
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn past_max_in_flight_calls_wait_for_a_slot_or_fail_at_once_as_configured() {
+pub async fn past_max_in_flight_calls_wait_for_a_slot_or_fail_at_once_as_configured<R: Rt>() {
     let parked = Parked::default();
-    let server = hanging_server(Server::builder(), parked.clone());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let server = hanging_server::<R>(Server::builder(), parked.clone());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
 
     // Fail: two calls parked by the server fill the client's two slots.
     let client = fast_client()
         .max_in_flight(2, WhenFull::Fail)
-        .connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
     let hung: Vec<_> = (0..2)
         .map(|_| remote.call::<_, (String,)>("hang", &()))
         .collect();
-    let r = within("a third call", remote.call::<_, (String,)>("time", &())).await;
+    let r = within::<R, _>("a third call", remote.call::<_, (String,)>("time", &())).await;
     assert_eq!(r, Err(CallError::TooManyInFlight { limit: 2 }));
     let n = client.counters();
     assert_eq!((n.link.calls_in_flight, n.link.calls_waiting), (2, 0));
     drop(hung);
     client.close().await;
+    stop::<R>(listener, &server).await;
 
-    // Wait: 100 calls through 2 slots all complete, in order of the slots freeing.
+    // Wait: 100 calls through 2 slots all complete. The server parks each call until the
+    // test answers it, so what is in flight and what waits is decided here, not by timing.
+    let parked = Parked::default();
+    let server = hanging_server::<R>(Server::builder(), parked.clone());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = fast_client()
         .max_in_flight(2, WhenFull::Wait)
-        .connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
     let idle = client.counters();
     let calls: Vec<_> = (0..100)
-        .map(|_| remote.call::<_, (String,)>("time", &()))
+        .map(|_| remote.call::<_, (String,)>("hang", &()))
         .collect();
     let waiting = client.counters();
     assert_eq!(waiting.link.calls_in_flight, 2);
     assert_eq!(waiting.link.calls_waiting, 98);
-    for r in within("all answers", futures::future::join_all(calls)).await {
-        assert_eq!(r.unwrap().0, "now");
+    let answers = spawned::<R, _>(futures::future::join_all(calls));
+    let mut answered = 0;
+    while answered < 100 {
+        let next = parked.lock().unwrap().pop();
+        match next {
+            Some(call) => {
+                call.reply(&("later",)).unwrap();
+                answered += 1;
+                // Never more than the two slots' worth reach the server.
+                assert!(parked.lock().unwrap().len() <= 2);
+            }
+            None => within::<R, _>("the next call to arrive", R::sleep(ms(1))).await,
+        }
+    }
+    for r in within::<R, _>("all answers", answers).await.unwrap() {
+        assert_eq!(r.unwrap().0, "later");
     }
     assert_eq!(client.counters(), idle);
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test]
-async fn a_timed_out_call_leaves_no_callback_behind_and_a_late_answer_is_reported() {
+pub async fn a_timed_out_call_leaves_no_callback_behind_and_a_late_answer_is_reported<R: Rt>() {
     // The server parks the call and answers it only after the client gave up.
     let parked = Parked::default();
-    let server = hanging_server(Server::builder(), parked.clone());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let server = hanging_server::<R>(Server::builder(), parked.clone());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = fast_client()
         .call_timeout(Some(ms(50)))
-        .connect_tcp(listener.local_addr());
-    let mut events = Events::new(client.events());
-    let remote = within("up", client.up()).await.unwrap();
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let mut events = Events::<R, _>::new(client.events());
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
     let idle = client.counters();
-    let r = within("the call", remote.call::<_, (String,)>("hang", &())).await;
+    let r = within::<R, _>("the call", remote.call::<_, (String,)>("hang", &())).await;
     assert_eq!(r, Err(CallError::TimedOut(ms(50))));
     assert_eq!(client.counters(), idle, "its answer callback is gone");
 
@@ -812,8 +878,10 @@ async fn a_timed_out_call_leaves_no_callback_behind_and_a_late_answer_is_reporte
         )
         .await;
     assert!(format!("{ev:?}").contains("NoSuchCallback"), "{ev:?}");
-    let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+        .await
+        .unwrap();
     assert_eq!(t, "now", "the link lives on");
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }

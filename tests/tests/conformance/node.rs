@@ -1,4 +1,4 @@
-//! The tokio adapter against real Node.js upnode 0.6.0 / dnode 1.2.2 peers, in both
+//! Each runtime adapter against real Node.js upnode 0.6.0 / dnode 1.2.2 peers, in both
 //! directions, each surviving the other side going away and coming back on the same port:
 //!
 //! - a Node upnode client (the README's `client.js`, and its authenticated variant)
@@ -6,34 +6,22 @@
 //! - our client against a Node upnode server (`time_server.js`, `auth_server.js`), which
 //!   is killed and started again.
 //!
-//! Node peers are child processes read line by line (blocking, with a deadline), so these
-//! tests run on the multi-threaded runtime and read inside `block_in_place`.
+//! Node peers are child processes read line by line (blocking, with a deadline): the test's
+//! own future runs on the test thread, while the runtime's other threads drive our side.
 
-use futures::channel::mpsc;
-use futures::StreamExt;
-use std::future::Future;
+use crate::common::{listen_on, port_of, spawned, stop, within, Events};
+use crate::rt::{Connect, Rt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use upnode_async::upnode_core::link::backoff::ReconnectPolicy;
+use upnode_async::upnode_core::Value;
+use upnode_async::{Client, ClientEvent, Interface, Remote, Server};
 use upnode_tests::NodePeer;
-use upnode_tokio::upnode_core::link::backoff::ReconnectPolicy;
-use upnode_tokio::upnode_core::Value;
-use upnode_tokio::{Client, ClientBuilderExt, ClientEvent, Interface, Listener, Remote, Server};
-
-/// The longest any single wait on our side may take; waits on Node use
-/// [`upnode_tests::DEADLINE`].
-const DEADLINE: Duration = Duration::from_secs(20);
-
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {DEADLINE:?} waiting for {what}"),
-    }
-}
 
 /// The next line the Node peer prints.
 fn line(node: &mut NodePeer) -> String {
-    tokio::task::block_in_place(|| node.next_line()).expect("the Node peer exited")
+    node.next_line().expect("the Node peer exited")
 }
 
 /// Reads the Node peer's lines until one satisfies `pred`; returns every line read.
@@ -49,38 +37,8 @@ fn lines_until(node: &mut NodePeer, mut pred: impl FnMut(&str) -> bool) -> Vec<S
     }
 }
 
-fn port_of(l: &Listener) -> u16 {
-    l.local_addr().rsplit(':').next().unwrap().parse().unwrap()
-}
-
-/// Serves `server` on 127.0.0.1:`port`, retrying while the previous accept loop still
-/// holds the port (its task is aborted, not joined; nothing to await for that).
-async fn listen_on(server: &Server, port: u16) -> Listener {
-    let addr = format!("127.0.0.1:{port}");
-    let give_up = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        match upnode_tokio::listen(server, &addr).await {
-            Ok(l) => return l,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && tokio::time::Instant::now() < give_up =>
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err(e) => panic!("cannot listen on {addr}: {e}"),
-        }
-    }
-}
-
-async fn stop(listener: Listener, server: &Server) {
-    listener.stop().await;
-    within("our server to shut down", server.shutdown()).await;
-    assert_eq!(server.connections(), 0);
-}
-
-/// Our README time server: `time(cb)` answers `"server G call N"`. Counts calls.
-fn time_server(generation: u32, calls: Arc<AtomicUsize>) -> Server {
-    upnode_tokio::server(move |_conn| {
+fn time_server<R: Rt>(generation: u32, calls: Arc<AtomicUsize>) -> Server {
+    R::server(move |_conn| {
         let calls = calls.clone();
         Interface::new().method("time", move |call| {
             let n = calls.fetch_add(1, Ordering::SeqCst);
@@ -95,8 +53,8 @@ fn time_server(generation: u32, calls: Arc<AtomicUsize>) -> Server {
 /// Our README authenticated server: `auth("moo", "hax", cb)` answers `cb(null, {beep})`,
 /// anything else `cb("ACCESS DENIED")`; `beep(cb)` answers `"boop at … from server G"`.
 /// Counts logins.
-fn auth_server(generation: u32, logins: Arc<AtomicUsize>) -> Server {
-    upnode_tokio::server(move |_conn| {
+fn auth_server<R: Rt>(generation: u32, logins: Arc<AtomicUsize>) -> Server {
+    R::server(move |_conn| {
         let logins = logins.clone();
         Interface::new().method("auth", move |call| {
             let logins = logins.clone();
@@ -162,11 +120,10 @@ fn recovery(
     (queued, after)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_client_calls_our_server_across_its_restart() {
+pub async fn node_client_calls_our_server_across_its_restart<R: Rt>() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let server = time_server(1, calls.clone());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let server = time_server::<R>(1, calls.clone());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let port = port_of(&listener);
     let mut node = NodePeer::spawn("time_client.js", &[&port.to_string(), "40"]);
 
@@ -176,11 +133,11 @@ async fn node_client_calls_our_server_across_its_restart() {
         assert!(l.starts_with("time = server 1 call "), "{l:?}");
     }
 
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
     let queued = outage(&mut node);
     let calls = Arc::new(AtomicUsize::new(0));
-    let server = time_server(2, calls.clone());
-    let listener = listen_on(&server, port).await;
+    let server = time_server::<R>(2, calls.clone());
+    let listener = listen_on::<R>(&server, port).await;
     let (queued, after) = recovery(
         &mut node,
         queued,
@@ -198,14 +155,13 @@ async fn node_client_calls_our_server_across_its_restart() {
     assert!(calls.load(Ordering::SeqCst) >= queued + 3);
 
     drop(node);
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_auth_client_logs_in_again_after_our_server_restarts() {
+pub async fn node_auth_client_logs_in_again_after_our_server_restarts<R: Rt>() {
     let logins = Arc::new(AtomicUsize::new(0));
-    let server = auth_server(1, logins.clone());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let server = auth_server::<R>(1, logins.clone());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let port = port_of(&listener);
     let mut node = NodePeer::spawn("auth_client.js", &[&port.to_string(), "40"]);
 
@@ -225,10 +181,10 @@ async fn node_auth_client_logs_in_again_after_our_server_restarts() {
         "{before:?}"
     );
 
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
     let queued = outage(&mut node);
-    let server = auth_server(2, logins.clone());
-    let listener = listen_on(&server, port).await;
+    let server = auth_server::<R>(2, logins.clone());
+    let listener = listen_on::<R>(&server, port).await;
     let (queued, after) = recovery(&mut node, queued, is_beep(2), 3);
 
     assert!(queued >= 1, "nothing was queued during the outage");
@@ -239,35 +195,7 @@ async fn node_auth_client_logs_in_again_after_our_server_restarts() {
     assert_eq!(logins.load(Ordering::SeqCst), 2);
 
     drop(node);
-    stop(listener, &server).await;
-}
-
-/// Our client's link events, remembered for counting.
-struct Events {
-    rx: mpsc::Receiver<ClientEvent>,
-    seen: Vec<ClientEvent>,
-}
-
-impl Events {
-    async fn wait_for(&mut self, what: &str, pred: impl Fn(&ClientEvent) -> bool) {
-        let fut = async {
-            while let Some(ev) = self.rx.next().await {
-                let hit = pred(&ev);
-                self.seen.push(ev);
-                if hit {
-                    return;
-                }
-            }
-            panic!("events ended before {what}: {:?}", self.seen);
-        };
-        if tokio::time::timeout(DEADLINE, fut).await.is_err() {
-            panic!("no {what} within {DEADLINE:?}: {:?}", self.seen);
-        }
-    }
-
-    fn count(&self, pred: impl Fn(&ClientEvent) -> bool) -> usize {
-        self.seen.iter().filter(|e| pred(e)).count()
-    }
+    stop::<R>(listener, &server).await;
 }
 
 fn is_up(e: &ClientEvent) -> bool {
@@ -280,7 +208,7 @@ fn is_down(e: &ClientEvent) -> bool {
 
 /// Starts a Node server script on a fixed port (after a kill, the same one again).
 fn node_server_on(script: &str, port: u16) -> NodePeer {
-    let mut node = tokio::task::block_in_place(|| NodePeer::spawn(script, &[&port.to_string()]));
+    let mut node = NodePeer::spawn(script, &[&port.to_string()]);
     assert_eq!(
         line(&mut node),
         port.to_string(),
@@ -294,7 +222,7 @@ fn looks_like_a_js_date(s: &str) -> bool {
     s.contains(" GMT") && s.ends_with(')')
 }
 
-fn fast_client() -> upnode_tokio::ClientBuilder {
+fn fast_client() -> upnode_async::ClientBuilder {
     Client::builder()
         .reconnect(ReconnectPolicy::fixed(Duration::from_millis(50)))
         .ping(Some(Duration::from_millis(200)))
@@ -308,26 +236,24 @@ async fn time_once(client: Client) -> String {
     t
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_client_survives_a_node_server_kill_and_restart() {
-    let node = tokio::task::block_in_place(|| NodePeer::server("time_server.js"));
+pub async fn our_client_survives_a_node_server_kill_and_restart<R: Rt>() {
+    let node = NodePeer::server("time_server.js");
     let port = node.port();
-    let client = fast_client().connect_tcp(format!("127.0.0.1:{port}"));
-    let mut events = Events {
-        rx: client.events(),
-        seen: Vec::new(),
-    };
-    let t = within("time from Node", time_once(client.clone())).await;
+    let client = fast_client()
+        .connect_tcp::<R>(format!("127.0.0.1:{port}"))
+        .unwrap();
+    let mut events = Events::<R, _>::new(client.events());
+    let t = within::<R, _>("time from Node", time_once(client.clone())).await;
     assert!(looks_like_a_js_date(&t), "{t:?}");
 
     drop(node); // SIGKILL
     events.wait_for("down", is_down).await;
     let queued: Vec<_> = (0..5)
-        .map(|_| tokio::spawn(time_once(client.clone())))
+        .map(|_| spawned::<R, _>(time_once(client.clone())))
         .collect();
     let node = node_server_on("time_server.js", port);
     for q in queued {
-        let t = within("a queued call", q).await.unwrap();
+        let t = within::<R, _>("a queued call", q).await.unwrap();
         assert!(looks_like_a_js_date(&t), "{t:?}");
     }
     events.wait_for("up again", is_up).await;
@@ -341,7 +267,7 @@ async fn our_client_survives_a_node_server_kill_and_restart() {
 }
 
 /// The README's authenticated client in Rust: log in on every connection.
-async fn log_in(remote: Remote) -> Result<Remote, upnode_tokio::HandlerError> {
+async fn log_in(remote: Remote) -> Result<Remote, upnode_async::HandlerError> {
     let reply = remote.call_raw("auth", &("moo", "hax")).await?;
     if let Some(err) = reply.get::<Option<String>>(0)? {
         return Err(err.into());
@@ -357,9 +283,8 @@ async fn beep_once(client: Client) -> String {
     s
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_auth_client_logs_in_again_after_a_node_server_restart() {
-    let node = tokio::task::block_in_place(|| NodePeer::server("auth_server.js"));
+pub async fn our_auth_client_logs_in_again_after_a_node_server_restart<R: Rt>() {
+    let node = NodePeer::server("auth_server.js");
     let port = node.port();
     let logins = Arc::new(AtomicUsize::new(0));
     let counted = logins.clone();
@@ -368,24 +293,25 @@ async fn our_auth_client_logs_in_again_after_a_node_server_restart() {
             counted.fetch_add(1, Ordering::SeqCst);
             log_in(remote)
         })
-        .connect_tcp(format!("127.0.0.1:{port}"));
+        .connect_tcp::<R>(format!("127.0.0.1:{port}"))
+        .unwrap();
     let expected = "boop at 1970-01-01T00:00:00.000Z";
     for _ in 0..3 {
-        assert_eq!(within("a beep", beep_once(client.clone())).await, expected);
+        assert_eq!(
+            within::<R, _>("a beep", beep_once(client.clone())).await,
+            expected
+        );
     }
-    let mut events = Events {
-        rx: client.events(),
-        seen: Vec::new(),
-    };
+    let mut events = Events::<R, _>::new(client.events());
 
     drop(node);
     events.wait_for("down", is_down).await;
     let queued: Vec<_> = (0..5)
-        .map(|_| tokio::spawn(beep_once(client.clone())))
+        .map(|_| spawned::<R, _>(beep_once(client.clone())))
         .collect();
     let node = node_server_on("auth_server.js", port);
     for q in queued {
-        assert_eq!(within("a queued beep", q).await.unwrap(), expected);
+        assert_eq!(within::<R, _>("a queued beep", q).await.unwrap(), expected);
     }
     events.wait_for("up again", is_up).await;
     assert_eq!(logins.load(Ordering::SeqCst), 2, "one login per connection");

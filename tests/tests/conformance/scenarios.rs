@@ -1,21 +1,21 @@
 //! The eight scenarios of upnode 0.6's own test suite (PROTOCOL.md §12), over real
-//! loopback sockets with the tokio adapter.
+//! loopback sockets on each runtime.
 //!
 //! Timings are short (50 ms between reconnect attempts); timeouts only bound failing runs.
 //! A server "restart" is: drop its listener, `shutdown().await`, then a new server listening
 //! on the same port.
 
-mod common;
-
-use common::{fast_client, free_port, listen_on, ms, port_of, stop, within, Events, Watchdog};
+use crate::common::{
+    fast_client, free_port, listen_on, ms, port_of, spawned, stop, within, Events, Watchdog,
+};
+use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use upnode_tokio::upnode_core::link::LinkState;
-use upnode_tokio::upnode_core::Value;
-use upnode_tokio::{
-    CallError, Client, ClientBuilderExt, ClientEvent, HandlerError, Interface, Remote, Server,
-    UpError,
+use upnode_async::upnode_core::link::LinkState;
+use upnode_async::upnode_core::Value;
+use upnode_async::{
+    CallError, Client, ClientEvent, HandlerError, Interface, Remote, Server, UpError,
 };
 
 fn is_up(e: &ClientEvent) -> bool {
@@ -33,8 +33,8 @@ fn is_reconnect(e: &ClientEvent) -> bool {
 /// The README's authenticated server: `auth(user, pass, cb)` answers `cb(null, {beep})`
 /// for moo/hax, `cb("ACCESS DENIED")` otherwise. `beep(cb)` names the server generation,
 /// so a test can tell which server answered. Counts successful logins.
-fn auth_server(generation: u32, logins: Arc<AtomicUsize>) -> Server {
-    upnode_tokio::server(move |_conn| {
+fn auth_server<R: Rt>(generation: u32, logins: Arc<AtomicUsize>) -> Server {
+    R::server(move |_conn| {
         let logins = logins.clone();
         Interface::new().method("auth", move |call| {
             let logins = logins.clone();
@@ -75,38 +75,37 @@ async fn beep_once(client: Client) -> String {
     s
 }
 
-/// 1. auth: the connect step re-authenticates after a server restart; 10 beeps complete.
-/// Multi-threaded: this one also runs the plumbing across worker threads.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auth_reauthenticates_across_a_server_restart() {
+/// Scenario 1: auth: the connect step re-authenticates after a server restart; 10 beeps complete.
+pub async fn auth_reauthenticates_across_a_server_restart<R: Rt>() {
     let _watchdog = Watchdog::start("auth_reauthenticates_across_a_server_restart");
     let logins = Arc::new(AtomicUsize::new(0));
-    let server = auth_server(1, logins.clone());
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let server = auth_server::<R>(1, logins.clone());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let port = port_of(&listener);
     let client = fast_client()
         .on_connect(log_in)
-        .connect_tcp(format!("127.0.0.1:{port}"));
+        .connect_tcp::<R>(format!("127.0.0.1:{port}"))
+        .unwrap();
 
     let mut beeps = Vec::new();
     for _ in 0..5 {
-        beeps.push(within("a beep", beep_once(client.clone())).await);
+        beeps.push(within::<R, _>("a beep", beep_once(client.clone())).await);
     }
     let old_session = client.up().await.unwrap();
     // Subscribed once up (with worker threads, the first up may come before any
     // subscription could), so this sees exactly the restart.
-    let mut events = Events::new(client.events());
+    let mut events = Events::<R, _>::new(client.events());
 
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
     events.wait_for("down", is_down).await;
     // Five more transactions while the server is away: they wait in the queue.
     let queued: Vec<_> = (0..5)
-        .map(|_| tokio::spawn(beep_once(client.clone())))
+        .map(|_| spawned::<R, _>(beep_once(client.clone())))
         .collect();
-    let server = auth_server(2, logins.clone());
-    let listener = listen_on(&server, port).await;
+    let server = auth_server::<R>(2, logins.clone());
+    let listener = listen_on::<R>(&server, port).await;
     for t in queued {
-        beeps.push(within("a queued beep", t).await.unwrap());
+        beeps.push(within::<R, _>("a queued beep", t).await.unwrap());
     }
 
     assert_eq!(beeps.len(), 10);
@@ -129,17 +128,16 @@ async fn auth_reauthenticates_across_a_server_restart() {
     assert_eq!(events.count(is_down), 1, "{:?}", events.seen);
 
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-/// 2. buffered: the server ends every connection 300 ms after it began; five transactions
+/// Scenario 2: buffered: the server ends every connection 300 ms after it began; five transactions
 /// issued once that has happened all complete.
-#[tokio::test]
-async fn buffered_transactions_complete_across_short_lived_connections() {
-    let server = upnode_tokio::server(|conn| {
+pub async fn buffered_transactions_complete_across_short_lived_connections<R: Rt>() {
+    let server = R::server(|conn| {
         // End this connection after 300 ms, as the original test's server does.
-        tokio::spawn(async move {
-            tokio::time::sleep(ms(300)).await;
+        R::spawn(async move {
+            R::sleep(ms(300)).await;
             conn.close();
         });
         Interface::new().method("time", |call| async move {
@@ -149,9 +147,11 @@ async fn buffered_transactions_complete_across_short_lived_connections() {
             Ok(())
         })
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let mut events = Events::new(client.events());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let mut events = Events::<R, _>::new(client.events());
     events.wait_for("the first up", is_up).await;
     events.wait_for("the server ending it", is_down).await;
 
@@ -162,7 +162,7 @@ async fn buffered_transactions_complete_across_short_lived_connections() {
         .map(|_| {
             let client = client.clone();
             let retries = retries.clone();
-            tokio::spawn(async move {
+            spawned::<R, _>(async move {
                 loop {
                     let remote = client.up().await.expect("open");
                     match remote.call::<_, (u64,)>("time", &()).await {
@@ -177,7 +177,7 @@ async fn buffered_transactions_complete_across_short_lived_connections() {
         })
         .collect();
     for t in tasks {
-        let time = within("a buffered transaction", t).await.unwrap();
+        let time = within::<R, _>("a buffered transaction", t).await.unwrap();
         assert!(time > 0);
     }
     eprintln!(
@@ -185,21 +185,20 @@ async fn buffered_transactions_complete_across_short_lived_connections() {
         retries.load(Ordering::SeqCst)
     );
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
     events.drain().await;
     assert!(events.count(is_up) >= 2, "{:?}", events.seen);
 }
 
-/// 3. cons: the client exports the data value `beep = 5`, the server `boop = 6`; each side
+/// Scenario 3: cons: the client exports the data value `beep = 5`, the server `boop = 6`; each side
 /// sees the other's.
-#[tokio::test]
-async fn cons_each_side_sees_the_others_data() {
+pub async fn cons_each_side_sees_the_others_data<R: Rt>() {
     let (seen_tx, seen_rx) = oneshot::channel();
     let seen_tx = Arc::new(Mutex::new(Some(seen_tx)));
-    let server = upnode_tokio::server(move |conn| {
+    let server = R::server(move |conn| {
         let remote = conn.remote();
         let seen_tx = seen_tx.clone();
-        tokio::spawn(async move {
+        R::spawn(async move {
             let beep = remote.await.and_then(|r| r.value().get("beep").cloned());
             if let Some(tx) = seen_tx.lock().unwrap().take() {
                 let _ = tx.send(beep);
@@ -207,44 +206,48 @@ async fn cons_each_side_sees_the_others_data() {
         });
         Interface::new().value("boop", &6).unwrap()
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = fast_client()
         .exports(Interface::new().value("beep", &5).unwrap())
-        .connect_tcp(listener.local_addr());
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
 
-    let remote = within("up", client.up()).await.unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
     assert_eq!(remote.value().get("boop"), Some(&Value::from(6)));
-    let beep = within("the server's view of the client", seen_rx)
+    let beep = within::<R, _>("the server's view of the client", seen_rx)
         .await
         .unwrap();
     assert_eq!(beep, Some(Value::from(5)));
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-/// 4. immediate: the server is already up; the first transaction's `beep(cb)` answers
+/// Scenario 4: immediate: the server is already up; the first transaction's `beep(cb)` answers
 /// `"boop"`.
-#[tokio::test]
-async fn immediate_transaction_on_a_running_server() {
-    let server = upnode_tokio::server(|_conn| {
+pub async fn immediate_transaction_on_a_running_server<R: Rt>() {
+    let server = R::server(|_conn| {
         Interface::new().method("beep", |call| async move {
             call.reply(&("boop",))?;
             Ok(())
         })
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client().connect_tcp(listener.local_addr());
-    let remote = within("up", client.up()).await.unwrap();
-    let (s,): (String,) = within("beep", remote.call("beep", &())).await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (s,): (String,) = within::<R, _>("beep", remote.call("beep", &()))
+        .await
+        .unwrap();
     assert_eq!(s, "boop");
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
 /// A server whose `time(cb)` answers `cb(seq, generation)`: `seq` counts calls across
 /// every server sharing `seq`, `generation` names this server.
-fn counting_server(generation: u64, seq: Arc<AtomicU64>) -> Server {
-    upnode_tokio::server(move |_conn| {
+fn counting_server<R: Rt>(generation: u64, seq: Arc<AtomicU64>) -> Server {
+    R::server(move |_conn| {
         let seq = seq.clone();
         Interface::new().method("time", move |call| {
             let n = seq.fetch_add(1, Ordering::SeqCst);
@@ -279,41 +282,41 @@ fn queue_time_call(client: &Client) -> oneshot::Receiver<(u64, u64)> {
     rx
 }
 
-/// 5. simple/listen: the client starts first; the server comes up, goes away, comes back.
+/// Scenario 5: simple/listen: the client starts first; the server comes up, goes away, comes back.
 /// Exactly two `up`, one `down`, at least two `reconnect`; what was queued while the server
 /// was away is answered as one block on the next connection; every answer is in order.
-#[tokio::test]
-async fn simple_server_on_off_on() {
+pub async fn simple_server_on_off_on<R: Rt>() {
     let port = free_port();
     let client = fast_client()
         .ping(Some(ms(100)))
         .timeout(ms(2000))
-        .connect_tcp(format!("127.0.0.1:{port}"));
-    let mut events = Events::new(client.events());
+        .connect_tcp::<R>(format!("127.0.0.1:{port}"))
+        .unwrap();
+    let mut events = Events::<R, _>::new(client.events());
     let seq = Arc::new(AtomicU64::new(0));
 
     // No server yet: three transactions wait.
     events.wait_for("a reconnect", is_reconnect).await;
     let mut answers: Vec<_> = (0..3).map(|_| queue_time_call(&client)).collect();
-    let server = counting_server(1, seq.clone());
-    let listener = listen_on(&server, port).await;
+    let server = counting_server::<R>(1, seq.clone());
+    let listener = listen_on::<R>(&server, port).await;
     events.wait_for("the first up", is_up).await;
     // Two more while it is up.
     answers.extend((0..2).map(|_| queue_time_call(&client)));
     let mut results = Vec::new();
     for a in answers.drain(..) {
-        results.push(within("an answer", a).await.unwrap());
+        results.push(within::<R, _>("an answer", a).await.unwrap());
     }
 
     // Off: three more wait; on again.
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
     events.wait_for("down", is_down).await;
     answers.extend((0..3).map(|_| queue_time_call(&client)));
-    let server = counting_server(2, seq.clone());
-    let listener = listen_on(&server, port).await;
+    let server = counting_server::<R>(2, seq.clone());
+    let listener = listen_on::<R>(&server, port).await;
     events.wait_for("the second up", is_up).await;
     for a in answers.drain(..) {
-        results.push(within("an answer", a).await.unwrap());
+        results.push(within::<R, _>("an answer", a).await.unwrap());
     }
 
     assert_eq!(events.count(is_up), 2, "{:?}", events.seen);
@@ -337,14 +340,13 @@ async fn simple_server_on_off_on() {
     );
 
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-/// 6. No leak across three up/down cycles and close: the server keeps no connection and
+/// Scenario 6: No leak across three up/down cycles and close: the server keeps no connection and
 /// no per-connection state; the client drops each connection's callbacks when it goes,
 /// and everything at close; the event stream ends with `Closed`.
-#[tokio::test]
-async fn no_leak_across_up_down_cycles_and_close() {
+pub async fn no_leak_across_up_down_cycles_and_close<R: Rt>() {
     let port = free_port();
     // Held by whatever the server and the client keep: their strong counts expose leaks.
     let server_side = Arc::new(());
@@ -357,12 +359,13 @@ async fn no_leak_across_up_down_cycles_and_close() {
             let _keep = &held;
             async { Ok(()) }
         }))
-        .connect_tcp(format!("127.0.0.1:{port}"));
-    let mut events = Events::new(client.events());
+        .connect_tcp::<R>(format!("127.0.0.1:{port}"))
+        .unwrap();
+    let mut events = Events::<R, _>::new(client.events());
 
     for cycle in 1..=3 {
         let held = server_side.clone();
-        let server = upnode_tokio::server(move |_conn| {
+        let server = R::server(move |_conn| {
             let held = held.clone();
             Interface::new().method("time", move |call| {
                 let _keep = &held;
@@ -372,10 +375,12 @@ async fn no_leak_across_up_down_cycles_and_close() {
                 }
             })
         });
-        let listener = listen_on(&server, port).await;
+        let listener = listen_on::<R>(&server, port).await;
         events.wait_for("up", is_up).await;
         let remote = client.up().await.unwrap();
-        let (t,): (String,) = within("time", remote.call("time", &())).await.unwrap();
+        let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+            .await
+            .unwrap();
         assert_eq!(t, "now");
         // A callback of ours on this connection: it must go when the connection goes.
         let held = per_conn.clone();
@@ -387,7 +392,7 @@ async fn no_leak_across_up_down_cycles_and_close() {
         assert_eq!(Arc::strong_count(&per_conn), 2);
         assert_eq!(server.connections(), 1);
 
-        stop(listener, &server).await;
+        stop::<R>(listener, &server).await;
         events.wait_for("down", is_down).await;
         assert_eq!(events.count(is_up), cycle);
         assert_eq!(events.count(is_down), cycle);
@@ -427,25 +432,24 @@ async fn no_leak_across_up_down_cycles_and_close() {
     assert_eq!(client.up().await.unwrap_err(), UpError::Closed);
     // A subscription taken after close ends at once.
     assert_eq!(
-        within("events", async {
-            Events::new(client.events()).next().await
+        within::<R, _>("events", async {
+            Events::<R, _>::new(client.events()).next().await
         })
         .await,
         None
     );
 }
 
-/// 7. A transaction queued from inside the connect step runs once the step has finished,
+/// Scenario 7: A transaction queued from inside the connect step runs once the step has finished,
 /// with the remote the step handed out.
-#[tokio::test]
-async fn transaction_queued_in_the_connect_step_gets_the_same_remote() {
-    let server = upnode_tokio::server(|_conn| {
+pub async fn transaction_queued_in_the_connect_step_gets_the_same_remote<R: Rt>() {
+    let server = R::server(|_conn| {
         Interface::new().method("time", |call| async move {
             call.reply(&("now",))?;
             Ok(())
         })
     });
-    let listener = upnode_tokio::listen(&server, "127.0.0.1:0").await.unwrap();
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let slot: Arc<OnceLock<Client>> = Arc::new(OnceLock::new());
     let step_done = Arc::new(AtomicBool::new(false));
     let (tx, rx) = oneshot::channel::<(Remote, Remote, bool, LinkState)>();
@@ -473,10 +477,12 @@ async fn transaction_queued_in_the_connect_step_gets_the_same_remote() {
                 Ok(remote)
             }
         })
-        .connect_tcp(listener.local_addr());
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
     slot.set(client.clone()).ok().unwrap();
 
-    let (got, given, step_had_finished, state) = within("the transaction", rx).await.unwrap();
+    let (got, given, step_had_finished, state) =
+        within::<R, _>("the transaction", rx).await.unwrap();
     assert!(
         step_had_finished,
         "the transaction ran before the step ended"
@@ -484,25 +490,26 @@ async fn transaction_queued_in_the_connect_step_gets_the_same_remote() {
     assert_eq!(state, LinkState::Up);
     assert_eq!(got.conn(), given.conn());
     assert_eq!(got.value(), given.value());
-    let (t,): (String,) = within("time", got.call("time", &())).await.unwrap();
+    let (t,): (String,) = within::<R, _>("time", got.call("time", &())).await.unwrap();
     assert_eq!(t, "now");
     // And the async form, from a task started in a later step, resolves the same way.
-    let remote = within("up", client.up()).await.unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
     assert_eq!(remote.conn(), given.conn());
 
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }
 
-/// 8. timeout: with no server, `up_timeout(10 ms)` gives nothing (and the closure form
+/// Scenario 8: timeout: with no server, `up_timeout(10 ms)` gives nothing (and the closure form
 /// runs exactly once, with `None`); once a server is there, `up_timeout(4 s)` gives the
 /// remote.
-#[tokio::test]
-async fn timeout_without_then_with_a_server() {
+pub async fn timeout_without_then_with_a_server<R: Rt>() {
     let port = free_port();
-    let client = fast_client().connect_tcp(format!("127.0.0.1:{port}"));
+    let client = fast_client()
+        .connect_tcp::<R>(format!("127.0.0.1:{port}"))
+        .unwrap();
 
-    let r = within("the short wait", client.up_timeout(ms(10))).await;
+    let r = within::<R, _>("the short wait", client.up_timeout(ms(10))).await;
     assert!(matches!(r, Ok(None)), "{r:?}");
 
     let runs = Arc::new(AtomicUsize::new(0));
@@ -514,11 +521,13 @@ async fn timeout_without_then_with_a_server() {
             let _ = tx.send(r.is_none());
         })
         .unwrap();
-    assert!(within("the timed-out transaction", rx).await.unwrap());
+    assert!(within::<R, _>("the timed-out transaction", rx)
+        .await
+        .unwrap());
 
-    let server = upnode_tokio::server(|_conn| Interface::new());
-    let listener = listen_on(&server, port).await;
-    let r = within("the long wait", client.up_timeout(ms(4000))).await;
+    let server = R::server(|_conn| Interface::new());
+    let listener = listen_on::<R>(&server, port).await;
+    let r = within::<R, _>("the long wait", client.up_timeout(ms(4000))).await;
     let remote = r.expect("open").expect("up within 4 s");
     assert!(remote.value().get("ping").is_some(), "{:?}", remote.value());
     assert_eq!(
@@ -528,5 +537,5 @@ async fn timeout_without_then_with_a_server() {
     );
 
     client.close().await;
-    stop(listener, &server).await;
+    stop::<R>(listener, &server).await;
 }

@@ -1,31 +1,41 @@
-//! Helpers shared by the tokio integration tests.
+//! Helpers shared by the scenarios, for any runtime.
 //!
 //! Nothing here sleeps to wait for something that can be awaited: every wait is on an
 //! event, a reply or a task, bounded by [`DEADLINE`] only so that a broken build fails
 //! instead of hanging. Everything binds to 127.0.0.1 on a port the system picks.
-#![allow(dead_code)] // each test binary uses a different part
 
+use crate::rt::Rt;
 use futures::channel::mpsc;
+use futures::future::{select, Either};
 use futures::StreamExt;
 use std::fmt::Debug;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::TcpListener as StdListener;
-use std::time::Duration;
-use upnode_tokio::upnode_core::link::backoff::ReconnectPolicy;
-use upnode_tokio::{Client, ClientBuilder, Listener, Server};
+use std::time::{Duration, Instant};
+use upnode_async::upnode_core::link::backoff::ReconnectPolicy;
+use upnode_async::{Client, ClientBuilder, Listener, Server};
 
 /// The longest any single wait may take before the test fails. A passing run never
 /// comes near it; it only bounds a failing one on a busy machine.
-pub const DEADLINE: Duration = Duration::from_secs(10);
+pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Milliseconds, for brevity.
 pub const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// `fut`'s output, or `Err(())` if it takes longer than `d` on `R`'s clock.
+pub async fn timeout<R: Rt, T>(d: Duration, fut: impl Future<Output = T>) -> Result<T, ()> {
+    match select(std::pin::pin!(fut), R::sleep(d)).await {
+        Either::Left((v, _)) => Ok(v),
+        Either::Right(_) => Err(()),
+    }
+}
+
 /// Awaits `fut`, failing the test with `what` if it takes longer than [`DEADLINE`].
-pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, fut).await {
+pub async fn within<R: Rt, T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match timeout::<R, T>(DEADLINE, fut).await {
         Ok(v) => v,
         Err(_) => panic!("timed out after {DEADLINE:?} waiting for {what}"),
     }
@@ -85,19 +95,17 @@ pub fn port_of(l: &Listener) -> u16 {
 /// Serves `server` on 127.0.0.1:`port`.
 ///
 /// Right after a restart the previous accept loop may not have released the port yet
-/// (its task is aborted, not joined), so "address in use" is retried for a short while.
+/// (a killed Node peer's socket, or one closing in another runtime), so "address in use" is
+/// retried for a short while.
 /// There is nothing to await for that release, hence the short pause between tries.
-pub async fn listen_on(server: &Server, port: u16) -> Listener {
+pub async fn listen_on<R: Rt>(server: &Server, port: u16) -> Listener {
     let addr = format!("127.0.0.1:{port}");
-    let give_up = tokio::time::Instant::now() + DEADLINE;
+    let give_up = Instant::now() + DEADLINE;
     loop {
-        match upnode_tokio::listen(server, &addr).await {
+        match R::listen(server, &addr).await {
             Ok(l) => return l,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && tokio::time::Instant::now() < give_up =>
-            {
-                tokio::time::sleep(ms(10)).await;
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < give_up => {
+                R::sleep(ms(10)).await;
             }
             Err(e) => panic!("cannot listen on {addr}: {e}"),
         }
@@ -106,31 +114,33 @@ pub async fn listen_on(server: &Server, port: u16) -> Listener {
 
 /// Takes a server off the network: stops accepting, closes every connection and waits
 /// until all have ended.
-pub async fn stop(listener: Listener, server: &Server) {
+pub async fn stop<R: Rt>(listener: Listener, server: &Server) {
     listener.stop().await;
-    within("the server to shut down", server.shutdown()).await;
+    within::<R, _>("the server to shut down", server.shutdown()).await;
     assert_eq!(server.connections(), 0, "connections left after shutdown");
 }
 
 /// An event stream that remembers everything it has delivered, for counting afterwards.
-pub struct Events<T> {
+pub struct Events<R, T> {
     rx: mpsc::Receiver<T>,
     /// Every event taken so far, in order.
     pub seen: Vec<T>,
+    rt: PhantomData<R>,
 }
 
-impl<T: Clone + Debug> Events<T> {
+impl<R: Rt, T: Clone + Debug> Events<R, T> {
     /// Wraps a subscription.
     pub fn new(rx: mpsc::Receiver<T>) -> Self {
         Events {
             rx,
             seen: Vec::new(),
+            rt: PhantomData,
         }
     }
 
     /// The next event, or `None` once the stream has ended.
     pub async fn next(&mut self) -> Option<T> {
-        let ev = within("the next event", self.rx.next()).await;
+        let ev = within::<R, _>("the next event", self.rx.next()).await;
         if let Some(e) = &ev {
             self.seen.push(e.clone());
         }
@@ -151,7 +161,7 @@ impl<T: Clone + Debug> Events<T> {
                 self.seen
             )
         };
-        match tokio::time::timeout(DEADLINE, fut).await {
+        match timeout::<R, T>(DEADLINE, fut).await {
             Ok(ev) => ev,
             Err(_) => panic!("no {what} within {DEADLINE:?}; seen: {:?}", self.seen),
         }
@@ -166,4 +176,30 @@ impl<T: Clone + Debug> Events<T> {
     pub fn count(&self, pred: impl Fn(&T) -> bool) -> usize {
         self.seen.iter().filter(|e| pred(e)).count()
     }
+}
+
+/// Runs `task` in the background on `R`; the returned future gives its output (an error if
+/// the task was dropped unfinished).
+pub fn spawned<R: Rt, T: Send + 'static>(
+    task: impl Future<Output = T> + Send + 'static,
+) -> futures::channel::oneshot::Receiver<T> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    R::spawn(async move {
+        let _ = tx.send(task.await);
+    });
+    rx
+}
+
+/// Lets other tasks run once (pending once, then ready), on any runtime.
+pub async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
 }

@@ -1,0 +1,16 @@
+//! The simple server on async-std (discontinued upstream; see `upnode-async-std`): exports
+//! `time`, which answers with the date.
+//!
+//! `cargo run --example async_std_simple_server [port]` (default 7000); stop it with Ctrl-C.
+
+use upnode_examples::{init_logging, port_arg, time_interface};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_logging();
+    async_std::task::block_on(async {
+        let server = upnode_async_std::server(time_interface);
+        let _listener =
+            upnode_async_std::listen(&server, &format!("127.0.0.1:{}", port_arg())).await?;
+        futures::future::pending().await
+    })
+}
