@@ -85,7 +85,13 @@ impl Echo for UpnodeEcho {
     async fn recv(&mut self) -> Msg {
         match self.pending.next().await {
             Some(Ok((m,))) => m,
-            Some(Err(e)) => panic!("an echo call failed: {e}"),
+            Some(Err(e)) => {
+                let mut seen = Vec::new();
+                while let Ok(ev) = self.events.try_recv() {
+                    seen.push(ev);
+                }
+                panic!("an echo call failed: {e}; the client reported {seen:?}")
+            }
             None => panic!("waiting for an answer with no call outstanding"),
         }
     }

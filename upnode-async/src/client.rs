@@ -506,6 +506,18 @@ impl Machine for ClientLink {
         ClientLink::poll_timeout(self)
     }
 
+    fn handle_unsent(&mut self, conn: ConnId, now: Instant, unsent: usize) {
+        ClientLink::handle_unsent(self, conn, now, unsent);
+    }
+
+    fn is_input_paused(&self) -> bool {
+        ClientLink::is_input_paused(self)
+    }
+
+    fn close_flush_timeout(&self) -> Duration {
+        self.output_limits().close_flush_timeout
+    }
+
     fn handle(&mut self, now: Instant, input: Input<'_>) {
         match input {
             Input::Timeout => self.handle_timeout(now),

@@ -191,6 +191,12 @@ pub(crate) enum Input<'a> {
 /// A state machine of `upnode-core` as the driver sees it (`ClientLink`, `ServerConn`).
 pub(crate) trait Machine {
     fn release(&mut self, conn: ConnId, f: RemoteFn);
+    /// The transport's unsent bytes (see `ClientLink::handle_unsent`).
+    fn handle_unsent(&mut self, conn: ConnId, now: Instant, unsent: usize);
+    /// Whether reading is paused (the peer does not read our output).
+    fn is_input_paused(&self) -> bool;
+    /// How long a closing transport may flush.
+    fn close_flush_timeout(&self) -> Duration;
     fn poll_event(&mut self) -> Option<LinkEvent>;
     fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)>;
     fn poll_timeout(&self) -> Option<Instant>;
@@ -302,8 +308,10 @@ pub(crate) async fn drive<S: Side>(
         let mut close = Vec::new();
         let mut closed = false;
         let mut deadline = None;
+        let mut flush_bound = Duration::ZERO;
         {
             let released = core.released.take();
+            let now = rt.now();
             let mut guard = core.lock();
             let inner = &mut *guard;
             let Some((machine, _)) = S::split(inner) else {
@@ -311,6 +319,10 @@ pub(crate) async fn drive<S: Side>(
             };
             for (conn, f) in released {
                 machine.release(conn, f);
+            }
+            // What the transport took since the last turn (it may free held calls).
+            if let Some((conn, io)) = io.as_ref() {
+                machine.handle_unsent(*conn, now, io.unsent());
             }
             while let Some((machine, handlers)) = S::split(inner) {
                 let Some(ev) = machine.poll_event() else {
@@ -351,7 +363,14 @@ pub(crate) async fn drive<S: Side>(
                         _ => {}
                     }
                 }
+                // What this turn added may take the output over its cap: reading stops
+                // and calls are held back until the peer reads.
+                if let Some((conn, io)) = io.as_mut() {
+                    machine.handle_unsent(*conn, now, io.unsent());
+                    io.set_paused(machine.is_input_paused());
+                }
                 deadline = machine.poll_timeout();
+                flush_bound = machine.close_flush_timeout();
             }
             side.end_turn(inner, closed);
         }
@@ -381,13 +400,16 @@ pub(crate) async fn drive<S: Side>(
             // machine lives is shut down in the background.
             closing.extend(io.take().map(|(_, old)| old));
             for old in closing {
-                old.shutdown().await;
+                old.shutdown(&*rt, flush_bound).await;
             }
             side.ended();
             return;
         }
         for old in closing {
-            rt.spawn(Box::pin(old.shutdown()));
+            let rt2 = rt.clone();
+            rt.spawn(Box::pin(
+                async move { old.shutdown(&*rt2, flush_bound).await },
+            ));
         }
         // 3. Wait for something to happen.
         timer.arm(&*rt, deadline);
@@ -443,6 +465,8 @@ pub(crate) async fn drive<S: Side>(
                 io = None;
                 machine.handle(now, Input::Closed(conn, Some(e.to_string())));
             }
+            // The next turn reports the unsent count.
+            Wake::Io(_, IoEvent::Sent) => {}
         }
     }
 }

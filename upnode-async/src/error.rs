@@ -30,6 +30,11 @@ pub enum CallError {
     /// Arguments could not be encoded, or the answer did not fit the type asked for.
     #[error(transparent)]
     Typed(#[from] TypedError),
+    /// The peer is not reading (this connection's output is over its cap) and the client or
+    /// server is set to fail calls rather than hold them
+    /// ([`WhenFull::Fail`](upnode_core::config::WhenFull::Fail)).
+    #[error("the peer is not reading: this connection's output is over its cap")]
+    OutputFull,
     /// The session refused the call (a limit).
     #[error(transparent)]
     Local(#[from] LocalError),
@@ -66,6 +71,7 @@ impl CallError {
             E::Closed => CallError::Closed,
             E::Local(l) => CallError::Local(l),
             E::TooManyInFlight { limit } => CallError::TooManyInFlight { limit },
+            E::OutputFull => CallError::OutputFull,
             _ => CallError::NotConnected,
         }
     }

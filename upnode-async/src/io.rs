@@ -1,11 +1,12 @@
 //! Moving bytes between a transport and a state machine, without blocking either direction.
 
-use crate::runtime::BoxStream;
+use crate::runtime::{BoxStream, Runtime};
 use bytes::{Buf, BytesMut};
 use futures::io::{AsyncRead, AsyncWrite};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -16,6 +17,8 @@ pub(crate) struct Io {
     need_flush: bool,
     buf: Vec<u8>,
     read_closed: bool,
+    /// Reading is paused (the peer does not read our output): report every write instead.
+    paused: bool,
 }
 
 /// What happened on the transport.
@@ -26,6 +29,8 @@ pub(crate) enum IoEvent {
     Eof,
     /// Reading or writing failed.
     Error(io::Error),
+    /// Reading is paused and some output was written: the unsent count went down.
+    Sent,
 }
 
 impl Io {
@@ -36,7 +41,18 @@ impl Io {
             need_flush: false,
             buf: vec![0; READ_CHUNK],
             read_closed: false,
+            paused: false,
         }
+    }
+
+    /// Bytes queued and not yet taken by the transport.
+    pub fn unsent(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Stops (or resumes) reading: back-pressure on a peer that does not read our output.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
     }
 
     /// Queues bytes to write.
@@ -51,6 +67,7 @@ impl Io {
 
     /// Writes what it can, then reads. Pending when there is nothing to report.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
+        let before = self.out.len();
         while !self.out.is_empty() {
             match Pin::new(&mut self.stream).poll_write(cx, &self.out) {
                 Poll::Ready(Ok(0)) => {
@@ -71,6 +88,13 @@ impl Io {
                 Poll::Pending => {}
             }
         }
+        if self.paused {
+            return if self.out.len() < before {
+                Poll::Ready(IoEvent::Sent)
+            } else {
+                Poll::Pending
+            };
+        }
         if self.read_closed {
             return Poll::Pending;
         }
@@ -85,13 +109,20 @@ impl Io {
         }
     }
 
-    /// Flushes what is pending and closes the write side, best effort.
-    pub async fn shutdown(mut self) {
+    /// Flushes what is pending and closes the write side, best effort, for at most
+    /// `bound`: then the stream is dropped whatever the peer does (a peer that does not read
+    /// cannot hold a closing connection, its memory or its slot).
+    pub async fn shutdown(mut self, rt: &dyn Runtime, bound: Duration) {
         use futures::AsyncWriteExt;
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            let _ = self.stream.write_all(&out).await;
-        }
-        let _ = self.stream.close().await;
+        let out = std::mem::take(&mut self.out);
+        let mut stream = self.stream;
+        let flush = async move {
+            if !out.is_empty() {
+                let _ = stream.write_all(&out).await;
+            }
+            let _ = stream.close().await;
+        };
+        let deadline = rt.sleep_until(rt.now() + bound);
+        let _ = futures::future::select(Box::pin(flush), deadline).await;
     }
 }

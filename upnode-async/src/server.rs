@@ -463,6 +463,18 @@ impl Machine for ServerConn {
         ServerConn::poll_timeout(self)
     }
 
+    fn handle_unsent(&mut self, _conn: ConnId, now: Instant, unsent: usize) {
+        ServerConn::handle_unsent(self, now, unsent);
+    }
+
+    fn is_input_paused(&self) -> bool {
+        ServerConn::is_input_paused(self)
+    }
+
+    fn close_flush_timeout(&self) -> Duration {
+        self.output_limits().close_flush_timeout
+    }
+
     fn handle(&mut self, now: Instant, input: Input<'_>) {
         match input {
             Input::Timeout => self.handle_timeout(now),

@@ -22,6 +22,48 @@ pub const DEFAULT_MAX_LOCAL_CALLBACKS: usize = 1_000_000;
 /// calls wait for a slot ([`WhenFull::Wait`]) or fail ([`WhenFull::Fail`]).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 100_000;
 
+/// Most bytes written for the peer and not yet taken by the transport, per connection (8 MiB).
+/// Past it the connection stops reading the peer's input and holds new calls back until the
+/// peer has read enough ([`OutputLimits`]).
+pub const DEFAULT_MAX_UNSENT: usize = 8 * 1024 * 1024;
+
+/// How long a connection may stay over [`DEFAULT_MAX_UNSENT`] before it is closed (30 s):
+/// a peer that does not read for that long is gone or hostile.
+pub const DEFAULT_SEND_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long ending a connection may spend flushing what is left to send before the socket
+/// is dropped (2 s): ending a connection never waits on a peer that does not read.
+pub const DEFAULT_CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Bounds on what one connection holds for the peer to read.
+///
+/// ```
+/// let o = upnode_core::config::OutputLimits::default();
+/// assert_eq!(o.max_unsent, upnode_core::config::DEFAULT_MAX_UNSENT);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutputLimits {
+    /// Unsent bytes at which the connection stops reading input and holds new calls back
+    /// (they wait, or fail as [`CallLimits::when_full`] says).
+    pub max_unsent: usize,
+    /// How long the connection may stay at or over `max_unsent` before it is closed with
+    /// `LinkError::OutputStalled`.
+    pub stall_timeout: Duration,
+    /// How long ending the connection may spend flushing before the socket is dropped.
+    pub close_flush_timeout: Duration,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits {
+            max_unsent: DEFAULT_MAX_UNSENT,
+            stall_timeout: DEFAULT_SEND_STALL_TIMEOUT,
+            close_flush_timeout: DEFAULT_CLOSE_FLUSH_TIMEOUT,
+        }
+    }
+}
+
 /// What a call does when [`CallLimits::max_in_flight`] calls already wait for an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -197,6 +239,17 @@ mod tests {
         assert_eq!(c.max_local_callbacks, DEFAULT_MAX_LOCAL_CALLBACKS);
         assert!(!c.escape_non_ascii);
         assert_eq!(c.cull, CullPolicy::ExceptAnswers);
+    }
+
+    #[test]
+    fn output_limits_default_to_8_mib_unsent_30_s_stalled_and_2_s_to_flush() {
+        assert_eq!(DEFAULT_MAX_UNSENT, 8_388_608);
+        assert_eq!(DEFAULT_SEND_STALL_TIMEOUT, Duration::from_secs(30));
+        assert_eq!(DEFAULT_CLOSE_FLUSH_TIMEOUT, Duration::from_secs(2));
+        let o = OutputLimits::default();
+        assert_eq!(o.max_unsent, DEFAULT_MAX_UNSENT);
+        assert_eq!(o.stall_timeout, DEFAULT_SEND_STALL_TIMEOUT);
+        assert_eq!(o.close_flush_timeout, DEFAULT_CLOSE_FLUSH_TIMEOUT);
     }
 
     #[test]

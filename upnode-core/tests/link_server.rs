@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 use upnode_core::config::{
-    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL, DEFAULT_SERVER_PING_TIMEOUT,
+    WhenFull, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL, DEFAULT_SERVER_PING_TIMEOUT,
 };
 use upnode_core::link::{
     CallError, CallFailure, CallId, ConnId, LinkError, LinkEvent, ServerConfig, ServerConn,
@@ -746,4 +746,93 @@ fn poll_timeout_is_never_in_the_past_after_handle_timeout() {
         ended(LinkError::PingTimeout(secs(25)), true),
         "the sixth ping went unanswered"
     );
+}
+
+// ---- output back-pressure -------------------------------------------------------------------------
+
+#[test]
+fn output_over_its_cap_pauses_input_holds_calls_and_a_stall_ends_the_connection() {
+    let mut config = ServerConfig::default();
+    config.output.max_unsent = 1000;
+    config.output.stall_timeout = secs(3);
+    let mut s = Server::new(config);
+    s.input(ms(0), CLIENT_METHODS);
+    s.events();
+    s.sent();
+    let now = s.at(ms(1));
+    s.conn.handle_unsent(now, 999);
+    assert!(!s.conn.is_input_paused());
+    let now = s.at(ms(2));
+    s.conn.handle_unsent(now, 1000);
+    assert!(s.conn.is_input_paused(), "at the cap");
+    assert_eq!(s.conn.counters().unsent_bytes, 1000);
+    // A call is held back (not sent) while full.
+    let now = s.at(ms(3));
+    let call = s
+        .conn
+        .call(
+            now,
+            Target::Name("x".into()),
+            vec![Value::from(LocalFn(5))],
+            None,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(s.sent().is_empty());
+    assert_eq!(s.conn.counters().calls_waiting, 1);
+    // The peer reads some: the held call goes out.
+    let now = s.at(ms(4));
+    s.conn.handle_unsent(now, 10);
+    assert!(!s.conn.is_input_paused());
+    assert_eq!(s.sent().len(), 1);
+    assert_eq!(s.conn.counters().calls_in_flight, 1);
+    // Full again, and for the whole stall timeout: the connection ends, the call fails.
+    let now = s.at(secs(1));
+    s.conn.handle_unsent(now, 5000);
+    assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(4))));
+    s.timeout(secs(4) - NS);
+    assert_eq!(s.events(), []);
+    s.timeout(secs(4));
+    let ev = s.events();
+    assert!(ev.contains(&LinkEvent::CallFailed {
+        call,
+        reason: CallFailure::LinkDown
+    }));
+    assert!(
+        ev.contains(&LinkEvent::Down {
+            reason: LinkError::OutputStalled {
+                unsent: 5000,
+                after: secs(3)
+            }
+        }),
+        "{ev:?}"
+    );
+    assert!(s.conn.is_closed());
+}
+
+#[test]
+fn with_fail_a_call_while_the_output_is_full_fails_at_once() {
+    let mut config = ServerConfig::default();
+    config.output.max_unsent = 100;
+    config.calls.when_full = WhenFull::Fail;
+    let mut s = Server::new(config);
+    s.input(ms(0), CLIENT_METHODS);
+    s.events();
+    s.sent();
+    let now = s.at(ms(1));
+    s.conn.handle_unsent(now, 100);
+    assert_eq!(
+        s.conn.call(
+            now,
+            Target::Name("x".into()),
+            vec![Value::from(LocalFn(5))],
+            None
+        ),
+        Err(CallError::OutputFull)
+    );
+    // An answer (no callback of ours) is never held back.
+    s.conn
+        .call(now, Target::Name("x".into()), vec![Value::from(1)], None)
+        .unwrap();
+    assert_eq!(s.sent().len(), 1);
 }

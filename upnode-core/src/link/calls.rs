@@ -33,6 +33,9 @@ struct Queued {
 #[derive(Debug)]
 pub(crate) struct Calls {
     limit: CallLimits,
+    /// The connection's output is over its cap: tracked calls wait (or fail) as if no slot
+    /// were free.
+    held: bool,
     next: u64,
     sent: HashMap<CallId, Tracked>,
     by_fn: HashMap<LocalFn, CallId>,
@@ -44,6 +47,7 @@ impl Calls {
     pub fn new(limit: CallLimits) -> Calls {
         Calls {
             limit,
+            held: false,
             next: 0,
             sent: HashMap::new(),
             by_fn: HashMap::new(),
@@ -86,10 +90,14 @@ impl Calls {
             deadline: timeout.map(|t| now + t),
         };
         let has_slot = self.sent.len() < self.limit.max_in_flight.max(1);
-        if !has_slot || !self.queued.is_empty() {
+        if !has_slot || self.held || !self.queued.is_empty() {
             if self.limit.when_full == WhenFull::Fail {
-                return Err(CallError::TooManyInFlight {
-                    limit: self.limit.max_in_flight,
+                return Err(if self.held {
+                    CallError::OutputFull
+                } else {
+                    CallError::TooManyInFlight {
+                        limit: self.limit.max_in_flight,
+                    }
                 });
             }
             let id = self.next_id();
@@ -133,7 +141,7 @@ impl Calls {
     /// [`CallFailure::Refused`]; the failures are returned in call order.
     pub fn refill(&mut self, session: &mut Session) -> Vec<(CallId, CallFailure)> {
         let mut failed = Vec::new();
-        while self.sent.len() < self.limit.max_in_flight.max(1) {
+        while !self.held && self.sent.len() < self.limit.max_in_flight.max(1) {
             let Some((id, q)) = self.queued.pop_first() else {
                 break;
             };
@@ -146,6 +154,12 @@ impl Calls {
             }
         }
         failed
+    }
+
+    /// Holds tracked calls back while the connection's output is over its cap (they go out
+    /// with [`refill`](Self::refill) once it is not).
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
     }
 
     /// A callback of ours was called: the call it belongs to (if still waiting) is answered.
@@ -228,6 +242,7 @@ impl Calls {
         self.by_fn.clear();
         self.queued.clear();
         self.deadlines.clear();
+        self.held = false;
         ids
     }
 

@@ -1,6 +1,7 @@
 //! The client link: connect, handshake, connect step, up, down, back off, reconnect; with
 //! heartbeats, a transactional queue and in-flight call tracking.
 
+use super::backlog::Backlog;
 use super::backoff::{BackoffState, PolicyError, ReconnectPolicy};
 use super::calls::Calls;
 use super::common::{
@@ -10,7 +11,7 @@ use super::common::{
 use super::queue::{TxId as QueueId, TxQueue};
 use super::{CallError, LinkCounters, LinkEvent, TransactError, TxId};
 use crate::config::{
-    CallLimits, SessionConfig, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    CallLimits, OutputLimits, SessionConfig, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_QUEUE_CAP,
     DEFAULT_STABLE_AFTER,
 };
@@ -64,6 +65,8 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// Bounds on our calls in flight on each connection.
     pub calls: CallLimits,
+    /// Bounds on what each connection holds for the server to read.
+    pub output: OutputLimits,
 }
 
 impl ClientConfig {
@@ -121,6 +124,7 @@ impl Default for ClientConfig {
             seed: 0,
             session: SessionConfig::default(),
             calls: CallLimits::default(),
+            output: OutputLimits::default(),
         }
     }
 }
@@ -149,6 +153,8 @@ struct Conn {
     hb: Heartbeat,
     /// When bytes last came from the server.
     last_input: Instant,
+    /// What the transport has not taken yet.
+    backlog: Backlog,
 }
 
 #[derive(Debug)]
@@ -347,6 +353,7 @@ impl ClientLink {
             calls_in_flight: self.calls.in_flight(),
             calls_waiting: self.calls.waiting(),
             transactions_queued: self.queue.len(),
+            unsent_bytes: self.conn_ref().map_or(0, |c| c.backlog.unsent()),
         }
     }
 
@@ -373,10 +380,45 @@ impl ClientLink {
             State::Waiting { until } => Some(*until),
             State::Closed => return None,
         };
+        let stall = self.conn_ref().and_then(|c| c.backlog.deadline());
         min_opt(
-            min_opt(state, self.queue.next_deadline()),
+            min_opt(min_opt(state, stall), self.queue.next_deadline()),
             self.calls.next_deadline(),
         )
+    }
+
+    /// The driver's count of bytes the transport `conn` has not taken yet; report it after
+    /// every write to the transport and every transmit handed to it. At or over
+    /// [`OutputLimits::max_unsent`] the link holds tracked calls back (they wait, or fail
+    /// with [`CallError::OutputFull`]) and asks the driver to stop reading
+    /// ([`is_input_paused`](Self::is_input_paused)); staying there for
+    /// [`OutputLimits::stall_timeout`] ends the connection with
+    /// [`LinkError::OutputStalled`].
+    pub fn handle_unsent(&mut self, conn: ConnId, now: Instant, unsent: usize) {
+        let Some(c) = self.state.conn_mut() else {
+            return;
+        };
+        if c.id != conn {
+            return;
+        }
+        let was_full = c.backlog.is_full();
+        c.backlog.report(now, unsent);
+        let full = c.backlog.is_full();
+        self.calls.hold(full);
+        if was_full && !full {
+            self.refill_calls();
+        }
+    }
+
+    /// The bounds on each connection's output (for the driver's close flush).
+    pub fn output_limits(&self) -> OutputLimits {
+        self.config.output
+    }
+
+    /// Whether the driver should stop reading the transport: the server is not reading what
+    /// we send, so we take no more work from it until it does.
+    pub fn is_input_paused(&self) -> bool {
+        self.conn_ref().is_some_and(|c| c.backlog.is_full())
     }
 
     // ---- transport reports ----------------------------------------------------------------
@@ -397,6 +439,7 @@ impl ClientLink {
                         session,
                         hb: Heartbeat::default(),
                         last_input: now,
+                        backlog: Backlog::new(self.config.output),
                     },
                     deadline: now + self.config.effective_handshake_timeout(),
                 };
@@ -624,6 +667,14 @@ impl ClientLink {
                 self.fail(now, LinkError::ConnectStepTimeout(t), true);
             }
             State::Waiting { until } if *until <= now => self.open(now),
+            State::Handshaking { conn, .. }
+            | State::Authenticating { conn, .. }
+            | State::Up { conn, .. }
+                if conn.backlog.stalled(now).is_some() =>
+            {
+                let (unsent, after) = conn.backlog.stalled(now).unwrap_or_default();
+                self.fail(now, LinkError::OutputStalled { unsent, after }, true);
+            }
             State::Authenticating { .. } | State::Up { .. } => self.heartbeat(now),
             _ => {}
         }

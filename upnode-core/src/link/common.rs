@@ -97,6 +97,15 @@ pub enum LinkError {
     /// Something we did failed locally.
     #[error(transparent)]
     Local(#[from] LocalError),
+    /// The peer did not read: `unsent` bytes stayed waiting for it, at or over the cap, for
+    /// `after`, so the connection was ended ([`OutputLimits`](crate::config::OutputLimits)).
+    #[error("the peer stopped reading: {unsent} bytes unsent for {after:?}")]
+    OutputStalled {
+        /// Bytes waiting when the connection was ended.
+        unsent: usize,
+        /// How long they had been at or over the cap.
+        after: Duration,
+    },
 }
 
 impl LinkError {

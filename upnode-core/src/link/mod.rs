@@ -5,6 +5,7 @@
 //! for the link. [`ServerConn`] is the server's side of one connection. Both are pure state
 //! machines: no clock, no IO, see their driving contracts.
 
+mod backlog;
 pub mod backoff;
 mod calls;
 mod client;
@@ -34,6 +35,9 @@ pub struct LinkCounters {
     pub calls_waiting: usize,
     /// Transactions waiting for the link to be up (always 0 for a server connection).
     pub transactions_queued: usize,
+    /// Bytes written for the peer that the transport had not taken at the driver's last
+    /// report.
+    pub unsent_bytes: usize,
 }
 
 use crate::error::LocalError;
@@ -180,6 +184,10 @@ pub enum CallError {
     /// A function key in the arguments is from the link's reserved range.
     #[error("function keys at or above RESERVED_FN_BASE are the link's own")]
     ReservedKey,
+    /// The connection's output is over its cap (the peer is not reading) and the link is set
+    /// to fail calls rather than hold them ([`WhenFull::Fail`](crate::config::WhenFull::Fail)).
+    #[error("the peer is not reading: this connection's output is over its cap")]
+    OutputFull,
     /// `limit` calls already wait for an answer on this connection and the link is set to
     /// fail further calls ([`WhenFull::Fail`](crate::config::WhenFull::Fail)).
     #[error("{limit} calls already wait for an answer on this connection")]

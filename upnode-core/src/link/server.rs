@@ -1,5 +1,6 @@
 //! The server's side of one upnode connection.
 
+use super::backlog::Backlog;
 use super::calls::Calls;
 use super::common::{
     remote_ping, route_session_event, with_ping, CallFailure, CallId, ConnId, Heartbeat, LinkError,
@@ -7,8 +8,8 @@ use super::common::{
 };
 use super::{CallError, LinkCounters, LinkEvent};
 use crate::config::{
-    CallLimits, SessionConfig, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL,
-    DEFAULT_SERVER_PING_TIMEOUT,
+    CallLimits, OutputLimits, SessionConfig, DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_SERVER_PING_INTERVAL, DEFAULT_SERVER_PING_TIMEOUT,
 };
 use crate::error::LocalError;
 use crate::protocol::{LocalFn, RemoteFn, Value};
@@ -38,6 +39,8 @@ pub struct ServerConfig {
     pub session: SessionConfig,
     /// Bounds on the server's calls in flight to the client.
     pub calls: CallLimits,
+    /// Bounds on what the connection holds for the client to read.
+    pub output: OutputLimits,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             session: SessionConfig::default(),
             calls: CallLimits::default(),
+            output: OutputLimits::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub struct ServerConn {
     phase: Phase,
     hb: Heartbeat,
     calls: Calls,
+    backlog: Backlog,
     events: VecDeque<LinkEvent>,
 }
 
@@ -121,6 +126,7 @@ impl ServerConn {
             session,
             hb: Heartbeat::default(),
             calls: Calls::new(config.calls),
+            backlog: Backlog::new(config.output),
             config,
             events: VecDeque::new(),
         };
@@ -157,10 +163,37 @@ impl ServerConn {
             Phase::Open => self.hb.next_deadline(),
             Phase::Closed => return None,
         };
-        match (phase, self.calls.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [phase, self.calls.next_deadline(), self.backlog.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The driver's count of bytes the transport has not taken yet, as for
+    /// [`ClientLink::handle_unsent`](super::ClientLink::handle_unsent): at or over the cap
+    /// the connection holds the server's calls back and asks the driver to stop reading;
+    /// staying there for the stall timeout ends it with [`LinkError::OutputStalled`].
+    pub fn handle_unsent(&mut self, now: Instant, unsent: usize) {
+        if self.phase == Phase::Closed {
+            return;
         }
+        let was_full = self.backlog.is_full();
+        self.backlog.report(now, unsent);
+        let full = self.backlog.is_full();
+        self.calls.hold(full);
+        if was_full && !full {
+            self.refill_calls();
+        }
+    }
+
+    /// The bounds on the connection's output (for the driver's close flush).
+    pub fn output_limits(&self) -> OutputLimits {
+        self.config.output
+    }
+
+    /// Whether the driver should stop reading the client: it is not reading what we send.
+    pub fn is_input_paused(&self) -> bool {
+        self.phase != Phase::Closed && self.backlog.is_full()
     }
 
     /// Bytes received from the client.
@@ -195,6 +228,7 @@ impl ServerConn {
             calls_in_flight: self.calls.in_flight(),
             calls_waiting: self.calls.waiting(),
             transactions_queued: 0,
+            unsent_bytes: self.backlog.unsent(),
         }
     }
 
@@ -234,6 +268,12 @@ impl ServerConn {
                 call,
                 reason: CallFailure::TimedOut,
             });
+        }
+        if let Some((unsent, after)) = self.backlog.stalled(now) {
+            if self.phase != Phase::Closed {
+                self.end(LinkError::OutputStalled { unsent, after }, true);
+                return;
+            }
         }
         if self.phase != Phase::Closed {
             self.refill_calls();

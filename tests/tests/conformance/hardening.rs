@@ -1,0 +1,95 @@
+//! Peers that stop reading: bounded output, closing that never waits on them.
+
+use crate::common::{ms, within, Events};
+use crate::rt::Rt;
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+use upnode_async::upnode_core::link::LinkError;
+use upnode_async::{Interface, Server, ServerBuilder, ServerEvent};
+
+/// Answers `big(cb)` with 64 KiB.
+fn big_answer_server<R: Rt>(builder: ServerBuilder) -> Server {
+    R::build_server(builder, |_conn| {
+        Interface::new().method("big", |call| async move {
+            call.reply(&("x".repeat(64 * 1024),))?;
+            Ok(())
+        })
+    })
+}
+
+/// A raw dnode peer that sends its `methods` and `calls` calls of `big`, then never reads.
+fn stalled_reader(port: u16, calls: usize) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut out =
+        String::from(r#"{"method":"methods","arguments":[{}],"callbacks":{},"links":[]}"#);
+    out.push('\n');
+    for i in 0..calls {
+        out.push_str(&format!(
+            r#"{{"method":"big","arguments":["[Function]"],"callbacks":{{"{i}":["0"]}},"links":[]}}"#
+        ));
+        out.push('\n');
+    }
+    s.write_all(out.as_bytes()).expect("write");
+    s
+}
+
+fn small_output(max_unsent: usize, stall: Duration, flush: Duration) -> ServerBuilder {
+    Server::builder().ping(None).config(|c| {
+        c.output.max_unsent = max_unsent;
+        c.output.stall_timeout = stall;
+        c.output.close_flush_timeout = flush;
+    })
+}
+
+pub async fn a_client_that_stops_reading_is_held_to_the_output_cap_then_cut_off<R: Rt>() {
+    let server = big_answer_server::<R>(small_output(256 * 1024, ms(300), ms(100)));
+    let mut events = Events::<R, _>::new(server.events());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    // 400 answers of 64 KiB (25 MiB) cannot fit in the kernel's buffers and our cap.
+    let peer = stalled_reader(listener.port().unwrap(), 400);
+    let ev = events
+        .wait_for("the stalled connection to end", |e| {
+            matches!(e, ServerEvent::Disconnected(..))
+        })
+        .await;
+    let ServerEvent::Disconnected(_, LinkError::OutputStalled { unsent, after }) = &ev else {
+        panic!("ended for another reason: {ev:?}")
+    };
+    // Reading stopped at the cap, so at most one turn's answers went past it.
+    assert!(*unsent < 256 * 1024 + 64 * 64 * 1024, "{unsent} unsent");
+    assert!(*after >= ms(300));
+    assert_eq!(server.connections(), 0, "the slot is free");
+    assert!(server.counters().is_empty());
+    drop(peer);
+    listener.stop().await;
+    within::<R, _>("shutdown", server.shutdown()).await;
+}
+
+pub async fn shutdown_returns_within_the_flush_bound_with_a_hundred_stalled_peers<R: Rt>() {
+    // No stall timeout to help: only the bounded flush of a closing connection.
+    let server =
+        big_answer_server::<R>(small_output(256 * 1024, Duration::from_secs(3600), ms(200)));
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let port = listener.port().unwrap();
+    let peers: Vec<TcpStream> = (0..100).map(|_| stalled_reader(port, 100)).collect();
+    // Wait until every connection is at its cap (paused, answers waiting).
+    let full = async {
+        loop {
+            let c = server.counters();
+            if c.len() == 100 && c.iter().all(|(_, n)| n.link.unsent_bytes >= 256 * 1024) {
+                return;
+            }
+            R::sleep(ms(5)).await;
+        }
+    };
+    within::<R, _>("every connection at its cap", full).await;
+    listener.stop().await;
+    let began = std::time::Instant::now();
+    within::<R, _>("shutdown with stalled peers", server.shutdown()).await;
+    let took = began.elapsed();
+    assert_eq!(server.connections(), 0);
+    // Each closing connection flushes for at most 200 ms, all at once.
+    assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
+    drop(peers);
+}

@@ -1,0 +1,57 @@
+//! What one connection has written for the peer and the transport has not taken yet: when
+//! it is too much, the connection stops reading and holds calls back, and when it stays too
+//! much for too long, the connection is given up.
+
+use crate::config::OutputLimits;
+use std::time::{Duration, Instant};
+
+/// The unsent-output state of one connection, as the driver reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct Backlog {
+    limits: OutputLimits,
+    unsent: usize,
+    /// Since when it has been at or over the cap.
+    full_since: Option<Instant>,
+}
+
+impl Backlog {
+    pub fn new(limits: OutputLimits) -> Backlog {
+        Backlog {
+            limits,
+            unsent: 0,
+            full_since: None,
+        }
+    }
+
+    /// The driver's count of bytes not yet taken by the transport.
+    pub fn report(&mut self, now: Instant, unsent: usize) {
+        self.unsent = unsent;
+        if self.is_full() {
+            self.full_since.get_or_insert(now);
+        } else {
+            self.full_since = None;
+        }
+    }
+
+    /// The last reported count.
+    pub fn unsent(&self) -> usize {
+        self.unsent
+    }
+
+    /// At or over the cap: stop reading, hold calls back.
+    pub fn is_full(&self) -> bool {
+        self.unsent >= self.limits.max_unsent.max(1)
+    }
+
+    /// When the connection is given up if it stays full.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.full_since.map(|t| t + self.limits.stall_timeout)
+    }
+
+    /// Full for the whole stall timeout at `now`: how much is unsent, and for how long.
+    pub fn stalled(&self, now: Instant) -> Option<(usize, Duration)> {
+        let since = self.full_since?;
+        let d = now.saturating_duration_since(since);
+        (d >= self.limits.stall_timeout).then_some((self.unsent, d))
+    }
+}
