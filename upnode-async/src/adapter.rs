@@ -32,7 +32,7 @@ macro_rules! adapter {
     ) => {
         pub use $crate::{
             rustls, upnode_core, Args, BadAddress, Call, CallError, Client, ClientBuilder, ClientEvent,
-            ConnHandle, ConnectError, HandlerError, Interface, ListenError, Listener, Remote,
+            ConnHandle, ConnectError, Counters, HandlerError, Interface, ListenError, Listener, Remote,
             Server, ServerBuilder, ServerEvent, UpError,
         };
 

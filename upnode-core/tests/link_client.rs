@@ -851,14 +851,42 @@ fn an_answered_ping_reports_its_round_trip_and_the_next_one_follows_an_interval_
         "nothing to cull: the pong is ours"
     );
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(20))));
+    assert_eq!(
+        c.link.counters().local_callbacks,
+        1,
+        "the answered pong is forgotten"
+    );
     c.timeout(secs(20));
-    // The same callback id is reused for every ping on the connection.
-    assert_eq!(c.sent(), [OUR_PING]);
-    c.input(C1, secs(21), SERVER_PONG);
-    assert_eq!(c.events(), [LinkEvent::Ping { rtt: secs(1) }]);
-    // A duplicate pong answers nothing.
-    c.input(C1, secs(22), SERVER_PONG);
+    // Every ping carries a fresh callback id: a Node peer with `weak` may cull an earlier
+    // ping's id at any time, which must not take the next ping's answer with it.
+    assert_eq!(
+        c.sent(),
+        [r#"{"method":1,"arguments":["[Function]"],"callbacks":{"2":["0"]},"links":[]}"#]
+    );
+    c.input(
+        C1,
+        secs(20) + ms(500),
+        r#"{"method":"cull","arguments":[1]}"#,
+    );
     assert_eq!(c.events(), []);
+    c.input(
+        C1,
+        secs(21),
+        r#"{"method":2,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    assert_eq!(c.events(), [LinkEvent::Ping { rtt: secs(1) }]);
+    // A duplicate pong is a call of a forgotten callback: reported, nothing more.
+    c.input(
+        C1,
+        secs(22),
+        r#"{"method":2,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    assert_eq!(
+        c.events(),
+        [LinkEvent::Error(LinkError::Remote(
+            RemoteError::NoSuchCallback { id: 2 }
+        ))]
+    );
     assert_eq!(c.link.state(), LinkState::Up);
 }
 

@@ -2,7 +2,9 @@
 //! as values, handler errors, limits, shutdown, callbacks called many times, functions
 //! inside objects, Unix sockets and TLS.
 
-use crate::common::{fast_client, ms, spawned, stop, timeout, within, yield_now, Events, Watchdog};
+use crate::common::{
+    fast_client, ms, spawned, stop, tables, timeout, within, yield_now, Events, Watchdog,
+};
 use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
 use futures::StreamExt;
@@ -233,7 +235,15 @@ pub async fn graceful_shutdown_ends_every_connection_and_refuses_new_ones<R: Rt>
     assert_eq!(server.connections(), 3);
     // A handler that never finishes does not hold shutdown up.
     let remote = clients[0].up().await.unwrap();
-    let pending = spawned::<R, _>(async move { remote.call::<_, ()>("hang", &()).await });
+    // The call leaves when made (not when the task first runs), and the server has it
+    // before it shuts down.
+    let pending = spawned::<R, _>(remote.call::<_, ()>("hang", &()));
+    let arrived = async {
+        while parked.lock().unwrap().is_empty() {
+            R::sleep(ms(1)).await;
+        }
+    };
+    within::<R, _>("the call to reach its handler", arrived).await;
 
     within::<R, _>("shutdown", server.shutdown()).await;
     assert!(server.is_shut_down());
@@ -824,7 +834,7 @@ pub async fn past_max_in_flight_calls_wait_for_a_slot_or_fail_at_once_as_configu
         .connect_tcp::<R>(listener.local_addr())
         .unwrap();
     let remote = within::<R, _>("up", client.up()).await.unwrap();
-    let idle = client.counters();
+    let idle = tables(client.counters());
     let calls: Vec<_> = (0..100)
         .map(|_| remote.call::<_, (String,)>("hang", &()))
         .collect();
@@ -848,7 +858,7 @@ pub async fn past_max_in_flight_calls_wait_for_a_slot_or_fail_at_once_as_configu
     for r in within::<R, _>("all answers", answers).await.unwrap() {
         assert_eq!(r.unwrap().0, "later");
     }
-    assert_eq!(client.counters(), idle);
+    assert_eq!(tables(client.counters()), idle);
     client.close().await;
     stop::<R>(listener, &server).await;
 }
@@ -864,10 +874,14 @@ pub async fn a_timed_out_call_leaves_no_callback_behind_and_a_late_answer_is_rep
         .unwrap();
     let mut events = Events::<R, _>::new(client.events());
     let remote = within::<R, _>("up", client.up()).await.unwrap();
-    let idle = client.counters();
+    let idle = tables(client.counters());
     let r = within::<R, _>("the call", remote.call::<_, (String,)>("hang", &())).await;
     assert_eq!(r, Err(CallError::TimedOut(ms(50))));
-    assert_eq!(client.counters(), idle, "its answer callback is gone");
+    assert_eq!(
+        tables(client.counters()),
+        idle,
+        "its answer callback is gone"
+    );
 
     let late = parked.lock().unwrap().pop().expect("parked");
     late.reply(&("too late",)).unwrap();

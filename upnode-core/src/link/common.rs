@@ -195,6 +195,10 @@ pub(crate) fn route_session_event(
             for a in &args {
                 session.release_value(a);
             }
+            // Each ping gets a fresh callback id: a Node peer with `weak` culls the id of an
+            // earlier ping whenever its garbage collector frees it, and a reused id would
+            // then be gone when the next ping's answer comes.
+            session.forget(PONG_CALLBACK);
             if let Some(rtt) = hb.answered(now) {
                 events.push_back(LinkEvent::Ping { rtt });
             }
