@@ -49,12 +49,10 @@ impl Net for AsyncIo {
         Box::pin(async move { ready(async_net::TcpStream::connect(addr).await?) })
     }
 
-    fn bind_tcp(&self, addr: String) -> BoxFuture<'static, io::Result<Bound>> {
-        Box::pin(async move {
-            let l = async_net::TcpListener::bind(addr).await?;
-            let accept = |l: Arc<async_net::TcpListener>| async move { l.accept().await };
-            Ok(Bound::tcp(l.local_addr()?, l, accept, ready))
-        })
+    fn bind_tcp(&self, listener: std::net::TcpListener) -> io::Result<Bound> {
+        let l = async_net::TcpListener::try_from(listener)?;
+        let accept = |l: Arc<async_net::TcpListener>| async move { l.accept().await };
+        Ok(Bound::tcp(l.local_addr()?, l, accept, ready))
     }
 
     #[cfg(unix)]

@@ -19,8 +19,9 @@ pub trait Net: Runtime + Clone {
     /// Opens a TCP connection to `addr` (`"host:port"`, resolved now), with Nagle's
     /// algorithm off.
     fn tcp(&self, addr: String) -> BoxFuture<'static, io::Result<BoxStream>>;
-    /// Binds a TCP listener at `addr`; accepted streams have Nagle's algorithm off.
-    fn bind_tcp(&self, addr: String) -> BoxFuture<'static, io::Result<Bound>>;
+    /// Takes over a bound, listening TCP socket (made by [`tcp_listener`]); accepted
+    /// streams have Nagle's algorithm off. Called on the runtime.
+    fn bind_tcp(&self, listener: std::net::TcpListener) -> io::Result<Bound>;
     /// Opens a Unix domain socket connection.
     #[cfg(unix)]
     fn unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<BoxStream>>;
@@ -55,13 +56,39 @@ fn connect_addr(addr: impl Into<String>) -> Result<String, BadAddress> {
     }
 }
 
-async fn bind_tcp<N: Net>(net: &N, addr: &str) -> Result<Bound, ListenError> {
+/// A TCP socket bound at `addr` (`"ip:port"`, or a host name resolved now, blocking) and
+/// listening with room for `backlog` connections waiting to be accepted, non-blocking: what
+/// every adapter's [`Net::bind_tcp`] takes over. `SO_REUSEADDR` is set on Unix, as the
+/// runtimes' own `bind` do, so a restarted server can bind its port at once.
+pub fn tcp_listener(addr: &str, backlog: u32) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let sockaddr = match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => addr.to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::AddrNotAvailable, "the name has no address")
+        })?,
+    };
+    let socket = Socket::new(
+        Domain::for_address(sockaddr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&sockaddr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+async fn bind_tcp<N: Net>(net: &N, server: &Server, addr: &str) -> Result<Bound, ListenError> {
     let addr = addr.to_owned();
     if let Err(reason) = check_addr(&addr, true) {
         return Err(BadAddress { addr, reason }.into());
     }
-    net.bind_tcp(addr.clone())
-        .await
+    tcp_listener(&addr, server.listen_backlog())
+        .and_then(|l| net.bind_tcp(l))
         .map_err(|source| ListenError::Bind { addr, source })
 }
 
@@ -139,7 +166,7 @@ fn serve_plain(server: &Server, stream: BoxStream, peer: String) {
 
 /// Serves `server` on a TCP address (port 0 picks a free one).
 pub async fn listen<N: Net>(net: &N, server: &Server, addr: &str) -> Result<Listener, ListenError> {
-    let bound = bind_tcp(net, addr).await?;
+    let bound = bind_tcp(net, server, addr).await?;
     Ok(Listener::spawn(net, server, bound, serve_plain))
 }
 
@@ -171,7 +198,7 @@ pub async fn listen_tls<N: Net>(
     addr: &str,
     config: Arc<rustls::ServerConfig>,
 ) -> Result<Listener, ListenError> {
-    let bound = bind_tcp(net, addr).await?;
+    let bound = bind_tcp(net, server, addr).await?;
     let rt = runtime(net);
     let on_stream = move |server: &Server, stream: BoxStream, peer: String| {
         let (server, config) = (server.clone(), config.clone());

@@ -40,6 +40,7 @@ type Constructor = Arc<dyn Fn(ConnHandle) -> Interface + Send + Sync>;
 #[derive(Default)]
 pub struct ServerBuilder {
     config: ServerConfig,
+    listen_backlog: Option<u32>,
     max_connections: Option<usize>,
     call_timeout: Option<Duration>,
 }
@@ -60,6 +61,13 @@ impl ServerBuilder {
     /// How long a client's `methods` may take. Default 10 s.
     pub fn handshake_timeout(mut self, t: Duration) -> Self {
         self.config.handshake_timeout = t;
+        self
+    }
+
+    /// Connections each TCP listener of this server lets wait to be accepted. Default 1024
+    /// ([`DEFAULT_LISTEN_BACKLOG`](upnode_core::config::DEFAULT_LISTEN_BACKLOG)).
+    pub fn listen_backlog(mut self, n: u32) -> Self {
+        self.listen_backlog = Some(n);
         self
     }
 
@@ -102,6 +110,9 @@ impl ServerBuilder {
                 runtime,
                 cons: Arc::new(cons),
                 config: self.config,
+                listen_backlog: self
+                    .listen_backlog
+                    .unwrap_or(upnode_core::config::DEFAULT_LISTEN_BACKLOG),
                 max_connections: self.max_connections,
                 call_timeout: self.call_timeout,
                 active: AtomicUsize::new(0),
@@ -120,6 +131,7 @@ struct ServerShared {
     runtime: Arc<dyn Runtime>,
     cons: Constructor,
     config: ServerConfig,
+    listen_backlog: u32,
     max_connections: Option<usize>,
     call_timeout: Option<Duration>,
     active: AtomicUsize,
@@ -198,6 +210,11 @@ impl Server {
     /// handshake before that).
     pub(crate) fn handshake_timeout(&self) -> Duration {
         self.shared.config.handshake_timeout
+    }
+
+    /// Connections each TCP listener of this server lets wait to be accepted.
+    pub fn listen_backlog(&self) -> u32 {
+        self.shared.listen_backlog
     }
 
     /// Connections being served now.

@@ -22,6 +22,11 @@ pub const DEFAULT_MAX_LOCAL_CALLBACKS: usize = 1_000_000;
 /// calls wait for a slot ([`WhenFull::Wait`]) or fail ([`WhenFull::Fail`]).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 100_000;
 
+/// Connections a TCP listener lets wait to be accepted (1024): a crowd of a thousand
+/// clients connecting at once is not turned away by the kernel (tokio's own default is
+/// 128). Linux caps it at `net.core.somaxconn` (4096 on current kernels).
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
+
 /// Most bytes written for the peer and not yet taken by the transport, per connection (8 MiB).
 /// Past it the connection stops reading the peer's input and holds new calls back until the
 /// peer has read enough ([`OutputLimits`]).
@@ -239,6 +244,11 @@ mod tests {
         assert_eq!(c.max_local_callbacks, DEFAULT_MAX_LOCAL_CALLBACKS);
         assert!(!c.escape_non_ascii);
         assert_eq!(c.cull, CullPolicy::ExceptAnswers);
+    }
+
+    #[test]
+    fn listeners_let_a_thousand_connections_wait() {
+        assert_eq!(DEFAULT_LISTEN_BACKLOG, 1024);
     }
 
     #[test]

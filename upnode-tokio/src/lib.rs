@@ -62,16 +62,14 @@ impl Net for Tokio {
         Box::pin(async move { nodelay(TcpStream::connect(addr).await?) })
     }
 
-    fn bind_tcp(&self, addr: String) -> BoxFuture<'static, io::Result<Bound>> {
-        Box::pin(async move {
-            let l = TcpListener::bind(addr).await?;
-            Ok(Bound::tcp(
-                l.local_addr()?,
-                l,
-                |l| async move { l.accept().await },
-                nodelay,
-            ))
-        })
+    fn bind_tcp(&self, listener: std::net::TcpListener) -> io::Result<Bound> {
+        let l = TcpListener::from_std(listener)?;
+        Ok(Bound::tcp(
+            l.local_addr()?,
+            l,
+            |l| async move { l.accept().await },
+            nodelay,
+        ))
     }
 
     #[cfg(unix)]
