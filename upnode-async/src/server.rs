@@ -41,6 +41,7 @@ type Constructor = Arc<dyn Fn(ConnHandle) -> Interface + Send + Sync>;
 pub struct ServerBuilder {
     config: ServerConfig,
     listen_backlog: Option<u32>,
+    memory_budget: Option<usize>,
     max_connections: Option<usize>,
     call_timeout: Option<Duration>,
 }
@@ -68,6 +69,15 @@ impl ServerBuilder {
     /// ([`DEFAULT_LISTEN_BACKLOG`](upnode_core::config::DEFAULT_LISTEN_BACKLOG)).
     pub fn listen_backlog(mut self, n: u32) -> Self {
         self.listen_backlog = Some(n);
+        self
+    }
+
+    /// What all connections may hold at once in partial input lines and unsent output;
+    /// past it, the connections holding the most are ended (`LinkError::OverBudget`).
+    /// Default 256 MiB
+    /// ([`DEFAULT_SERVER_MEMORY_BUDGET`](upnode_core::config::DEFAULT_SERVER_MEMORY_BUDGET)).
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
         self
     }
 
@@ -113,6 +123,10 @@ impl ServerBuilder {
                 listen_backlog: self
                     .listen_backlog
                     .unwrap_or(upnode_core::config::DEFAULT_LISTEN_BACKLOG),
+                budget: Budget::new(
+                    self.memory_budget
+                        .unwrap_or(upnode_core::config::DEFAULT_SERVER_MEMORY_BUDGET),
+                ),
                 max_connections: self.max_connections,
                 call_timeout: self.call_timeout,
                 active: AtomicUsize::new(0),
@@ -132,6 +146,7 @@ struct ServerShared {
     cons: Constructor,
     config: ServerConfig,
     listen_backlog: u32,
+    budget: Budget,
     max_connections: Option<usize>,
     call_timeout: Option<Duration>,
     active: AtomicUsize,
@@ -189,6 +204,7 @@ impl Server {
             id,
             core: Core::new(inner, s.runtime.clone(), s.call_timeout),
             server: s.clone(),
+            evicted: Mutex::new(None),
         });
         let iface = (s.cons)(ConnHandle {
             conn: Arc::downgrade(&conn),
@@ -339,6 +355,52 @@ pub(crate) struct ConnShared {
     id: u64,
     core: Core<ConnInner>,
     server: Arc<ServerShared>,
+    /// Set by another connection's task when the budget chose this one to end.
+    evicted: Mutex<Option<LinkError>>,
+}
+
+/// The server-wide memory budget: what each connection holds (partial input lines,
+/// unsent output) as of its last turn.
+struct Budget {
+    limit: usize,
+    held: Mutex<(usize, HashMap<u64, usize>)>,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            held: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// Connection `id` holds `bytes` now. Returns the connections to end, the largest
+    /// first, with what each held, until the total is back within the limit.
+    fn update(&self, id: u64, bytes: usize) -> Vec<(u64, usize)> {
+        let mut guard = lock(&self.held);
+        let (total, map) = &mut *guard;
+        let old = if bytes == 0 {
+            map.remove(&id).unwrap_or(0)
+        } else {
+            map.insert(id, bytes).unwrap_or(0)
+        };
+        *total = *total + bytes - old;
+        if *total <= self.limit {
+            return Vec::new();
+        }
+        let mut by_size: Vec<(u64, usize)> = map.iter().map(|(k, v)| (*k, *v)).collect();
+        by_size.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut out = Vec::new();
+        for (k, v) in by_size {
+            if *total <= self.limit {
+                break;
+            }
+            map.remove(&k);
+            *total -= v;
+            out.push((k, v));
+        }
+        out
+    }
 }
 
 impl ConnShared {
@@ -545,10 +607,44 @@ impl Side for ConnShared {
 
     fn end_turn(&self, inner: &mut ConnInner, closed: bool) {
         if closed {
+            self.server.budget.update(self.id, 0);
             inner.handlers.clear();
             inner.conn = None;
             for w in inner.remote_waiters.drain(..) {
                 let _ = w.send(None);
+            }
+            return;
+        }
+        let Some(conn) = inner.conn.as_mut() else {
+            return;
+        };
+        let now = self.core.runtime.now();
+        if let Some(reason) = lock(&self.evicted).take() {
+            conn.close_for(now, reason);
+            self.server.budget.update(self.id, 0);
+            self.wake();
+            return;
+        }
+        let budget = self.server.budget.limit;
+        for (victim, held) in self.server.budget.update(self.id, conn.memory_held()) {
+            let reason = LinkError::OverBudget { held, budget };
+            tracing::warn!(
+                conn = victim,
+                held,
+                budget,
+                "memory budget spent: ending the connection holding the most"
+            );
+            if victim == self.id {
+                conn.close_for(now, reason);
+                self.wake();
+                continue;
+            }
+            let other = lock(&self.server.conns)
+                .get(&victim)
+                .and_then(Weak::upgrade);
+            if let Some(other) = other {
+                *lock(&other.evicted) = Some(reason);
+                other.wake();
             }
         }
     }

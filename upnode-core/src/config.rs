@@ -27,6 +27,12 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 100_000;
 /// 128). Linux caps it at `net.core.somaxconn` (4096 on current kernels).
 pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
 
+/// What all connections of one server may hold at once in partial input lines and unsent
+/// output (256 MiB). Past it the server ends the connections holding the most, until it is
+/// back under, with `LinkError::OverBudget`: a thousand peers each sending most of a
+/// maximum-length line cannot take the server's memory.
+pub const DEFAULT_SERVER_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
+
 /// Most bytes written for the peer and not yet taken by the transport, per connection (8 MiB).
 /// Past it the connection stops reading the peer's input and holds new calls back until the
 /// peer has read enough ([`OutputLimits`]).
@@ -249,6 +255,11 @@ mod tests {
     #[test]
     fn listeners_let_a_thousand_connections_wait() {
         assert_eq!(DEFAULT_LISTEN_BACKLOG, 1024);
+    }
+
+    #[test]
+    fn a_server_holds_at_most_256_mib_across_its_connections() {
+        assert_eq!(DEFAULT_SERVER_MEMORY_BUDGET, 268_435_456);
     }
 
     #[test]

@@ -95,3 +95,56 @@ pub async fn shutdown_returns_within_the_flush_bound_with_a_hundred_stalled_peer
     assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
     drop(peers);
 }
+
+pub async fn past_the_memory_budget_the_connections_holding_the_most_are_ended<R: Rt>() {
+    // A 1 MiB budget, four peers each sending 400 KiB of a line that never ends: whatever
+    // the order the bytes arrive in, two connections must go, and the two left hold 800 KiB.
+    let server = R::build_server(
+        Server::builder().ping(None).memory_budget(1024 * 1024),
+        |_conn| Interface::new(),
+    );
+    let mut events = Events::<R, _>::new(server.events());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let port = listener.port().unwrap();
+    let partial = vec![b'x'; 400 * 1024];
+    let mut peers = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(&partial).expect("write");
+        peers.push(s);
+    }
+    for _ in 0..2 {
+        let ev = events
+            .wait_for("a connection ended for the budget", |e| {
+                matches!(e, ServerEvent::Disconnected(..))
+            })
+            .await;
+        assert!(
+            matches!(
+                ev,
+                ServerEvent::Disconnected(
+                    _,
+                    LinkError::OverBudget {
+                        budget: 1_048_576,
+                        ..
+                    }
+                )
+            ),
+            "{ev:?}"
+        );
+    }
+    // The two left hold the rest, within the budget.
+    let settled = async {
+        loop {
+            if server.counters().len() == 2 {
+                return;
+            }
+            R::sleep(ms(5)).await;
+        }
+    };
+    within::<R, _>("two connections left", settled).await;
+    assert_eq!(server.connections(), 2);
+    drop(peers);
+    listener.stop().await;
+    within::<R, _>("shutdown", server.shutdown()).await;
+}

@@ -97,6 +97,15 @@ pub enum LinkError {
     /// Something we did failed locally.
     #[error(transparent)]
     Local(#[from] LocalError),
+    /// The server's memory budget was spent and this connection held the most of it
+    /// (`held` bytes in a partial input line and unsent output), so it was ended.
+    #[error("the server's memory budget of {budget} bytes is spent; this connection held {held}")]
+    OverBudget {
+        /// What the connection held.
+        held: usize,
+        /// The server's budget.
+        budget: usize,
+    },
     /// The peer did not read: `unsent` bytes stayed waiting for it, at or over the cap, for
     /// `after`, so the connection was ended ([`OutputLimits`](crate::config::OutputLimits)).
     #[error("the peer stopped reading: {unsent} bytes unsent for {after:?}")]

@@ -191,6 +191,19 @@ impl ServerConn {
         self.config.output
     }
 
+    /// What the connection holds in memory for the peer: a partial input line and unsent
+    /// output (as last reported), in bytes.
+    pub fn memory_held(&self) -> usize {
+        self.session.buffered_input() + self.backlog.unsent()
+    }
+
+    /// Ends the connection for `reason` (a local decision, such as a server-wide budget).
+    pub fn close_for(&mut self, _now: Instant, reason: LinkError) {
+        if self.phase != Phase::Closed {
+            self.end(reason, true);
+        }
+    }
+
     /// Whether the driver should stop reading the client: it is not reading what we send.
     pub fn is_input_paused(&self) -> bool {
         self.phase != Phase::Closed && self.backlog.is_full()
