@@ -7,7 +7,7 @@ use crate::runtime::{Connector, Runtime};
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, MutexGuard, Weak};
@@ -227,6 +227,10 @@ impl ClientBuilder {
 pub(crate) enum Waiter {
     Future(oneshot::Sender<Result<Option<Remote>, UpError>>),
     Closure(Box<dyn FnOnce(Option<Remote>) + Send>),
+    /// An at-least-once transaction: told the up value every time it becomes ready (again
+    /// after each drop of the link before it finished), `None` when its wait timed out; the
+    /// channel ends when the client closes.
+    Repeat(mpsc::UnboundedSender<Option<Remote>>),
 }
 
 pub(crate) struct Inner {
@@ -354,9 +358,10 @@ impl Client {
         timeout: Option<Duration>,
         waiter: Waiter,
     ) -> Result<TxId, (UpError, Waiter)> {
+        let retry = matches!(waiter, Waiter::Repeat(_));
         let now = self.handle.shared.now();
         let mut inner = self.handle.shared.lock();
-        match inner.link.transact(now, timeout, false) {
+        match inner.link.transact(now, timeout, retry) {
             Ok(tx) => {
                 inner.waiters.insert(tx, waiter);
                 drop(inner);
@@ -398,6 +403,56 @@ impl Client {
         let r = rx.await.unwrap_or(Err(UpError::Closed));
         guard.tx = None;
         r
+    }
+
+    /// An **at-least-once** transaction: once the link is up, runs `f` with the up value; if
+    /// the link drops before `f`'s future completes (its calls fail with
+    /// [`CallError::LinkDown`] or [`CallError::NotConnected`]), `f` runs again on the next
+    /// connection, and so on until it completes. Its result is returned as `Ok(result)`; a
+    /// failure other than the link's ends it too and is returned as `Ok(Err(_))`.
+    ///
+    /// The peer may therefore run the work more than once (the link may drop after the peer
+    /// ran a call and before its answer came back): make it idempotent, or count on
+    /// duplicates. [`up`](Self::up) and [`transaction`](Self::transaction) are at most
+    /// once. `timeout` bounds only the first wait for the link (`Err(UpError::TimedOut)`);
+    /// dropping the future withdraws the transaction.
+    ///
+    /// ```no_run
+    /// # async fn f(client: upnode_async::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let (n,): (u64,) = client
+    ///     .at_least_once(None, |remote| async move { remote.call("increment", &("key",)).await })
+    ///     .await??;
+    /// # Ok(()) }
+    /// ```
+    pub async fn at_least_once<F, Fut, T>(
+        &self,
+        timeout: Option<Duration>,
+        f: F,
+    ) -> Result<Result<T, CallError>, UpError>
+    where
+        F: Fn(Remote) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        let (tx, mut rx) = mpsc::unbounded();
+        let id = match self.transact(timeout, Waiter::Repeat(tx)) {
+            Ok(id) => id,
+            Err((e, _)) => return Err(e),
+        };
+        // However this ends (done, failed, dropped), the link forgets the transaction.
+        let _finish = FinishOnDrop {
+            shared: Arc::downgrade(&self.handle.shared),
+            tx: id,
+        };
+        loop {
+            match rx.next().await {
+                Some(Some(remote)) => match f(remote).await {
+                    Err(CallError::LinkDown | CallError::NotConnected) => continue,
+                    done => return Ok(done),
+                },
+                Some(None) => return Err(UpError::TimedOut),
+                None => return Err(UpError::Closed),
+            }
+        }
     }
 
     /// The closure form, as upnode's `up(fn)` / `up(t, fn)`: `f` runs with the up value when
@@ -465,6 +520,26 @@ impl Client {
         };
         self.handle.shared.wake();
         let _ = rx.await;
+    }
+}
+
+/// Ends an at-least-once transaction with the link when its future ends.
+struct FinishOnDrop {
+    shared: Weak<Shared>,
+    tx: TxId,
+}
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        if let Some(s) = self.shared.upgrade() {
+            let gone = {
+                let mut inner = s.lock();
+                inner.link.finish(self.tx);
+                inner.waiters.remove(&self.tx)
+            };
+            drop(gone);
+            s.wake();
+        }
     }
 }
 
@@ -574,7 +649,11 @@ impl Side for Shared {
                     .push(ClientEvent::Reconnect { attempt, delay });
             }
             LinkEvent::TransactionReady { tx, .. } => {
-                if let Some(w) = inner.waiters.remove(&tx) {
+                if let Some(Waiter::Repeat(s)) = inner.waiters.get(&tx) {
+                    // It stays: it may be ready again after a drop.
+                    let w = Waiter::Repeat(s.clone());
+                    todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
+                } else if let Some(w) = inner.waiters.remove(&tx) {
                     todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
                 }
             }
@@ -641,6 +720,11 @@ impl Side for Shared {
                 } else {
                     Ok(remote)
                 });
+            }
+            Todo::Resolve(Waiter::Repeat(s), remote, closed) => {
+                if !closed {
+                    let _ = s.unbounded_send(remote);
+                }
             }
             Todo::Resolve(Waiter::Closure(f), remote, _) => {
                 if std::panic::catch_unwind(AssertUnwindSafe(|| f(remote))).is_err() {

@@ -58,6 +58,9 @@ pub enum UpError {
     /// The transaction queue is full.
     #[error("the transaction queue is full")]
     QueueFull,
+    /// The link was not up within the transaction's time limit.
+    #[error("the link was not up in time")]
+    TimedOut,
 }
 
 /// An error a method handler returns; reported as an event, the connection lives on.

@@ -1,12 +1,16 @@
 //! Peers that stop reading: bounded output, closing that never waits on them.
 
-use crate::common::{ms, within, Events};
+use crate::common::{fast_client, ms, stop, within, Events};
+use crate::rt::Connect;
 use crate::rt::Rt;
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use upnode_async::upnode_core::link::LinkError;
-use upnode_async::{Interface, Server, ServerBuilder, ServerEvent};
+use upnode_async::{CallError, Interface, Server, ServerBuilder, ServerEvent};
 
 /// Answers `big(cb)` with 64 KiB.
 fn big_answer_server<R: Rt>(builder: ServerBuilder) -> Server {
@@ -147,4 +151,74 @@ pub async fn past_the_memory_budget_the_connections_holding_the_most_are_ended<R
     drop(peers);
     listener.stop().await;
     within::<R, _>("shutdown", server.shutdown()).await;
+}
+
+/// A server whose `work(id, cb)` counts each run of `id` and answers it, except the first
+/// run of `drop_id`: that one it runs, then ends the connection before answering (the
+/// worst moment for a client: the work was done, the answer is lost).
+fn forgetful_server<R: Rt>(runs: Arc<Mutex<HashMap<u64, usize>>>, drop_id: u64) -> Server {
+    let dropped = Arc::new(AtomicBool::new(false));
+    R::build_server(Server::builder().ping(None), move |conn| {
+        let (runs, dropped) = (runs.clone(), dropped.clone());
+        Interface::new().method("work", move |call| {
+            let (runs, dropped, conn) = (runs.clone(), dropped.clone(), conn.clone());
+            async move {
+                let (id,): (u64,) = call.decode()?;
+                *runs.lock().unwrap().entry(id).or_default() += 1;
+                if id == drop_id && !dropped.swap(true, Ordering::SeqCst) {
+                    conn.close();
+                    return Ok(());
+                }
+                call.reply(&(id,))?;
+                Ok(())
+            }
+        })
+    })
+}
+
+pub async fn at_least_once_transactions_run_again_after_a_drop_and_at_most_once_ones_do_not<
+    R: Rt,
+>() {
+    for at_least_once in [false, true] {
+        let runs = Arc::new(Mutex::new(HashMap::new()));
+        let server = forgetful_server::<R>(runs.clone(), 3);
+        let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+        let client = fast_client()
+            .connect_tcp::<R>(listener.local_addr())
+            .unwrap();
+        let mut failed = 0;
+        for id in 0..6u64 {
+            let r = if at_least_once {
+                within::<R, _>(
+                    "an at-least-once transaction",
+                    client.at_least_once(None, |remote| async move {
+                        remote.call::<_, (u64,)>("work", &(id,)).await
+                    }),
+                )
+                .await
+                .unwrap()
+            } else {
+                let remote = within::<R, _>("up", client.up()).await.unwrap();
+                within::<R, _>("a call", remote.call::<_, (u64,)>("work", &(id,))).await
+            };
+            match r {
+                Ok((n,)) => assert_eq!(n, id),
+                Err(CallError::LinkDown) => failed += 1,
+                Err(e) => panic!("call {id}: {e}"),
+            }
+        }
+        let runs = runs.lock().unwrap().clone();
+        let lost = (0..6u64).filter(|id| !runs.contains_key(id)).count();
+        let duplicates: usize = runs.values().map(|n| n - 1).sum();
+        assert_eq!(lost, 0, "every transaction ran on the server");
+        if at_least_once {
+            // Work 3 ran, its answer was lost with the link, and it ran again.
+            assert_eq!((failed, duplicates), (0, 1), "{runs:?}");
+        } else {
+            // Work 3 ran once; the client was told the link went down.
+            assert_eq!((failed, duplicates), (1, 0), "{runs:?}");
+        }
+        client.close().await;
+        stop::<R>(listener, &server).await;
+    }
 }

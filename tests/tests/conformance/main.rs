@@ -60,6 +60,7 @@ macro_rules! conformance {
             hardening::a_client_that_stops_reading_is_held_to_the_output_cap_then_cut_off,
             hardening::shutdown_returns_within_the_flush_bound_with_a_hundred_stalled_peers,
             hardening::past_the_memory_budget_the_connections_holding_the_most_are_ended,
+            hardening::at_least_once_transactions_run_again_after_a_drop_and_at_most_once_ones_do_not,
             node::node_client_calls_our_server_across_its_restart,
             node::node_auth_client_logs_in_again_after_our_server_restarts,
             node::our_client_survives_a_node_server_kill_and_restart,
