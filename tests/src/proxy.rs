@@ -129,7 +129,8 @@ pub enum Admission {
 pub struct DirectionStats {
     /// Bytes read from the sender.
     pub read: u64,
-    /// Bytes written to the receiver.
+    /// Bytes written to the receiver. Counted just before each write (and taken back at
+    /// once if the socket took fewer), so a byte the receiver has read is always counted.
     pub forwarded: u64,
     /// Write calls that wrote at least one byte.
     pub writes: u64,
@@ -357,7 +358,8 @@ impl Proxy {
     }
 
     /// The first [`TRANSCRIPT_LIMIT`] bytes forwarded in direction `dir` of the open
-    /// connection `conn`, or `None` if it is not open.
+    /// connection `conn`, or `None` if it is not open. Like the counters, it holds every
+    /// byte the receiver may have read.
     pub fn transcript(&self, conn: u64, dir: Direction) -> Option<Vec<u8>> {
         self.shared
             .lock()
@@ -536,7 +538,8 @@ struct Pending {
 enum Step {
     Command,
     Read(io::Result<usize>),
-    Wrote(io::Result<usize>),
+    /// The front chunk is due and the receiver's socket is writable.
+    Writable(io::Result<()>),
 }
 
 /// Moves the bytes of direction `dir` of connection `id` from `src` to `dst`, applying the
@@ -580,17 +583,10 @@ async fn pump(
         }
         let can_read = !eof && fault != Fault::StopReading && buffered < MAX_BUFFERED;
         let can_write = !queue.is_empty();
-        // How much of the front chunk the next write may carry.
-        let limit = match fault {
-            Fault::ByteByByte => 1,
-            Fault::CutAt { offset, .. } => {
-                usize::try_from(offset.saturating_sub(forwarded)).unwrap_or(usize::MAX)
-            }
-            _ => usize::MAX,
-        };
-        let delay = match fault {
-            Fault::Delay(d) => d,
-            _ => Duration::ZERO,
+        // With a delay, the front chunk is due that long after it was read.
+        let due = match (fault, queue.front()) {
+            (Fault::Delay(d), Some(p)) => Some(p.read_at + d),
+            _ => None,
         };
         let step = tokio::select! {
             biased;
@@ -599,7 +595,7 @@ async fn pump(
                 Err(_) => return End::Broken,
             },
             r = src.read(&mut buf), if can_read => Step::Read(r),
-            r = write_front(&mut dst, queue.front(), limit, delay), if can_write => Step::Wrote(r),
+            r = writable_at(&dst, due), if can_write => Step::Writable(r),
         };
         match step {
             Step::Command => {}
@@ -615,32 +611,36 @@ async fn pump(
                     buffered += n;
                 }
             }
-            Step::Wrote(Ok(n)) => {
+            Step::Writable(Ok(())) => {
                 let Some(front) = queue.front_mut() else {
                     continue;
                 };
-                let written = &front.bytes[front.sent..front.sent + n];
-                {
-                    let mut state = shared.lock();
-                    if let Some(c) = state.conns.get_mut(&id) {
-                        let t = &mut c.transcript[dir.index()];
-                        let room = TRANSCRIPT_LIMIT.saturating_sub(t.len());
-                        t.extend_from_slice(&written[..n.min(room)]);
+                // How much the write may carry.
+                let limit = match fault {
+                    Fault::ByteByByte => 1,
+                    Fault::CutAt { offset, .. } => {
+                        usize::try_from(offset.saturating_sub(forwarded)).unwrap_or(usize::MAX)
                     }
+                    _ => usize::MAX,
+                };
+                let rest = &front.bytes[front.sent..];
+                let chunk = &rest[..rest.len().min(limit)];
+                if chunk.is_empty() {
+                    continue;
                 }
+                let n = match write_counted(shared, id, dir, &dst, chunk) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(_) => return End::Broken,
+                };
                 front.sent += n;
                 if front.sent == front.bytes.len() {
                     queue.pop_front();
                 }
                 buffered -= n;
                 forwarded += n as u64;
-                shared.count(|s| {
-                    let d = s.direction_mut(dir);
-                    d.forwarded += n as u64;
-                    d.writes += 1;
-                });
             }
-            Step::Read(Err(_)) | Step::Wrote(Err(_)) => return End::Broken,
+            Step::Read(Err(_)) | Step::Writable(Err(_)) => return End::Broken,
         }
     }
 }
@@ -659,28 +659,60 @@ fn count_cut(shared: &Shared, id: u64, how: Cut) {
     }
 }
 
-/// Writes up to `limit` bytes of the front chunk, once its delay has passed. A write of
-/// zero bytes is reported as an error (the receiver is gone).
-async fn write_front(
-    dst: &mut WriteHalf<'_>,
-    front: Option<&Pending>,
-    limit: usize,
-    delay: Duration,
+/// Waits until `due` (if any: a timer even for a past instant costs a tick of the timer
+/// wheel, so none is armed without a delay), then until `dst` is writable.
+async fn writable_at(dst: &WriteHalf<'_>, due: Option<Instant>) -> io::Result<()> {
+    if let Some(due) = due {
+        tokio::time::sleep_until(due).await;
+    }
+    dst.writable().await
+}
+
+/// Writes `chunk` (or what of it the socket takes) without waiting. The transcript and the
+/// counters take the bytes *before* the write, so that whatever a receiver has read is
+/// already counted when it looks; a short or refused write takes the rest back at once.
+fn write_counted(
+    shared: &Shared,
+    id: u64,
+    dir: Direction,
+    dst: &WriteHalf<'_>,
+    chunk: &[u8],
 ) -> io::Result<usize> {
-    let Some(p) = front else {
-        return std::future::pending().await;
+    let k = chunk.len();
+    let kept = {
+        let mut state = shared.lock();
+        state.conns.get_mut(&id).map(|c| {
+            let t = &mut c.transcript[dir.index()];
+            let before = t.len();
+            let room = TRANSCRIPT_LIMIT.saturating_sub(before);
+            t.extend_from_slice(&chunk[..k.min(room)]);
+            before
+        })
     };
-    if limit == 0 {
-        // Only a cut can follow; wait for the next command.
-        return std::future::pending().await;
+    shared.count(|s| {
+        let d = s.direction_mut(dir);
+        d.forwarded += k as u64;
+        d.writes += 1;
+    });
+    let r = match dst.try_write(chunk) {
+        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+        r => r,
+    };
+    let n = *r.as_ref().unwrap_or(&0);
+    if n < k {
+        if let Some(before) = kept {
+            if let Some(c) = shared.lock().conns.get_mut(&id) {
+                let t = &mut c.transcript[dir.index()];
+                t.truncate((before + n).min(t.len()));
+            }
+        }
+        shared.count(|s| {
+            let d = s.direction_mut(dir);
+            d.forwarded -= (k - n) as u64;
+            if n == 0 {
+                d.writes -= 1;
+            }
+        });
     }
-    if !delay.is_zero() {
-        tokio::time::sleep_until(p.read_at + delay).await;
-    }
-    let rest = &p.bytes[p.sent..];
-    let n = dst.write(&rest[..rest.len().min(limit)]).await?;
-    if n == 0 {
-        return Err(io::ErrorKind::WriteZero.into());
-    }
-    Ok(n)
+    r
 }
