@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
-use upnode_tests::proxy::{Cut, Direction, Fault, Proxy, Stats};
+use upnode_tests::proxy::{Admission, Cut, Direction, Fault, Proxy, Stats};
 use upnode_tokio::upnode_core::link::backoff::ReconnectPolicy;
 use upnode_tokio::upnode_core::link::LinkError;
 use upnode_tokio::{
@@ -579,6 +579,73 @@ async fn byte_by_byte_delivery_both_ways_keeps_calls_and_answers_correct_and_in_
         let d = s.direction(d);
         assert!(d.forwarded > 0, "{s:?}");
         assert_eq!(d.writes, d.forwarded, "one byte per write: {s:?}");
+    }
+    events.take_ready();
+    assert_eq!(events.count(is_up), 1, "{:?}", events.kinds());
+    assert_eq!(events.count(is_down), 0, "{:?}", events.kinds());
+    client.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_latency_each_way_shows_in_every_ping_and_answer_and_nothing_fails() {
+    const LATENCY: Duration = ms(50);
+    let server = TestServer::start().await;
+    let proxy = Proxy::start(server.addr()).expect("a proxy");
+    proxy.set_both(Fault::Delay(LATENCY));
+    let mut builder = fast_client().ping(Some(ms(100))).timeout(ms(1000));
+    let mut events = Events::new(builder.subscribe());
+    let client = builder.connect_tcp(proxy.addr().to_string()).unwrap();
+    let remote = within("up", client.up()).await.unwrap();
+    // Every round trip crosses the proxy twice, each crossing held back `LATENCY`.
+    for i in 0..3 {
+        let asked = Instant::now();
+        let (j, a): (u64, String) = within("an echo", remote.call("echo", &(i,))).await.unwrap();
+        assert_eq!((j, a), (i, format!("answer {i}")));
+        let took = asked.elapsed();
+        assert!(took >= 2 * LATENCY, "echo {i} answered in {took:?}");
+    }
+    for _ in 0..3 {
+        let (_, ping) = events
+            .wait_for("a ping", |e| matches!(e, ClientEvent::Ping(_)))
+            .await;
+        let ClientEvent::Ping(rtt) = ping else {
+            unreachable!()
+        };
+        assert!(rtt >= 2 * LATENCY, "a ping took {rtt:?}");
+    }
+    events.take_ready();
+    assert_eq!(events.count(is_up), 1, "{:?}", events.kinds());
+    assert_eq!(events.count(is_down), 0, "{:?}", events.kinds());
+    client.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_keep_the_client_retrying_and_queued_transactions_run_once_accepted() {
+    const QUEUED: u64 = 5;
+    let server = TestServer::start().await;
+    let proxy = Proxy::start(server.addr()).expect("a proxy");
+    proxy.admit(Admission::Reset);
+    let mut builder = fast_client();
+    let mut events = Events::new(builder.subscribe());
+    let client = builder.connect_tcp(proxy.addr().to_string()).unwrap();
+    let queued: Vec<_> = (0..QUEUED)
+        .map(|id| tokio::spawn(record(client.clone(), id)))
+        .collect();
+    proxy_until(&proxy, "three resets", |s| s.refused >= 3).await;
+    proxy.admit(Admission::Close);
+    proxy_until(&proxy, "three closes", |s| s.refused >= 6).await;
+    assert_eq!(server.total_runs(), 0);
+    assert_eq!(server.server.connections(), 0, "no connection reached it");
+
+    proxy.admit(Admission::Accept);
+    for (id, t) in queued.into_iter().enumerate() {
+        let r = within("a queued transaction", t).await.unwrap();
+        assert_eq!(r, Ok(id as u64));
+    }
+    for id in 0..QUEUED {
+        assert_eq!(server.runs_of(id), 1, "transaction {id}");
     }
     events.take_ready();
     assert_eq!(events.count(is_up), 1, "{:?}", events.kinds());
