@@ -337,7 +337,8 @@ impl Proxy {
 
     /// Waits until `pred` holds for the counters and returns them. The future works on
     /// any async runtime; it never times out by itself (bound it). If the proxy is dropped
-    /// meanwhile it returns the last counters.
+    /// meanwhile it returns the last counters. `pred` runs while the counters are locked:
+    /// it must not call the proxy.
     pub fn wait_until(
         &self,
         mut pred: impl FnMut(&Stats) -> bool + Send + 'static,
