@@ -350,8 +350,9 @@ impl Proxy {
         }
     }
 
-    /// The ids of the connections open now, oldest first (ids count accepted connections
-    /// from 1).
+    /// The ids of the connections being forwarded now, oldest first (ids number the
+    /// connections admitted, from 1, in the order they were accepted; refused ones get
+    /// none).
     pub fn live_connections(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self.shared.lock().conns.keys().copied().collect();
         ids.sort_unstable();
