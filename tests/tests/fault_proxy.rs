@@ -1,7 +1,9 @@
 //! Network faults between an upnode-tokio client and server, injected by the test's own
 //! loopback proxy (`upnode_tests::proxy`): a black hole after `up` and its healing, resets
 //! before and after the server's `methods`, a FIN in the middle of a line, byte-by-byte
-//! delivery both ways, and 50 server restarts under a steady stream of transactions.
+//! delivery both ways, a fixed latency, refused connections, and 50 server restarts under a
+//! steady stream of transactions. The `plain` module checks the proxy itself over plain
+//! sockets.
 //!
 //! Every wait is on an event, an answer or the proxy's counters, bounded by [`DEADLINE`]
 //! only so that a broken build fails instead of hanging; time bounds on the link's own
