@@ -11,12 +11,17 @@
 //! - [`Driver`]: a blocking, test-only driver running a [`Session`] over a
 //!   [`TcpStream`], recording every line sent and received;
 //! - [`reencode`] / [`assert_reencodes_identically`]: check that our writer
-//!   produces exactly the bytes Node produced for the same message.
+//!   produces exactly the bytes Node produced for the same message;
+//! - [`proxy::Proxy`]: a loopback TCP proxy that injects network faults under the test's
+//!   control (delay, cut with FIN or reset at a byte, byte-by-byte writes, black hole,
+//!   stopped reads, refused connections).
 //!
 //! Nothing here sleeps to wait for the peer: reads block, and timeouts exist only
 //! as failure deadlines. Everything binds or connects to `127.0.0.1` only.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod proxy;
 
 use std::collections::VecDeque;
 use std::fs;
