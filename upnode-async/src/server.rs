@@ -59,7 +59,8 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a client's `methods` may take. Default 10 s.
+    /// How long a client's `methods` may take. Default 5 s
+    /// ([`DEFAULT_SERVER_HANDSHAKE_TIMEOUT`](upnode_core::config::DEFAULT_SERVER_HANDSHAKE_TIMEOUT)).
     pub fn handshake_timeout(mut self, t: Duration) -> Self {
         self.config.handshake_timeout = t;
         self

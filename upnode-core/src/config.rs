@@ -189,6 +189,12 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// forever).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a server waits for a new connection's `methods` (5 s): shorter than the client's
+/// [`DEFAULT_HANDSHAKE_TIMEOUT`], as an idle connection that never handshakes (`null` lines,
+/// one byte a second) holds a slot and memory. Node and Rust clients send `methods` as soon
+/// as they connect.
+pub const DEFAULT_SERVER_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a client's connect step (e.g. `auth`) may take to signal up.
 pub const DEFAULT_CONNECT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -298,6 +304,7 @@ mod tests {
         assert_eq!(DEFAULT_SERVER_PING_TIMEOUT, Duration::from_millis(10_000));
         assert_eq!(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
         assert_eq!(DEFAULT_HANDSHAKE_TIMEOUT, Duration::from_secs(10));
+        assert_eq!(DEFAULT_SERVER_HANDSHAKE_TIMEOUT, Duration::from_secs(5));
         assert_eq!(DEFAULT_CONNECT_STEP_TIMEOUT, Duration::from_secs(10));
         assert_eq!(DEFAULT_STABLE_AFTER, Duration::from_secs(10));
     }

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 use upnode_core::config::{
-    WhenFull, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL, DEFAULT_SERVER_PING_TIMEOUT,
+    WhenFull, DEFAULT_SERVER_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL,
+    DEFAULT_SERVER_PING_TIMEOUT,
 };
 use upnode_core::link::{
     CallError, CallFailure, CallId, ConnId, LinkError, LinkEvent, ServerConfig, ServerConn,
@@ -157,11 +158,12 @@ fn server_defaults_are_upnodes_documented_values() {
     // upnode 0.6 pings every 10 s; it meant a 10 s timeout (and wrote 100 s).
     assert_eq!(DEFAULT_SERVER_PING_INTERVAL, ms(10_000));
     assert_eq!(DEFAULT_SERVER_PING_TIMEOUT, ms(10_000));
-    assert_eq!(DEFAULT_HANDSHAKE_TIMEOUT, secs(10));
+    // Shorter than the client's 10 s: an idle connection that never handshakes goes sooner.
+    assert_eq!(DEFAULT_SERVER_HANDSHAKE_TIMEOUT, secs(5));
     let c = ServerConfig::default();
     assert_eq!(c.ping_interval, Some(DEFAULT_SERVER_PING_INTERVAL));
     assert_eq!(c.ping_timeout, DEFAULT_SERVER_PING_TIMEOUT);
-    assert_eq!(c.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
+    assert_eq!(c.handshake_timeout, DEFAULT_SERVER_HANDSHAKE_TIMEOUT);
     assert_eq!(c.session, SessionConfig::default());
 }
 
@@ -176,7 +178,7 @@ fn our_methods_go_out_at_once_with_ping_appended_after_the_users_keys() {
     assert_eq!(s.conn.remote(), None);
     assert_eq!(
         s.conn.poll_timeout(),
-        Some(s.at(secs(10))),
+        Some(s.at(secs(5))),
         "handshake timeout"
     );
 }
@@ -240,12 +242,12 @@ fn a_user_ping_is_kept_and_client_calls_to_it_go_to_the_user() {
 fn a_client_that_never_sends_methods_is_dropped_at_the_handshake_timeout() {
     let mut s = Server::new(ServerConfig::default());
     s.sent();
-    s.timeout(secs(10) - NS);
+    s.timeout(secs(5) - NS);
     assert_eq!(s.events(), []);
-    s.timeout(secs(10));
+    s.timeout(secs(5));
     assert_eq!(
         s.events(),
-        ended(LinkError::HandshakeTimeout(secs(10)), true)
+        ended(LinkError::HandshakeTimeout(secs(5)), true)
     );
     assert_silent_after_close(&mut s);
 }
@@ -265,7 +267,7 @@ fn calls_by_name_before_the_clients_methods_are_served() {
         }]
     );
     // They do not complete the handshake.
-    assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(10))));
+    assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(5))));
 }
 
 #[test]

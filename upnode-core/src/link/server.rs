@@ -8,7 +8,7 @@ use super::common::{
 };
 use super::{CallError, LinkCounters, LinkEvent};
 use crate::config::{
-    CallLimits, OutputLimits, SessionConfig, DEFAULT_HANDSHAKE_TIMEOUT,
+    CallLimits, OutputLimits, SessionConfig, DEFAULT_SERVER_HANDSHAKE_TIMEOUT,
     DEFAULT_SERVER_PING_INTERVAL, DEFAULT_SERVER_PING_TIMEOUT,
 };
 use crate::error::LocalError;
@@ -48,7 +48,7 @@ impl Default for ServerConfig {
         ServerConfig {
             ping_interval: Some(DEFAULT_SERVER_PING_INTERVAL),
             ping_timeout: DEFAULT_SERVER_PING_TIMEOUT,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            handshake_timeout: DEFAULT_SERVER_HANDSHAKE_TIMEOUT,
             session: SessionConfig::default(),
             calls: CallLimits::default(),
             output: OutputLimits::default(),
