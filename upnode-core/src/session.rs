@@ -493,6 +493,12 @@ impl Session {
         self.decoder.buffered()
     }
 
+    /// Memory held for incoming lines (the buffer's capacity, at least
+    /// [`buffered_input`](Self::buffered_input)).
+    pub fn held_input(&self) -> usize {
+        self.decoder.held()
+    }
+
     fn fail(&mut self, e: RemoteError) {
         self.close();
         self.state = State::Failed(e);

@@ -194,7 +194,7 @@ impl ServerConn {
     /// What the connection holds in memory for the peer: a partial input line and unsent
     /// output (as last reported), in bytes.
     pub fn memory_held(&self) -> usize {
-        self.session.buffered_input() + self.backlog.unsent()
+        self.session.held_input() + self.backlog.unsent()
     }
 
     /// Ends the connection for `reason` (a local decision, such as a server-wide budget).

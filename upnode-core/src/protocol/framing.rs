@@ -85,6 +85,12 @@ impl LineDecoder {
         self.buf.len()
     }
 
+    /// Bytes of memory the buffer holds for an unfinished line: its capacity, which may be
+    /// more than [`buffered`](Self::buffered).
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Whether an over-long line has been seen.
     pub fn is_failed(&self) -> bool {
         self.failed
