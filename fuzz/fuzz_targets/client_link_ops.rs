@@ -20,7 +20,7 @@
 //! | 13 `m` | `call_with_reply` | shape, keys |
 //! | 14 `n` | `release` a held callback (or, bit 7, a made-up one) | which |
 //! | 15 `o` | `signal_up` (bit 0 clear) or `fail_connect_step` | conn + value |
-//! | 0 `p` | `close` when the operand's low bits are 0, else deliver all queued bytes | b |
+//! | 0 `p` | low bits 0: `close`; 1: `handle_timeout` 1 ns before `poll_timeout()`; else deliver all queued bytes | b |
 //!
 //! At the end the link is closed. After every step events and transmits are drained and
 //! checked against a model built from the events alone:
@@ -28,8 +28,11 @@
 //!   the state is `Closed` and every counter is 0;
 //! - after `handle_timeout(now)`, `poll_timeout()` is not before `now` (it may equal `now`:
 //!   a zero backoff or a zero ping timeout makes the next step due at once);
-//! - a report for a transport that is not current, and a connect report or connect-step
-//!   signal in the wrong state, changes nothing and reports nothing;
+//! - a report for a transport that is not current, a connect report or connect-step signal
+//!   in the wrong state, and `handle_timeout` before `poll_timeout()`, change nothing and
+//!   report nothing;
+//! - every transport the link asked for is, by `Closed`, either closed by the link
+//!   (`CloseTransport`, at most once) or reported ended by the driver;
 //! - connection ids only grow; `OpenTransport`'s attempt is the one `Reconnecting`
 //!   announced; a transport is asked to close at most once; `Remote` at most once per
 //!   connection; `Up` only after `Remote` on that connection; `Down` only when up;
@@ -158,6 +161,8 @@ struct Harness {
     /// The attempt `Reconnecting` announced, until its `OpenTransport`.
     next_attempt: Option<u32>,
     close_asked: HashSet<ConnId>,
+    /// Transports the driver reported ended (closed or failed to open) while current.
+    ended: HashSet<ConnId>,
     closed: bool,
     /// One entry per reference held on a server callback, with its connection.
     held: Vec<(ConnId, RemoteFn)>,
@@ -367,6 +372,12 @@ impl Harness {
                 for (tx, st) in &self.txs {
                     assert!(!matches!(st, Tx::Waiting(_)), "{tx:?} unresolved at close");
                 }
+                for c in (1..=self.latest.0).map(ConnId) {
+                    assert!(
+                        self.close_asked.contains(&c) || self.ended.contains(&c),
+                        "{c:?} never closed"
+                    );
+                }
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -500,12 +511,18 @@ impl Harness {
             6 => {
                 let c = self.pick(ops.byte());
                 ignored = before.0 != LinkState::Connecting || before.1 != Some(c);
+                if !ignored {
+                    self.ended.insert(c);
+                }
                 self.link.handle_connect_failed(c, now, "refused");
             }
             7 => {
                 let b = ops.byte();
                 let c = self.pick(b);
                 ignored = before.1 != Some(c);
+                if !ignored {
+                    self.ended.insert(c);
+                }
                 let detail = (b & 1 != 0).then(|| "reset by peer".to_owned());
                 self.link.handle_transport_closed(c, now, detail);
             }
@@ -567,6 +584,16 @@ impl Harness {
                 if b & 3 == 0 {
                     self.link.close(now);
                     assert_eq!(self.link.state(), LinkState::Closed);
+                } else if b & 3 == 1 {
+                    // One nanosecond before the timer: nothing is due yet.
+                    let early = before
+                        .2
+                        .and_then(|t| t.checked_sub(Duration::from_nanos(1)));
+                    if let Some(early) = early.filter(|e| *e >= now) {
+                        self.clock.advance_to(early);
+                        ignored = true;
+                    }
+                    self.link.handle_timeout(self.now());
                 } else {
                     let c = self.link.conn().unwrap_or(self.latest);
                     let chunk = std::mem::take(&mut self.pipe);
@@ -780,6 +807,7 @@ fuzz_target!(|data: &[u8]| {
         up_on: None,
         next_attempt: None,
         close_asked: HashSet::new(),
+        ended: HashSet::new(),
         closed: false,
         held: Vec::new(),
         known,

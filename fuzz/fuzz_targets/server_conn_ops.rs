@@ -28,6 +28,7 @@
 //!   before `poll_timeout()` changes nothing;
 //! - only the server's events: `Remote`, `Call`, `CallFailed`, `Released`, `Ping`, `Error`,
 //!   then at most one `CloseTransport`, then exactly one `Down` followed by `Closed`, last;
+//!   `CloseTransport` unless the driver reported the transport ended;
 //! - every `CallId` is fresh and resolves at most once (answered by one of its own functions,
 //!   or `CallFailed`; `TimedOut` not before its deadline), all of them by `Closed`; in
 //!   flight + waiting = calls not yet resolved; a call that fails sends nothing and changes
@@ -105,6 +106,8 @@ struct Harness {
     calls: HashMap<CallId, Pending>,
     resolved: HashSet<CallId>,
     close_asked: bool,
+    /// The driver reported the transport ended.
+    ended: bool,
     down: bool,
     closed: bool,
     held: Vec<RemoteFn>,
@@ -235,6 +238,10 @@ impl Harness {
                     "unresolved at close: {:?}",
                     self.calls
                 );
+                assert!(
+                    self.close_asked || self.ended,
+                    "closed without closing the transport"
+                );
             }
             other => panic!("not a server event: {other:?}"),
         }
@@ -321,6 +328,7 @@ impl Harness {
             }
             7 => {
                 if ops.byte() & 3 == 0 {
+                    self.ended |= !self.closed;
                     self.conn.handle_transport_closed(now, None);
                     assert!(self.conn.is_closed());
                 } else {
@@ -479,6 +487,7 @@ fuzz_target!(|data: &[u8]| {
         calls: HashMap::new(),
         resolved: HashSet::new(),
         close_asked: false,
+        ended: false,
         down: false,
         closed: false,
         held: Vec::new(),
