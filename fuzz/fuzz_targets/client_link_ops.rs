@@ -161,6 +161,16 @@ struct Harness {
     /// The attempt `Reconnecting` announced, until its `OpenTransport`.
     next_attempt: Option<u32>,
     close_asked: HashSet<ConnId>,
+    /// By when the current attempt (opening, then handshaking, then the connect step) must
+    /// end, or the next attempt start, as the settings say.
+    deadline: Option<Instant>,
+    /// Counts the changes of `deadline`: one set while handling a timeout (a zero backoff)
+    /// may fall due at that very `now`.
+    deadline_gen: u64,
+    deadline_gen_before: u64,
+    /// The heartbeat runs on the current connection (it was on at `Remote` and the server
+    /// has a `ping`).
+    heartbeat: bool,
     /// Transports the driver reported ended (closed or failed to open) while current.
     ended: HashSet<ConnId>,
     closed: bool,
@@ -198,6 +208,11 @@ impl Harness {
         }
     }
 
+    fn set_deadline(&mut self, d: Option<Instant>) {
+        self.deadline = d;
+        self.deadline_gen += 1;
+    }
+
     fn max_in_flight(&self) -> usize {
         self.config.calls.max_in_flight.max(1)
     }
@@ -211,7 +226,8 @@ impl Harness {
                 eprintln!("    {ev:?}");
             }
             assert!(!self.closed, "{ev:?} after Closed");
-            self.event(ev, &evs[i + 1..], now);
+            let last = i.checked_sub(1).map(|j| &evs[j]);
+            self.event(ev, last, &evs[i + 1..], now);
         }
         let mut sent = 0;
         while let Some((conn, bytes)) = self.link.poll_transmit() {
@@ -231,7 +247,13 @@ impl Harness {
         (evs.len(), sent)
     }
 
-    fn event(&mut self, ev: &LinkEvent, rest: &[LinkEvent], now: Instant) {
+    fn event(
+        &mut self,
+        ev: &LinkEvent,
+        last: Option<&LinkEvent>,
+        rest: &[LinkEvent],
+        now: Instant,
+    ) {
         match ev {
             LinkEvent::OpenTransport { conn, attempt } => {
                 assert!(*conn > self.latest, "{conn:?} after {:?}", self.latest);
@@ -246,6 +268,8 @@ impl Harness {
                 assert_eq!(*attempt, expected);
                 self.latest = *conn;
                 self.remote_on = None;
+                self.heartbeat = false;
+                self.set_deadline(Some(now + self.config.effective_connect_timeout()));
             }
             LinkEvent::CloseTransport { conn } => {
                 assert!(conn.0 >= 1 && *conn <= self.latest, "{conn:?}");
@@ -255,6 +279,11 @@ impl Harness {
                 assert_eq!(*conn, self.latest);
                 assert_ne!(self.remote_on, Some(*conn), "Remote twice on {conn:?}");
                 self.remote_on = Some(*conn);
+                self.set_deadline(self.config.connect_step_timeout.map(|t| now + t));
+                // Without a `ping` of the server's, `NoPingMethod` came just before.
+                let no_ping = matches!(last, Some(LinkEvent::Error(LinkError::NoPingMethod)));
+                self.heartbeat =
+                    self.config.ping_interval.is_some_and(|i| !i.is_zero()) && !no_ping;
             }
             LinkEvent::Up { conn } => {
                 assert_eq!(self.remote_on, Some(*conn), "Up before Remote");
@@ -275,9 +304,12 @@ impl Harness {
                     }
                 }
             }
-            LinkEvent::Reconnecting { attempt, .. } => {
+            LinkEvent::Reconnecting { attempt, delay } => {
                 assert!(self.up_on.is_none(), "Reconnecting before Down");
                 assert!(self.next_attempt.replace(*attempt).is_none());
+                let (_, max) = self.config.reconnect.bounds(u32::MAX);
+                assert!(*delay <= max, "{delay:?} above the policy's {max:?}");
+                self.set_deadline(Some(now + *delay));
             }
             LinkEvent::TransactionReady { tx, conn } => {
                 assert_eq!(*conn, self.latest);
@@ -429,6 +461,24 @@ impl Harness {
                 assert!(t >= now, "poll_timeout {:?} before now", now - t);
             }
         }
+        // Each attempt, and each wait before one, ends by its deadline: the timer is never
+        // later, and handling the timeout at or after it moves the link on.
+        let timed = match st {
+            LinkState::Connecting | LinkState::Handshaking | LinkState::Waiting => true,
+            LinkState::Authenticating => self.config.connect_step_timeout.is_some(),
+            _ => false,
+        };
+        if timed {
+            let d = self.deadline.expect("an attempt without a deadline");
+            let t = timeout.expect("an attempt without a timer");
+            assert!(t <= d, "{st:?}: timer {:?} after its deadline", t - d);
+            if after_timeout && self.deadline_gen == self.deadline_gen_before {
+                assert!(now < d, "{st:?} outlived its deadline");
+            }
+        }
+        if self.heartbeat && matches!(st, LinkState::Authenticating | LinkState::Up) {
+            assert!(timeout.is_some(), "a heartbeat without a timer");
+        }
 
         let c = link.counters();
         if self.closed {
@@ -482,6 +532,7 @@ impl Harness {
             self.link.counters(),
         );
         let now = self.now();
+        self.deadline_gen_before = self.deadline_gen;
         let mut after_timeout = false;
         // Set when the step must change nothing and report nothing.
         let mut ignored = false;
@@ -507,6 +558,9 @@ impl Harness {
                 let c = self.pick(ops.byte());
                 ignored = before.0 != LinkState::Connecting || before.1 != Some(c);
                 self.link.handle_connected(c, now);
+                if self.link.state() == LinkState::Handshaking {
+                    self.set_deadline(Some(now + self.config.effective_handshake_timeout()));
+                }
             }
             6 => {
                 let c = self.pick(ops.byte());
@@ -807,6 +861,10 @@ fuzz_target!(|data: &[u8]| {
         up_on: None,
         next_attempt: None,
         close_asked: HashSet::new(),
+        deadline: None,
+        deadline_gen: 0,
+        deadline_gen_before: 0,
+        heartbeat: false,
         ended: HashSet::new(),
         closed: false,
         held: Vec::new(),
