@@ -25,7 +25,8 @@
 //! - nothing panics; after `Closed` nothing is reported or sent, `poll_timeout` is `None`,
 //!   `is_closed()`, every counter is 0 and calls fail with `Closed`;
 //! - after `handle_timeout(now)`, `poll_timeout()` is not before `now`; handling a timeout
-//!   before `poll_timeout()` changes nothing;
+//!   before `poll_timeout()` changes nothing; until the client's `methods` arrives the timer
+//!   is never later than the handshake timeout, and handling it there ends the connection;
 //! - only the server's events: `Remote`, `Call`, `CallFailed`, `Released`, `Ping`, `Error`,
 //!   then at most one `CloseTransport`, then exactly one `Down` followed by `Closed`, last;
 //!   `CloseTransport` unless the driver reported the transport ended;
@@ -114,6 +115,10 @@ struct Harness {
     known: HashSet<LocalFn>,
     /// Our `methods` went out.
     greeted: bool,
+    /// The client's `methods` arrived (`Remote` reported).
+    remote: bool,
+    /// By when the client's `methods` must come.
+    handshake_deadline: Instant,
 }
 
 fn local_keys(args: &[Value]) -> Vec<LocalFn> {
@@ -171,7 +176,10 @@ impl Harness {
             assert!(!self.close_asked, "{ev:?} after CloseTransport");
         }
         match ev {
-            LinkEvent::Remote { conn } => assert_eq!(*conn, ConnId(0)),
+            LinkEvent::Remote { conn } => {
+                assert_eq!(*conn, ConnId(0));
+                self.remote = true;
+            }
             LinkEvent::Call {
                 conn,
                 function,
@@ -260,6 +268,14 @@ impl Harness {
             if let Some(t) = timeout {
                 assert!(t >= now, "poll_timeout {:?} before now", now - t);
             }
+        }
+        if !self.remote && !self.closed {
+            let (t, d) = (timeout.expect("handshaking"), self.handshake_deadline);
+            assert!(t <= d, "handshake timer {:?} late", t - d);
+            assert!(
+                !after_timeout || now < d,
+                "the handshake outlived its timeout"
+            );
         }
         let c = conn.counters();
         if self.closed {
@@ -473,6 +489,7 @@ fuzz_target!(|data: &[u8]| {
     let (config, exports) = config(header);
     let clock = Clock::start();
     let conn = ServerConn::new(config.clone(), exports.clone(), clock.now());
+    let handshake_deadline = clock.now() + config.handshake_timeout;
     let mut known: HashSet<LocalFn> = HashSet::new();
     exports.for_each_function(&mut |f| {
         if let Function::Local(l) = f {
@@ -493,6 +510,8 @@ fuzz_target!(|data: &[u8]| {
         held: Vec::new(),
         known,
         greeted: false,
+        remote: false,
+        handshake_deadline,
     };
     h.settle(false);
     while !ops.is_empty() {
