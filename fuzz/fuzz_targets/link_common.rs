@@ -205,7 +205,7 @@ pub fn push_line(pipe: &mut Vec<u8>, ops: &mut Ops, max_line: usize) {
             let len = max_line - 1 + usize::from(y % 3);
             let mut l = format!(r#"{{"method":{wx},"arguments":[""#);
             let pad = len.saturating_sub(l.len() + 3);
-            l.extend(std::iter::repeat('a').take(pad));
+            l.extend(std::iter::repeat_n('a', pad));
             l.push_str("\"]}");
             if x & 0x40 != 0 {
                 pipe.extend_from_slice(l.as_bytes());
