@@ -40,8 +40,9 @@
 //! - every `CallId` is fresh and resolves at most once (an answer by one of its own
 //!   functions on its own connection, or `CallFailed`; `TimedOut` not before its deadline);
 //!   none is left when its connection is gone or when the link closes; in flight + waiting
-//!   = calls not yet resolved; a call that fails sends nothing and changes no counter; the
-//!   error is the one the state explains;
+//!   = calls not yet resolved; a tracked call waits for a slot exactly when all are taken
+//!   or others wait (with `Wait`; `Fail` refuses it), else takes one; a call that fails
+//!   sends nothing and changes no counter, and its error is the one the state explains;
 //! - every `TxId` resolves exactly once by `Closed` (ready, timed out after its deadline,
 //!   closed, or cancelled); one with retry that is ready and not finished when its
 //!   connection drops waits again (no timeout) and is ready again on a later connection, or
@@ -798,6 +799,20 @@ impl Harness {
                         },
                     );
                 }
+                // A tracked call waits exactly when every slot is taken or others wait
+                // (never with `Fail`), else it takes a slot; an untracked one takes none.
+                let full = c0.calls_in_flight >= self.max_in_flight() || c0.calls_waiting > 0;
+                let slots = |c: LinkCounters| (c.calls_in_flight, c.calls_waiting);
+                match (id.is_some(), full) {
+                    (false, _) => assert_eq!(slots(c1), slots(c0)),
+                    (true, true) => {
+                        assert_eq!(self.config.calls.when_full, WhenFull::Wait);
+                        assert_eq!(slots(c1), (c0.calls_in_flight, c0.calls_waiting + 1));
+                    }
+                    (true, false) => {
+                        assert_eq!(slots(c1), (c0.calls_in_flight + 1, c0.calls_waiting))
+                    }
+                }
                 self.known.extend(keys);
                 let sent = self.link.poll_transmit();
                 if c1.calls_waiting > c0.calls_waiting {
@@ -819,12 +834,13 @@ impl Harness {
                     CallError::NotConnected => assert!(!self.closed && !connected),
                     CallError::ReservedKey => assert!(connected && reserved),
                     CallError::TooManyInFlight { limit } => {
+                        assert!(!reserved);
                         assert!(connected && !fns.is_empty());
                         assert_eq!(self.config.calls.when_full, WhenFull::Fail);
                         assert_eq!(limit, self.config.calls.max_in_flight);
                         assert!(c0.calls_in_flight >= self.max_in_flight());
                     }
-                    CallError::Local(_) => assert!(connected),
+                    CallError::Local(_) => assert!(!reserved && connected),
                     e => panic!("unexpected {e:?}"),
                 }
                 assert!(self.link.poll_transmit().is_none(), "a failed call sent");

@@ -32,8 +32,9 @@
 //!   `CloseTransport` unless the driver reported the transport ended;
 //! - every `CallId` is fresh and resolves at most once (answered by one of its own functions,
 //!   or `CallFailed`; `TimedOut` not before its deadline), all of them by `Closed`; in
-//!   flight + waiting = calls not yet resolved; a call that fails sends nothing and changes
-//!   no counter;
+//!   flight + waiting = calls not yet resolved; a tracked call waits for a slot exactly when
+//!   all are taken or others wait (with `Wait`; `Fail` refuses it), else takes one; a call
+//!   that fails sends nothing and changes no counter;
 //! - counters stay within the caps (in flight ≤ `max(max_in_flight, 1)`, nothing waits with
 //!   `WhenFull::Fail`, callbacks ≤ their caps);
 //! - the client only ever calls functions we gave it; transmitted chunks are whole lines we
@@ -448,6 +449,20 @@ impl Harness {
                     let deadline = timeout.map(|t| now + t);
                     self.calls.insert(id, Pending { fns, deadline });
                 }
+                // A tracked call waits exactly when every slot is taken or others wait
+                // (never with `Fail`), else it takes a slot; an untracked one takes none.
+                let full = c0.calls_in_flight >= self.max_in_flight() || c0.calls_waiting > 0;
+                let slots = |c: LinkCounters| (c.calls_in_flight, c.calls_waiting);
+                match (id.is_some(), full) {
+                    (false, _) => assert_eq!(slots(c1), slots(c0)),
+                    (true, true) => {
+                        assert_eq!(self.config.calls.when_full, WhenFull::Wait);
+                        assert_eq!(slots(c1), (c0.calls_in_flight, c0.calls_waiting + 1));
+                    }
+                    (true, false) => {
+                        assert_eq!(slots(c1), (c0.calls_in_flight + 1, c0.calls_waiting))
+                    }
+                }
                 self.known.extend(keys);
                 let sent = self.conn.poll_transmit();
                 if c1.calls_waiting > c0.calls_waiting {
@@ -468,12 +483,13 @@ impl Harness {
                     CallError::Closed => assert!(self.closed),
                     CallError::ReservedKey => assert!(!self.closed && reserved),
                     CallError::TooManyInFlight { limit } => {
+                        assert!(!reserved);
                         assert!(!self.closed && !fns.is_empty());
                         assert_eq!(self.config.calls.when_full, WhenFull::Fail);
                         assert_eq!(limit, self.config.calls.max_in_flight);
                         assert!(c0.calls_in_flight >= self.max_in_flight());
                     }
-                    CallError::Local(_) => assert!(!self.closed),
+                    CallError::Local(_) => assert!(!reserved && !self.closed),
                     e => panic!("unexpected {e:?}"),
                 }
                 assert!(self.conn.poll_transmit().is_none(), "a failed call sent");
