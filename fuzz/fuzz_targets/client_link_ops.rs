@@ -53,8 +53,8 @@
 //!   a slot with `WhenFull::Fail`, callbacks ≤ their caps, transactions ≤ the queue cap);
 //! - `state()` agrees with the events (`Up` iff `Up` was reported and no `Down` since,
 //!   `Authenticating` only with a connect step, `Waiting` after `Reconnecting`, and so on);
-//! - the peer only ever calls functions we gave it; transmitted chunks are whole lines we
-//!   can parse back, ASCII with `escape_non_ascii`, on the current transport.
+//! - the peer only ever calls or culls functions we gave it; transmitted chunks are whole
+//!   lines we can parse back, ASCII with `escape_non_ascii`, on the current transport.
 
 #![no_main]
 
@@ -389,6 +389,7 @@ impl Harness {
             LinkEvent::Released { conn, function } => {
                 assert_eq!(*conn, self.latest);
                 assert!(function.0 < RESERVED_FN_BASE);
+                assert!(self.known.contains(function), "{function:?} was never sent");
             }
             LinkEvent::Ping { .. } => {
                 assert_eq!(self.remote_on, Some(self.latest), "a ping before Remote");

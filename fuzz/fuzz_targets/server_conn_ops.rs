@@ -37,8 +37,8 @@
 //!   that fails sends nothing and changes no counter;
 //! - counters stay within the caps (in flight ≤ `max(max_in_flight, 1)`, nothing waits with
 //!   `WhenFull::Fail`, callbacks ≤ their caps);
-//! - the client only ever calls functions we gave it; transmitted chunks are whole lines we
-//!   can parse back (ASCII with `escape_non_ascii`); our `methods` is the first.
+//! - the client only ever calls or culls functions we gave it; transmitted chunks are whole
+//!   lines we can parse back (ASCII with `escape_non_ascii`); our `methods` is the first.
 
 #![no_main]
 
@@ -224,6 +224,7 @@ impl Harness {
             LinkEvent::Released { conn, function } => {
                 assert_eq!(*conn, ConnId(0));
                 assert!(function.0 < RESERVED_FN_BASE);
+                assert!(self.known.contains(function), "{function:?} was never sent");
             }
             LinkEvent::Ping { .. } => assert!(self.conn.remote().is_some()),
             LinkEvent::Error(_) => {}
