@@ -803,6 +803,10 @@ impl ClientLink {
     /// (Node) cannot fill our tables. A later call of it by the peer is a non-fatal
     /// [`RemoteError::NoSuchCallback`](crate::RemoteError::NoSuchCallback) error event.
     /// Limits as [`call`](Self::call).
+    ///
+    /// `reply` must be a key no other pending call uses (give each call a fresh one, as
+    /// `upnode-async` does): two pending calls sharing one reply callback share its wire
+    /// id, and the first answer would be credited to the later call.
     pub fn call_with_reply(
         &mut self,
         conn: ConnId,
