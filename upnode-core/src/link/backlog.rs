@@ -2,6 +2,7 @@
 //! it is too much, the connection stops reading and holds calls back, and when it stays too
 //! much for too long, the connection is given up.
 
+use super::calls::Calls;
 use crate::config::OutputLimits;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,16 @@ impl Backlog {
             unsent: 0,
             full_since: None,
         }
+    }
+
+    /// Reports `unsent` and holds `calls` back while the output is full. Returns whether it
+    /// just stopped being full (the held calls may go now).
+    pub fn report_and_hold(&mut self, now: Instant, unsent: usize, calls: &mut Calls) -> bool {
+        let was_full = self.is_full();
+        self.report(now, unsent);
+        let full = self.is_full();
+        calls.hold(full);
+        was_full && !full
     }
 
     /// The driver's count of bytes not yet taken by the transport.

@@ -401,11 +401,7 @@ impl ClientLink {
         if c.id != conn {
             return;
         }
-        let was_full = c.backlog.is_full();
-        c.backlog.report(now, unsent);
-        let full = c.backlog.is_full();
-        self.calls.hold(full);
-        if was_full && !full {
+        if c.backlog.report_and_hold(now, unsent, &mut self.calls) {
             self.refill_calls();
         }
     }

@@ -177,11 +177,7 @@ impl ServerConn {
         if self.phase == Phase::Closed {
             return;
         }
-        let was_full = self.backlog.is_full();
-        self.backlog.report(now, unsent);
-        let full = self.backlog.is_full();
-        self.calls.hold(full);
-        if was_full && !full {
+        if self.backlog.report_and_hold(now, unsent, &mut self.calls) {
             self.refill_calls();
         }
     }
