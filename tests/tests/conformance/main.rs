@@ -5,6 +5,8 @@
 //! - `features`: what we add (failures as values, limits, shutdown, streams of callbacks,
 //!   Unix sockets, TLS, bad input, …);
 //! - `cross`: one runtime's client against another's server, over TCP and TLS;
+//! - `faults`: network faults injected by a loopback proxy (black holes, resets, a FIN
+//!   mid-line, byte-by-byte delivery, latency, refused connections, server restarts);
 //! - `node`: against real Node.js upnode 0.6 / dnode 1.2 peers, both ways, with kill and
 //!   restart;
 //! - `smoke`: one call over loopback;
@@ -16,6 +18,7 @@
 
 mod common;
 mod cross;
+mod faults;
 mod features;
 mod hardening;
 mod node;
@@ -57,6 +60,15 @@ macro_rules! conformance {
             features::handlers_of_one_connection_start_in_arrival_order,
             features::past_max_in_flight_calls_wait_for_a_slot_or_fail_at_once_as_configured,
             features::a_timed_out_call_leaves_no_callback_behind_and_a_late_answer_is_reported,
+            faults::black_hole_after_up_is_detected_within_the_heartbeat_and_fails_calls_in_flight,
+            faults::a_healed_black_hole_recovers_at_the_heartbeats_pace_not_the_handshake_default,
+            faults::a_reset_before_methods_reconnects_and_runs_the_queued_transactions_once,
+            faults::a_fin_in_the_middle_of_a_line_reconnects_and_runs_the_queued_transactions_once,
+            faults::a_reset_after_methods_reconnects_and_runs_the_queued_transactions_once,
+            faults::byte_by_byte_delivery_both_ways_keeps_calls_and_answers_correct_and_in_order,
+            faults::a_fixed_latency_each_way_shows_in_every_ping_and_answer_and_nothing_fails,
+            faults::refused_connections_keep_the_client_retrying_and_queued_transactions_run_once_accepted,
+            faults::fifty_server_restarts_under_a_stream_of_transactions_lose_and_duplicate_nothing,
             hardening::a_client_that_stops_reading_is_held_to_the_output_cap_then_cut_off,
             hardening::shutdown_returns_within_the_flush_bound_with_a_hundred_stalled_peers,
             hardening::past_the_memory_budget_the_connections_holding_the_most_are_ended,
