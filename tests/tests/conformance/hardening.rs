@@ -23,8 +23,15 @@ fn big_answer_server<R: Rt>(builder: ServerBuilder) -> Server {
 }
 
 /// A raw dnode peer that sends its `methods` and `calls` calls of `big`, then never reads.
+/// Its receive buffer is small (4 KiB), so the kernel holds little of what the server sends
+/// it and the rest waits in the server, whatever the machine's TCP autotuning.
 fn stalled_reader(port: u16, calls: usize) -> TcpStream {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket.connect(&addr.into()).expect("connect");
+    let mut s: TcpStream = socket.into();
     let mut out =
         String::from(r#"{"method":"methods","arguments":[{}],"callbacks":{},"links":[]}"#);
     out.push('\n');
@@ -74,13 +81,17 @@ pub async fn a_client_that_stops_reading_is_held_to_the_output_cap_then_cut_off<
 
 pub async fn shutdown_returns_within_the_flush_bound_with_a_hundred_stalled_peers<R: Rt>() {
     // No stall timeout to help: only the bounded flush of a closing connection.
-    let server =
-        big_answer_server::<R>(small_output(256 * 1024, Duration::from_secs(3600), ms(200)));
+    // Nor a budget: every connection keeps its output.
+    let server = big_answer_server::<R>(
+        small_output(256 * 1024, Duration::from_secs(3600), ms(200)).memory_budget(usize::MAX),
+    );
     let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let port = listener.port().unwrap();
+    // 100 answers of 64 KiB each (6.4 MB): more than the kernel's send buffer (at most
+    // 4 MiB with Linux's default tcp_wmem) and a 4 KiB receive window take, so every
+    // connection reaches its 256 KiB cap and stays there.
     let peers: Vec<TcpStream> = (0..100).map(|_| stalled_reader(port, 100)).collect();
-    // Wait until every connection is at its cap (paused, answers waiting).
-    let full = async {
+    let waiting = async {
         loop {
             let c = server.counters();
             if c.len() == 100 && c.iter().all(|(_, n)| n.link.unsent_bytes >= 256 * 1024) {
@@ -89,7 +100,7 @@ pub async fn shutdown_returns_within_the_flush_bound_with_a_hundred_stalled_peer
             R::sleep(ms(5)).await;
         }
     };
-    within::<R, _>("every connection at its cap", full).await;
+    within::<R, _>("every connection at its cap", waiting).await;
     listener.stop().await;
     let began = std::time::Instant::now();
     within::<R, _>("shutdown with stalled peers", server.shutdown()).await;
