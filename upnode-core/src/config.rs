@@ -8,7 +8,7 @@ pub const DEFAULT_MAX_LINE_LEN: usize = 8 * 1024 * 1024;
 
 /// Most of the peer's callbacks a connection holds at once (what the peer can make us keep):
 /// 250 000, so that a peer with [`DEFAULT_MAX_IN_FLIGHT`] calls waiting on our handlers,
-/// each with its answer callback, stays well inside it. About 60 bytes each.
+/// each with its answer callback, stays well inside it.
 pub const DEFAULT_MAX_CALLBACKS: usize = 250_000;
 
 /// Most of our own functions the peer may call on one connection at once (wire ids we handed
