@@ -68,11 +68,9 @@ use link_common::{
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use upnode_core::config::WhenFull;
-use upnode_core::link::backoff::{Backoff, Exponential, Jitter, ReconnectPolicy};
-use upnode_core::link::{
-    CallError, CallFailure, CallId, ClientConfig, ClientLink, ConnId, LinkCounters, LinkError,
-    LinkEvent, LinkState, TransactError, TxId, RESERVED_FN_BASE,
-};
+use upnode_core::config::{Backoff, Exponential, Jitter, ReconnectPolicy};
+use upnode_core::config::ClientConfig;
+use upnode_core::link::{SendError, CallFailure, CallId, ClientLink, ConnId, LinkCounters, LinkError, LinkEvent, LinkState, TransactError, TxId, RESERVED_FN_BASE};
 use upnode_core::{Function, LocalError, LocalFn, RemoteFn, Target, Value};
 
 fn config(h: [u8; 5]) -> (ClientConfig, Value) {
@@ -831,17 +829,17 @@ impl Harness {
                     eprintln!("    call failed: {e:?}");
                 }
                 match e {
-                    CallError::Closed => assert!(self.closed),
-                    CallError::NotConnected => assert!(!self.closed && !connected),
-                    CallError::ReservedKey => assert!(connected && reserved),
-                    CallError::TooManyInFlight { limit } => {
+                    SendError::Closed => assert!(self.closed),
+                    SendError::NotConnected => assert!(!self.closed && !connected),
+                    SendError::ReservedKey => assert!(connected && reserved),
+                    SendError::TooManyInFlight { limit } => {
                         assert!(!reserved);
                         assert!(connected && !fns.is_empty());
                         assert_eq!(self.config.calls.when_full, WhenFull::Fail);
                         assert_eq!(limit, self.config.calls.max_in_flight);
                         assert!(c0.calls_in_flight >= self.max_in_flight());
                     }
-                    CallError::Local(_) => assert!(!reserved && connected),
+                    SendError::Local(_) => assert!(!reserved && connected),
                     e => panic!("unexpected {e:?}"),
                 }
                 assert!(self.link.poll_transmit().is_none(), "a failed call sent");
@@ -919,7 +917,7 @@ fuzz_target!(|data: &[u8]| {
             vec![],
             None
         ),
-        Err(CallError::Closed)
+        Err(SendError::Closed)
     );
     h.link.handle_timeout(now + Duration::from_secs(3600));
     assert_eq!(h.settle(true), (0, 0));

@@ -52,10 +52,8 @@ use link_common::{
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use upnode_core::config::WhenFull;
-use upnode_core::link::{
-    CallError, CallFailure, CallId, ConnId, LinkCounters, LinkEvent, ServerConfig, ServerConn,
-    RESERVED_FN_BASE,
-};
+use upnode_core::config::ServerConfig;
+use upnode_core::link::{SendError, CallFailure, CallId, ConnId, LinkCounters, LinkEvent, ServerConn, RESERVED_FN_BASE};
 use upnode_core::{Function, LocalFn, RemoteFn, Target, Value};
 
 fn config(h: [u8; 4]) -> (ServerConfig, Value) {
@@ -481,16 +479,16 @@ impl Harness {
                     eprintln!("    call failed: {e:?}");
                 }
                 match e {
-                    CallError::Closed => assert!(self.closed),
-                    CallError::ReservedKey => assert!(!self.closed && reserved),
-                    CallError::TooManyInFlight { limit } => {
+                    SendError::Closed => assert!(self.closed),
+                    SendError::ReservedKey => assert!(!self.closed && reserved),
+                    SendError::TooManyInFlight { limit } => {
                         assert!(!reserved);
                         assert!(!self.closed && !fns.is_empty());
                         assert_eq!(self.config.calls.when_full, WhenFull::Fail);
                         assert_eq!(limit, self.config.calls.max_in_flight);
                         assert!(c0.calls_in_flight >= self.max_in_flight());
                     }
-                    CallError::Local(_) => assert!(!reserved && !self.closed),
+                    SendError::Local(_) => assert!(!reserved && !self.closed),
                     e => panic!("unexpected {e:?}"),
                 }
                 assert!(self.conn.poll_transmit().is_none(), "a failed call sent");
@@ -546,7 +544,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(h.closed);
     assert_eq!(
         h.conn.call(now, Target::Name("x".into()), vec![], None),
-        Err(CallError::Closed)
+        Err(SendError::Closed)
     );
     h.conn.handle_timeout(now + Duration::from_secs(3600));
     assert_eq!(h.settle(true), (0, 0));

@@ -12,11 +12,8 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, MutexGuard, Weak};
 use std::time::{Duration, Instant};
-use upnode_core::config::WhenFull;
-use upnode_core::link::{
-    backoff::ReconnectPolicy, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent, LinkState,
-    TxId,
-};
+use upnode_core::config::{ClientConfig, ReconnectPolicy, WhenFull};
+use upnode_core::link::{ClientLink, ConnId, LinkError, LinkEvent, LinkState, TxId};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
 /// What a client reports on its event stream.
@@ -187,7 +184,7 @@ impl ClientBuilder {
         self,
         runtime: Arc<dyn Runtime>,
         connector: Arc<dyn Connector>,
-    ) -> Result<Client, upnode_core::link::backoff::PolicyError> {
+    ) -> Result<Client, upnode_core::config::PolicyError> {
         let now = runtime.now();
         let mut handlers = Handlers::default();
         let exports = self.exports.install(&mut handlers, None);

@@ -159,7 +159,7 @@ pub struct Counters {
 /// After a call was handed to the link: arms the reply slot of a tracked call.
 pub(crate) fn after_call(
     handlers: &mut Handlers,
-    result: Result<Option<CallId>, upnode_core::link::CallError>,
+    result: Result<Option<CallId>, upnode_core::link::SendError>,
     reply: Option<LocalFn>,
 ) -> Result<(), CallError> {
     match result {

@@ -46,6 +46,12 @@ pub enum CallError {
         /// The limit in force.
         limit: usize,
     },
+    /// The link refused to send the call, for a reason not listed above.
+    #[error("the link refused the call: {0}")]
+    Refused(upnode_core::link::SendError),
+    /// The call resolved without an answer, for a reason not listed above.
+    #[error("the call failed: {0:?}")]
+    Failed(upnode_core::link::CallFailure),
 }
 
 /// Why waiting for the link ended without it.
@@ -68,14 +74,16 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl CallError {
     /// The async API's form of a call the link refused.
-    pub(crate) fn from_link(e: upnode_core::link::CallError) -> CallError {
-        use upnode_core::link::CallError as E;
+    pub(crate) fn from_link(e: upnode_core::link::SendError) -> CallError {
+        use upnode_core::link::SendError as E;
         match e {
             E::Closed => CallError::Closed,
             E::Local(l) => CallError::Local(l),
             E::TooManyInFlight { limit } => CallError::TooManyInFlight { limit },
             E::OutputFull => CallError::OutputFull,
-            _ => CallError::NotConnected,
+            E::NotConnected => CallError::NotConnected,
+            // The reserved-key refusal, and any the core adds later, keep their cause.
+            other => CallError::Refused(other),
         }
     }
 }
@@ -97,7 +105,7 @@ pub struct BadAddress {
 pub enum ConnectError {
     /// The reconnect policy is out of range (e.g. an exponential `factor` below 1).
     #[error("invalid reconnect policy: {0}")]
-    Policy(#[from] upnode_core::link::backoff::PolicyError),
+    Policy(#[from] upnode_core::config::PolicyError),
     /// The address is not `host:port` with a port from 1 to 65535.
     #[error(transparent)]
     Address(#[from] BadAddress),

@@ -137,7 +137,9 @@ impl Handlers {
             CallFailure::Closed => CallError::Closed,
             CallFailure::Dropped => CallError::Dropped,
             CallFailure::Refused(e) => CallError::Local(e),
-            _ => CallError::LinkDown,
+            CallFailure::LinkDown => CallError::LinkDown,
+            // A failure this version does not know keeps its cause.
+            other => CallError::Failed(other),
         };
         match self.map.remove(&f) {
             Some((Handler::Reply(tx), _)) => {

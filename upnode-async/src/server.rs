@@ -13,8 +13,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+use upnode_core::config::ServerConfig;
 use upnode_core::config::WhenFull;
-use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConfig, ServerConn};
+use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConn};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
 /// What a server reports on its event stream.

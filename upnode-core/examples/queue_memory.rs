@@ -158,7 +158,8 @@ fn run<T>(n: usize, kind: Deadlines, label: &str, make: impl Fn(u64) -> T) {
 /// The whole link: `ClientLink::transact` with a timeout while the link is down, so every
 /// transaction waits in the queue (and in the link's index of waiting transactions).
 fn run_link(n: usize) {
-    use upnode_core::link::{ClientConfig, ClientLink, LinkEvent};
+    use upnode_core::config::ClientConfig;
+    use upnode_core::link::{ClientLink, LinkEvent};
     use upnode_core::Value;
     let base = Instant::now();
     let mut link = ClientLink::new(ClientConfig::default(), Value::Null, base).expect("valid");

@@ -107,22 +107,3 @@ pub enum LocalError {
     #[error("the session has ended")]
     Closed,
 }
-
-/// Any error of a session, saying whose fault it is.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Our side: a limit or a misuse.
-    #[error(transparent)]
-    Local(#[from] LocalError),
-    /// The peer's side: what it sent.
-    #[error(transparent)]
-    Remote(#[from] RemoteError),
-}
-
-impl Error {
-    /// Whether the peer caused it.
-    pub fn is_remote(&self) -> bool {
-        matches!(self, Error::Remote(_))
-    }
-}

@@ -19,7 +19,8 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use upnode_core::link::{ClientConfig, ClientLink, ConnId, LinkEvent, ServerConfig, ServerConn};
+//! use upnode_core::config::{ClientConfig, ServerConfig};
+//! use upnode_core::link::{ClientLink, ConnId, LinkEvent, ServerConn};
 //! use upnode_core::{Function, LocalFn, Target, Value};
 //!
 //! let mut now = Instant::now(); // the driver's clock; the core only ever receives it
@@ -126,7 +127,7 @@ pub mod protocol;
 pub mod session;
 
 pub use config::SessionConfig;
-pub use error::{Error, LocalError, RemoteError};
+pub use error::{LocalError, RemoteError};
 pub use protocol::{
     from_args, from_value, to_args, to_value, Function, LocalFn, Map, Method, RemoteFn, TypedError,
     Value,

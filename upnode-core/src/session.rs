@@ -56,6 +56,15 @@ pub enum SessionEvent {
     /// The peer sent something wrong that does not end the connection (see
     /// [`RemoteError::is_fatal`]).
     Error(RemoteError),
+    /// The peer called one of its own callbacks that we had passed back to it, and we could
+    /// not forward the call (a limit of ours, or the session ended): our failure, not the
+    /// peer's. The call is dropped; the connection lives on.
+    ForwardFailed {
+        /// The peer's callback the call was for.
+        to: RemoteFn,
+        /// Why it could not be sent.
+        error: LocalError,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -321,11 +330,9 @@ impl Session {
             }
             Function::Remote(r) => {
                 // A callback of the peer's that we passed back: forward the call.
-                if let Err(e) = self.send(&Method::Id(r.0), &msg.arguments) {
+                if let Err(error) = self.send(&Method::Id(r.0), &msg.arguments) {
                     self.events
-                        .push_back(SessionEvent::Error(RemoteError::NotAMessage {
-                            detail: format!("forwarding to callback {} failed: {e}", r.0),
-                        }));
+                        .push_back(SessionEvent::ForwardFailed { to: r, error });
                 }
                 for a in &msg.arguments {
                     self.release_value(a);

@@ -3,15 +3,16 @@
 //! (`t0 + Duration`).
 
 use std::time::{Duration, Instant};
+use upnode_core::config::ClientConfig;
+use upnode_core::config::{Backoff, Exponential, Jitter, ReconnectPolicy};
 use upnode_core::config::{
     WhenFull, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_QUEUE_CAP,
     DEFAULT_RECONNECT_DELAY, DEFAULT_STABLE_AFTER,
 };
-use upnode_core::link::backoff::{Backoff, Exponential, Jitter, ReconnectPolicy};
 use upnode_core::link::{
-    CallError, CallFailure, CallId, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent,
-    LinkState, TransactError, RESERVED_FN_BASE,
+    CallFailure, CallId, ClientLink, ConnId, LinkError, LinkEvent, LinkState, SendError,
+    TransactError, RESERVED_FN_BASE,
 };
 use upnode_core::{LocalError, LocalFn, RemoteError, RemoteFn, SessionConfig, Target, Value};
 
@@ -1310,17 +1311,17 @@ fn calls_on_a_stale_or_pending_connection_are_refused_with_not_connected() {
     };
     assert_eq!(
         call(&mut c, C1),
-        Err(CallError::NotConnected),
+        Err(SendError::NotConnected),
         "not open yet"
     );
     c.up(C1, Duration::ZERO);
-    assert_eq!(call(&mut c, C2), Err(CallError::NotConnected), "not ours");
+    assert_eq!(call(&mut c, C2), Err(SendError::NotConnected), "not ours");
     down_for(&mut c, C1, secs(1));
-    assert_eq!(call(&mut c, C1), Err(CallError::NotConnected), "waiting");
+    assert_eq!(call(&mut c, C1), Err(SendError::NotConnected), "waiting");
     c.timeout(secs(2));
     c.events();
     c.up(C2, secs(2));
-    assert_eq!(call(&mut c, C1), Err(CallError::NotConnected), "stale");
+    assert_eq!(call(&mut c, C1), Err(SendError::NotConnected), "stale");
     assert_eq!(c.sent(), Vec::<String>::new(), "nothing was sent");
     assert_eq!(call(&mut c, C2), Ok(None));
     assert_eq!(
@@ -1341,7 +1342,7 @@ fn calls_before_the_servers_methods_go_by_name_only() {
     assert_eq!(
         c.link
             .call(C1, now, Target::Method("time".into()), vec![], None),
-        Err(CallError::Local(LocalError::RemoteNotReady))
+        Err(SendError::Local(LocalError::RemoteNotReady))
     );
     assert_eq!(
         c.link
@@ -1363,7 +1364,7 @@ fn calls_with_a_reserved_function_key_are_refused_and_nothing_is_sent() {
         assert_eq!(
             c.link
                 .call(C1, now, Target::Method("time".into()), vec![nested], None),
-            Err(CallError::ReservedKey)
+            Err(SendError::ReservedKey)
         );
     }
     assert_eq!(c.sent(), Vec::<String>::new());
@@ -1761,7 +1762,7 @@ fn assert_silent_after_close(c: &mut Client) {
     assert_eq!(
         c.link
             .call(C1, now, Target::Name("time".into()), vec![], None),
-        Err(CallError::Closed)
+        Err(SendError::Closed)
     );
     assert_eq!(c.events(), []);
 }
@@ -2425,7 +2426,7 @@ fn past_the_in_flight_limit_with_fail_a_call_fails_at_once_and_sends_nothing() {
             LocalFn(12),
             None
         ),
-        Err(CallError::TooManyInFlight { limit: 2 })
+        Err(SendError::TooManyInFlight { limit: 2 })
     );
     assert!(c.sent().is_empty());
     // Calls without a callback of ours take no slot.

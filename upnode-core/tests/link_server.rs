@@ -3,13 +3,13 @@
 //! virtual (`t0 + Duration`).
 
 use std::time::{Duration, Instant};
+use upnode_core::config::ServerConfig;
 use upnode_core::config::{
     WhenFull, DEFAULT_SERVER_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL,
     DEFAULT_SERVER_PING_TIMEOUT,
 };
 use upnode_core::link::{
-    CallError, CallFailure, CallId, ConnId, LinkError, LinkEvent, ServerConfig, ServerConn,
-    RESERVED_FN_BASE,
+    CallFailure, CallId, ConnId, LinkError, LinkEvent, SendError, ServerConn, RESERVED_FN_BASE,
 };
 use upnode_core::{LocalError, LocalFn, RemoteError, RemoteFn, SessionConfig, Target, Value};
 
@@ -100,7 +100,7 @@ impl Server {
         target: Target,
         args: Vec<Value>,
         timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, CallError> {
+    ) -> Result<Option<CallId>, SendError> {
         let now = self.at(d);
         self.conn.call(now, target, args, timeout)
     }
@@ -147,7 +147,7 @@ fn assert_silent_after_close(s: &mut Server) {
     assert_eq!(s.sent(), Vec::<String>::new());
     assert_eq!(
         s.call(secs(3_603), Target::Name("beep".into()), vec![], None),
-        Err(CallError::Closed)
+        Err(SendError::Closed)
     );
 }
 
@@ -539,13 +539,13 @@ fn calls_with_a_reserved_function_key_are_refused_and_nothing_is_sent() {
                 vec![Value::array([Value::from(LocalFn(key))])],
                 None
             ),
-            Err(CallError::ReservedKey)
+            Err(SendError::ReservedKey)
         );
     }
     assert_eq!(s.sent(), Vec::<String>::new());
     assert_eq!(
         s.call(ms(1), Target::Method("nope".into()), vec![], None),
-        Err(CallError::Local(LocalError::NoSuchRemoteMethod {
+        Err(SendError::Local(LocalError::NoSuchRemoteMethod {
             name: "nope".into()
         }))
     );
@@ -840,7 +840,7 @@ fn with_fail_a_call_while_the_output_is_full_fails_at_once() {
             vec![Value::from(LocalFn(5))],
             None
         ),
-        Err(CallError::OutputFull)
+        Err(SendError::OutputFull)
     );
     // An answer (no callback of ours) is never held back.
     s.conn

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::net::TcpListener as StdListener;
 use std::time::{Duration, Instant};
-use upnode_async::upnode_core::link::backoff::ReconnectPolicy;
+use upnode_async::upnode_core::config::ReconnectPolicy;
 use upnode_async::{Client, ClientBuilder, Listener, Server};
 
 /// The longest any single wait may take before the test fails. A passing run never

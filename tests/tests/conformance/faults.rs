@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use upnode_async::upnode_core::link::backoff::ReconnectPolicy;
+use upnode_async::upnode_core::config::ReconnectPolicy;
 use upnode_async::upnode_core::link::LinkError;
 use upnode_async::{
     CallError, Client, ClientBuilder, ClientEvent, Interface, Listener, Remote, Server, UpError,

@@ -14,7 +14,7 @@ use crate::rt::{Connect, Rt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use upnode_async::upnode_core::link::backoff::ReconnectPolicy;
+use upnode_async::upnode_core::config::ReconnectPolicy;
 use upnode_async::upnode_core::Value;
 use upnode_async::{Client, ClientEvent, Interface, Remote, Server};
 use upnode_tests::NodePeer;

@@ -4,7 +4,7 @@
 use crate::common::{fast_client, ms, within, Events};
 use crate::rt::{Connect, Rt};
 use std::time::Duration;
-use upnode_async::upnode_core::link::backoff::{Backoff, Exponential, ReconnectPolicy};
+use upnode_async::upnode_core::config::{Backoff, Exponential, ReconnectPolicy};
 use upnode_async::upnode_core::link::{LinkError, LinkState};
 use upnode_async::{Client, ClientEvent, ConnectError, Interface, ListenError};
 

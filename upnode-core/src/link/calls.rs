@@ -1,8 +1,8 @@
 //! Our calls that wait for an answer on one connection: the in-flight table, its limit, the
 //! calls waiting for a slot, and their deadlines.
 
-use super::common::CallId;
-use super::{CallError, CallFailure};
+use super::error::{CallFailure, SendError};
+use super::ids::CallId;
 use crate::config::{CallLimits, WhenFull};
 use crate::protocol::{Function, LocalFn, Value};
 use crate::session::{Session, Target};
@@ -69,19 +69,19 @@ impl Calls {
         mut args: Vec<Value>,
         reply: Option<LocalFn>,
         timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, CallError> {
+    ) -> Result<Option<CallId>, SendError> {
         if let Some(f) = reply {
             args.push(Value::from(f));
         }
         if uses_reserved_key(&args) {
-            return Err(CallError::ReservedKey);
+            return Err(SendError::ReservedKey);
         }
         let fns = match reply {
             Some(f) => vec![f],
             None => local_fns(&args),
         };
         if fns.is_empty() {
-            session.call(target, args).map_err(CallError::Local)?;
+            session.call(target, args).map_err(SendError::Local)?;
             return Ok(None);
         }
         let tracked = Tracked {
@@ -93,9 +93,9 @@ impl Calls {
         if !has_slot || self.held || !self.queued.is_empty() {
             if self.limit.when_full == WhenFull::Fail {
                 return Err(if self.held {
-                    CallError::OutputFull
+                    SendError::OutputFull
                 } else {
-                    CallError::TooManyInFlight {
+                    SendError::TooManyInFlight {
                         limit: self.limit.max_in_flight,
                     }
                 });
@@ -114,7 +114,7 @@ impl Calls {
             );
             return Ok(Some(id));
         }
-        session.call(target, args).map_err(CallError::Local)?;
+        session.call(target, args).map_err(SendError::Local)?;
         let id = self.next_id();
         self.track(id, tracked);
         Ok(Some(id))

@@ -2,132 +2,21 @@
 //! heartbeats, a transactional queue and in-flight call tracking.
 
 use super::backlog::Backlog;
-use super::backoff::{BackoffState, PolicyError, ReconnectPolicy};
+use super::backoff::BackoffState;
 use super::calls::Calls;
-use super::common::{
-    remote_ping, route_session_event, with_ping, CallFailure, CallId, ConnId, Heartbeat, LinkError,
-    PONG_CALLBACK,
-};
-use super::queue::{TxId as QueueId, TxQueue};
-use super::{CallError, LinkCounters, LinkEvent, TransactError, TxId};
-use crate::config::{
-    CallLimits, OutputLimits, SessionConfig, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_QUEUE_CAP,
-    DEFAULT_STABLE_AFTER,
-};
+use super::error::{CallFailure, LinkError, SendError, TransactError};
+use super::event::{LinkCounters, LinkEvent};
+use super::heartbeat::{remote_ping, with_ping, Heartbeat};
+use super::ids::{CallId, ConnId, TxId};
+use super::queue::{EntryId, TxQueue};
+use super::route::{Route, Routed};
+use super::timers::{earliest, Timer, TimerTable};
+use crate::config::{ClientConfig, OutputLimits, PolicyError};
 use crate::protocol::{LocalFn, RemoteFn, Value};
 use crate::session::{Session, Target};
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
-
-/// Settings of a [`ClientLink`]. Every default is a named constant in [`crate::config`].
-///
-/// ```
-/// use std::time::Duration;
-/// let mut c = upnode_core::link::ClientConfig::default();
-/// assert_eq!(c.ping_interval, Some(Duration::from_secs(10)));
-/// c.ping_interval = None; // no heartbeat
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ClientConfig {
-    /// How often to ping the server once its `methods` arrived; `None` (or zero) disables
-    /// (upnode's `ping: 0`).
-    pub ping_interval: Option<Duration>,
-    /// How long an answer to a ping may take before the link is declared dead.
-    pub ping_timeout: Duration,
-    /// How long opening the transport may take, at most: see
-    /// [`liveness_bound`](Self::liveness_bound).
-    pub connect_timeout: Duration,
-    /// How long the server's `methods` may take after the transport opened, at most: see
-    /// [`liveness_bound`](Self::liveness_bound).
-    pub handshake_timeout: Duration,
-    /// Whether the driver runs a connect step (upnode's connect callback) on
-    /// [`LinkEvent::Remote`] and then calls [`ClientLink::signal_up`]. When `false` the link
-    /// goes up with the server's interface itself as soon as it arrives.
-    pub connect_step: bool,
-    /// How long the connect step may take to signal up; `None` waits as long as the
-    /// transport lives (upnode's behaviour).
-    pub connect_step_timeout: Option<Duration>,
-    /// Delays between attempts.
-    pub reconnect: ReconnectPolicy,
-    /// How long the link must have been proven alive (by traffic from the server) after
-    /// going up before a drop starts the backoff afresh. A server that goes silent right
-    /// after the handshake therefore never resets the backoff, however long the heartbeat
-    /// takes to notice.
-    pub stable_after: Duration,
-    /// Most transactions waiting at once.
-    pub queue_cap: usize,
-    /// Seed of the jitter's random numbers.
-    pub seed: u64,
-    /// Protocol limits of each connection's session.
-    pub session: SessionConfig,
-    /// Bounds on our calls in flight on each connection.
-    pub calls: CallLimits,
-    /// Bounds on what each connection holds for the server to read.
-    pub output: OutputLimits,
-}
-
-impl ClientConfig {
-    /// How long a link may go without hearing from the server when the heartbeat runs:
-    /// `ping_interval + ping_timeout`, or `None` with the heartbeat off.
-    ///
-    /// A connection attempt is held to the same bound: opening the transport and the
-    /// server's `methods` each take at most the smaller of their own timeout and this. A
-    /// user who shortens the heartbeat to find a dead link within a second also gets a
-    /// reconnect attempt that gives up within a second (through a healed partition, the
-    /// link recovers in about that time, not in the 10 s handshake default).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let mut c = upnode_core::link::ClientConfig::default();
-    /// assert_eq!(c.liveness_bound(), Some(Duration::from_secs(15)));
-    /// assert_eq!(c.effective_handshake_timeout(), Duration::from_secs(10));
-    /// c.ping_interval = Some(Duration::from_millis(1000));
-    /// c.ping_timeout = Duration::from_millis(300);
-    /// assert_eq!(c.effective_handshake_timeout(), Duration::from_millis(1300));
-    /// ```
-    pub fn liveness_bound(&self) -> Option<Duration> {
-        self.ping_interval
-            .filter(|i| !i.is_zero())
-            .map(|i| i.saturating_add(self.ping_timeout))
-    }
-
-    /// The handshake timeout in force: `handshake_timeout`, capped by
-    /// [`liveness_bound`](Self::liveness_bound).
-    pub fn effective_handshake_timeout(&self) -> Duration {
-        self.liveness_bound()
-            .map_or(self.handshake_timeout, |b| b.min(self.handshake_timeout))
-    }
-
-    /// The connect timeout in force: `connect_timeout`, capped by
-    /// [`liveness_bound`](Self::liveness_bound).
-    pub fn effective_connect_timeout(&self) -> Duration {
-        self.liveness_bound()
-            .map_or(self.connect_timeout, |b| b.min(self.connect_timeout))
-    }
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            ping_interval: Some(DEFAULT_PING_INTERVAL),
-            ping_timeout: DEFAULT_PING_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            connect_step: false,
-            connect_step_timeout: Some(DEFAULT_CONNECT_STEP_TIMEOUT),
-            reconnect: ReconnectPolicy::default(),
-            stable_after: DEFAULT_STABLE_AFTER,
-            queue_cap: DEFAULT_QUEUE_CAP,
-            seed: 0,
-            session: SessionConfig::default(),
-            calls: CallLimits::default(),
-            output: OutputLimits::default(),
-        }
-    }
-}
 
 /// Where a [`ClientLink`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,43 +39,50 @@ pub enum LinkState {
 struct Conn {
     id: ConnId,
     session: Session,
-    hb: Heartbeat,
     /// When bytes last came from the server.
     last_input: Instant,
     /// What the transport has not taken yet.
     backlog: Backlog,
 }
 
+/// Where the link is, with what each place holds. Its deadlines (connect, handshake,
+/// connect step, reconnect) are in the link's [`TimerTable`].
 #[derive(Debug)]
 enum State {
-    Connecting {
-        id: ConnId,
-        deadline: Instant,
-    },
-    Handshaking {
-        conn: Conn,
-        deadline: Instant,
-    },
-    Authenticating {
-        conn: Conn,
-        deadline: Option<Instant>,
-    },
-    Up {
-        conn: Conn,
-        since: Instant,
-    },
-    Waiting {
-        until: Instant,
-    },
+    Connecting { id: ConnId },
+    Handshaking { conn: Conn },
+    Authenticating { conn: Conn },
+    Up { conn: Conn, since: Instant },
+    Waiting,
     Closed,
 }
 
 impl State {
-    /// The connection of the states that hold one.
+    /// The connection of the states that hold one (handshaking, authenticating, up).
+    fn conn(&self) -> Option<&Conn> {
+        match self {
+            State::Handshaking { conn }
+            | State::Authenticating { conn }
+            | State::Up { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// As [`conn`](Self::conn), mutably.
     fn conn_mut(&mut self) -> Option<&mut Conn> {
         match self {
-            State::Handshaking { conn, .. }
-            | State::Authenticating { conn, .. }
+            State::Handshaking { conn }
+            | State::Authenticating { conn }
+            | State::Up { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// The connection of a state that holds one, taken out of it.
+    fn into_conn(self) -> Option<Conn> {
+        match self {
+            State::Handshaking { conn }
+            | State::Authenticating { conn }
             | State::Up { conn, .. } => Some(conn),
             _ => None,
         }
@@ -215,7 +111,8 @@ impl State {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use upnode_core::link::{ClientConfig, ClientLink, LinkEvent, LinkState};
+/// use upnode_core::config::ClientConfig;
+/// use upnode_core::link::{ClientLink, LinkEvent, LinkState};
 /// use upnode_core::Value;
 ///
 /// let t0 = Instant::now(); // the driver's clock, not the core's
@@ -241,9 +138,12 @@ pub struct ClientLink {
     next_conn: u64,
     attempt: u32,
     backoff: BackoffState,
+    /// Every deadline but those of calls and transactions.
+    timers: TimerTable,
+    heartbeat: Heartbeat,
     queue: TxQueue<TxId>,
     /// Where each waiting transaction sits in the queue (for `cancel`).
-    waiting: HashMap<TxId, QueueId>,
+    waiting: HashMap<TxId, EntryId>,
     next_tx: u64,
     /// Transactions with retry that ran and are not finished yet.
     running: BTreeSet<TxId>,
@@ -265,7 +165,10 @@ impl ClientLink {
         let backoff = BackoffState::new(config.reconnect, config.seed)?;
         let queue = TxQueue::with_capacity_limit(config.queue_cap);
         let calls = Calls::new(config.calls);
+        let heartbeat = Heartbeat::new(config.ping_interval, config.ping_timeout);
         let mut link = ClientLink {
+            timers: TimerTable::default(),
+            heartbeat,
             exports: with_ping(exports),
             config,
             state: State::Closed,
@@ -291,7 +194,7 @@ impl ClientLink {
             State::Handshaking { .. } => LinkState::Handshaking,
             State::Authenticating { .. } => LinkState::Authenticating,
             State::Up { .. } => LinkState::Up,
-            State::Waiting { .. } => LinkState::Waiting,
+            State::Waiting => LinkState::Waiting,
             State::Closed => LinkState::Closed,
         }
     }
@@ -299,30 +202,14 @@ impl ClientLink {
     /// The current transport, if one is open or opening.
     pub fn conn(&self) -> Option<ConnId> {
         match &self.state {
-            State::Connecting { id, .. } => Some(*id),
-            State::Handshaking { conn, .. }
-            | State::Authenticating { conn, .. }
-            | State::Up { conn, .. } => Some(conn.id),
-            _ => None,
-        }
-    }
-
-    fn conn_mut(&mut self) -> Option<&mut Conn> {
-        self.state.conn_mut()
-    }
-
-    fn conn_ref(&self) -> Option<&Conn> {
-        match &self.state {
-            State::Handshaking { conn, .. }
-            | State::Authenticating { conn, .. }
-            | State::Up { conn, .. } => Some(conn),
-            _ => None,
+            State::Connecting { id } => Some(*id),
+            state => state.conn().map(|c| c.id),
         }
     }
 
     /// The server's interface on the current connection, once it arrived.
     pub fn remote(&self) -> Option<&Value> {
-        self.conn_ref()?.session.remote()
+        self.state.conn()?.session.remote()
     }
 
     /// What transactions receive while up: the value given to
@@ -346,14 +233,14 @@ impl ClientLink {
 
     /// What the link holds now (callbacks of the current connection, calls, transactions).
     pub fn counters(&self) -> LinkCounters {
-        let session = self.conn_ref().map(|c| &c.session);
+        let session = self.state.conn().map(|c| &c.session);
         LinkCounters {
             local_callbacks: session.map_or(0, Session::exported_callbacks),
             remote_callbacks: session.map_or(0, Session::held_callbacks),
             calls_in_flight: self.calls.in_flight(),
             calls_waiting: self.calls.waiting(),
             transactions_queued: self.queue.len(),
-            unsent_bytes: self.conn_ref().map_or(0, |c| c.backlog.unsent()),
+            unsent_bytes: self.state.conn().map_or(0, |c| c.backlog.unsent()),
         }
     }
 
@@ -364,33 +251,27 @@ impl ClientLink {
 
     /// Bytes to write to the given transport.
     pub fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
-        let conn = self.conn_mut()?;
+        let conn = self.state.conn_mut()?;
         let id = conn.id;
         conn.session.poll_transmit().map(|b| (id, b))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let state = match &self.state {
-            State::Connecting { deadline, .. } | State::Handshaking { deadline, .. } => {
-                Some(*deadline)
-            }
-            State::Authenticating { conn, deadline } => min_opt(*deadline, conn.hb.next_deadline()),
-            State::Up { conn, .. } => conn.hb.next_deadline(),
-            State::Waiting { until } => Some(*until),
-            State::Closed => return None,
-        };
-        let stall = self.conn_ref().and_then(|c| c.backlog.deadline());
-        min_opt(
-            min_opt(min_opt(state, stall), self.queue.next_deadline()),
+        if matches!(self.state, State::Closed) {
+            return None;
+        }
+        earliest([
+            self.timers.next(),
+            self.queue.next_deadline(),
             self.calls.next_deadline(),
-        )
+        ])
     }
 
     /// The driver's count of bytes the transport `conn` has not taken yet; report it after
     /// every write to the transport and every transmit handed to it. At or over
     /// [`OutputLimits::max_unsent`] the link holds tracked calls back (they wait, or fail
-    /// with [`CallError::OutputFull`]) and asks the driver to stop reading
+    /// with [`SendError::OutputFull`]) and asks the driver to stop reading
     /// ([`is_input_paused`](Self::is_input_paused)); staying there for
     /// [`OutputLimits::stall_timeout`] ends the connection with
     /// [`LinkError::OutputStalled`].
@@ -401,7 +282,10 @@ impl ClientLink {
         if c.id != conn {
             return;
         }
-        if c.backlog.report_and_hold(now, unsent, &mut self.calls) {
+        let freed = c.backlog.report_and_hold(now, unsent, &mut self.calls);
+        self.timers
+            .set_or_stop(Timer::OutputStall, c.backlog.deadline());
+        if freed {
             self.refill_calls();
         }
     }
@@ -414,14 +298,14 @@ impl ClientLink {
     /// Whether the driver should stop reading the transport: the server is not reading what
     /// we send, so we take no more work from it until it does.
     pub fn is_input_paused(&self) -> bool {
-        self.conn_ref().is_some_and(|c| c.backlog.is_full())
+        self.state.conn().is_some_and(|c| c.backlog.is_full())
     }
 
     // ---- transport reports ----------------------------------------------------------------
 
     /// The transport `conn` opened.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let State::Connecting { id, .. } = self.state else {
+        let State::Connecting { id } = self.state else {
             return;
         };
         if id != conn {
@@ -433,12 +317,15 @@ impl ClientLink {
                     conn: Conn {
                         id,
                         session,
-                        hb: Heartbeat::default(),
                         last_input: now,
                         backlog: Backlog::new(self.config.output),
                     },
-                    deadline: now + self.config.effective_handshake_timeout(),
                 };
+                self.timers.stop(Timer::Connect);
+                self.timers.set(
+                    Timer::Handshake,
+                    now + self.config.effective_handshake_timeout(),
+                );
             }
             Err(e) => {
                 // Our exports break a limit: no connection can ever work.
@@ -480,7 +367,9 @@ impl ClientLink {
 
     /// Bytes received on transport `conn`.
     pub fn handle_input(&mut self, conn: ConnId, now: Instant, data: &[u8]) {
-        let Some(c) = self.conn_mut() else { return };
+        let Some(c) = self.state.conn_mut() else {
+            return;
+        };
         if c.id != conn {
             return;
         }
@@ -498,25 +387,23 @@ impl ClientLink {
 
     fn pump_session(&mut self, now: Instant) {
         loop {
-            let (State::Handshaking { conn: c, .. }
-            | State::Authenticating { conn: c, .. }
-            | State::Up { conn: c, .. }) = &mut self.state
-            else {
+            let Some(c) = self.state.conn_mut() else {
                 return;
             };
             let Some(ev) = c.session.poll_event() else {
                 return;
             };
-            let remote = route_session_event(
-                ev,
-                c.id,
+            let routed = Route {
+                conn: c.id,
                 now,
-                &mut c.session,
-                &mut c.hb,
-                &mut self.calls,
-                &mut self.events,
-            );
-            if remote {
+                session: &mut c.session,
+                heartbeat: &mut self.heartbeat,
+                timers: &mut self.timers,
+                calls: &mut self.calls,
+                events: &mut self.events,
+            }
+            .route(ev);
+            if routed == Routed::Remote {
                 self.on_remote(now);
             }
         }
@@ -535,34 +422,32 @@ impl ClientLink {
     }
 
     fn on_remote(&mut self, now: Instant) {
-        let step = self.config.connect_step;
-        let step_timeout = self.config.connect_step_timeout;
-        let interval = self.config.ping_interval;
         let state = std::mem::replace(&mut self.state, State::Closed);
-        let State::Handshaking { mut conn, .. } = state else {
+        let State::Handshaking { conn } = state else {
             // A repeated `methods`: the session already rebuilt the interface.
             self.state = state;
             return;
         };
-        conn.hb = Heartbeat::start(interval, now);
-        if conn.hb.due.is_some() && remote_ping(&conn.session).is_none() {
-            conn.hb = Heartbeat::default();
-            self.events
-                .push_back(LinkEvent::Error(LinkError::NoPingMethod));
+        self.timers.stop(Timer::Handshake);
+        if self.heartbeat.is_enabled() {
+            if remote_ping(&conn.session).is_some() {
+                self.heartbeat.start(&mut self.timers, now);
+            } else {
+                self.events
+                    .push_back(LinkEvent::Error(LinkError::NoPingMethod));
+            }
         }
         let id = conn.id;
         self.events.push_back(LinkEvent::Remote { conn: id });
-        if step {
-            self.state = State::Authenticating {
-                conn,
-                deadline: step_timeout.map(|t| now + t),
-            };
+        if self.config.connect_step {
+            self.timers.set_or_stop(
+                Timer::ConnectStep,
+                self.config.connect_step_timeout.map(|t| now + t),
+            );
+            self.state = State::Authenticating { conn };
         } else {
             let remote = conn.session.remote().cloned().unwrap_or_default();
-            self.state = State::Authenticating {
-                conn,
-                deadline: None,
-            };
+            self.state = State::Authenticating { conn };
             self.go_up(now, remote);
         }
     }
@@ -594,10 +479,11 @@ impl ClientLink {
 
     fn go_up(&mut self, now: Instant, value: Value) {
         let state = std::mem::replace(&mut self.state, State::Closed);
-        let State::Authenticating { conn, .. } = state else {
+        let State::Authenticating { conn } = state else {
             self.state = state;
             return;
         };
+        self.timers.stop(Timer::ConnectStep);
         let id = conn.id;
         self.state = State::Up { conn, since: now };
         self.up_value = Some(value);
@@ -638,66 +524,38 @@ impl ClientLink {
             });
         }
         self.refill_calls();
-        match &mut self.state {
-            State::Connecting { id, deadline } if *deadline <= now => {
-                let id = *id;
-                self.events
-                    .push_back(LinkEvent::CloseTransport { conn: id });
-                self.fail(
-                    now,
-                    LinkError::ConnectTimeout(self.config.effective_connect_timeout()),
-                    false,
-                );
+        let Some(timer) = self.timers.first_expired(now) else {
+            return;
+        };
+        match timer {
+            Timer::Connect => {
+                if let Some(conn) = self.conn() {
+                    self.events.push_back(LinkEvent::CloseTransport { conn });
+                }
+                let t = self.config.effective_connect_timeout();
+                self.fail(now, LinkError::ConnectTimeout(t), false);
             }
-            State::Handshaking { deadline, .. } if *deadline <= now => {
-                self.fail(
-                    now,
-                    LinkError::HandshakeTimeout(self.config.effective_handshake_timeout()),
-                    true,
-                );
+            Timer::Handshake => {
+                let t = self.config.effective_handshake_timeout();
+                self.fail(now, LinkError::HandshakeTimeout(t), true);
             }
-            State::Authenticating {
-                deadline: Some(d), ..
-            } if *d <= now => {
+            Timer::ConnectStep => {
                 let t = self.config.connect_step_timeout.unwrap_or_default();
                 self.fail(now, LinkError::ConnectStepTimeout(t), true);
             }
-            State::Waiting { until } if *until <= now => self.open(now),
-            State::Handshaking { conn, .. }
-            | State::Authenticating { conn, .. }
-            | State::Up { conn, .. }
-                if conn.backlog.stalled(now).is_some() =>
-            {
-                let (unsent, after) = conn.backlog.stalled(now).unwrap_or_default();
+            Timer::Reconnect => self.open(now),
+            Timer::OutputStall => {
+                let stalled = self.state.conn().and_then(|c| c.backlog.stalled(now));
+                let (unsent, after) = stalled.unwrap_or_default();
                 self.fail(now, LinkError::OutputStalled { unsent, after }, true);
             }
-            State::Authenticating { .. } | State::Up { .. } => self.heartbeat(now),
-            _ => {}
-        }
-    }
-
-    fn heartbeat(&mut self, now: Instant) {
-        let interval = self.config.ping_interval;
-        let timeout = self.config.ping_timeout;
-        let Some(c) = self.conn_mut() else { return };
-        if let Some((_, deadline)) = c.hb.outstanding {
-            if deadline <= now {
-                self.fail(now, LinkError::PingTimeout(timeout), true);
-                return;
+            Timer::PingAnswer => {
+                let t = self.heartbeat.timeout();
+                self.fail(now, LinkError::PingTimeout(t), true);
             }
-        }
-        if let (Some(due), Some(interval)) = (c.hb.due, interval) {
-            if due <= now {
-                c.hb.due = Some(now + interval);
-                if c.hb.outstanding.is_none() {
-                    if let Some(ping) = remote_ping(&c.session) {
-                        if c.session
-                            .call(Target::Callback(ping), vec![Value::from(PONG_CALLBACK)])
-                            .is_ok()
-                        {
-                            c.hb.outstanding = Some((now, now + timeout));
-                        }
-                    }
+            Timer::PingDue => {
+                if let Some(c) = self.state.conn_mut() {
+                    self.heartbeat.ping(&mut self.timers, &mut c.session, now);
                 }
             }
         }
@@ -781,7 +639,7 @@ impl ClientLink {
     ///
     /// Past [`CallLimits::max_in_flight`] tracked calls, the call waits for a slot (it is
     /// sent, in call order, when an earlier one resolves) or fails with
-    /// [`CallError::TooManyInFlight`], as [`CallLimits::when_full`] says.
+    /// [`SendError::TooManyInFlight`], as [`CallLimits::when_full`] says.
     pub fn call(
         &mut self,
         conn: ConnId,
@@ -789,7 +647,7 @@ impl ClientLink {
         target: Target,
         args: Vec<Value>,
         timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, CallError> {
+    ) -> Result<Option<CallId>, SendError> {
         self.send_call(conn, now, target, args, None, timeout)
     }
 
@@ -811,7 +669,7 @@ impl ClientLink {
         args: Vec<Value>,
         reply: LocalFn,
         timeout: Option<Duration>,
-    ) -> Result<CallId, CallError> {
+    ) -> Result<CallId, SendError> {
         self.send_call(conn, now, target, args, Some(reply), timeout)
             .map(|id| id.expect("a call with a reply is tracked"))
     }
@@ -824,18 +682,17 @@ impl ClientLink {
         args: Vec<Value>,
         reply: Option<LocalFn>,
         timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, CallError> {
-        let (State::Handshaking { conn: c, .. }
-        | State::Authenticating { conn: c, .. }
-        | State::Up { conn: c, .. }) = &mut self.state
-        else {
-            return Err(match self.state {
-                State::Closed => CallError::Closed,
-                _ => CallError::NotConnected,
+    ) -> Result<Option<CallId>, SendError> {
+        let closed = matches!(self.state, State::Closed);
+        let Some(c) = self.state.conn_mut() else {
+            return Err(if closed {
+                SendError::Closed
+            } else {
+                SendError::NotConnected
             });
         };
         if c.id != conn {
-            return Err(CallError::NotConnected);
+            return Err(SendError::NotConnected);
         }
         self.calls
             .make(&mut c.session, now, target, args, reply, timeout)
@@ -844,7 +701,7 @@ impl ClientLink {
     /// Gives back one reference on a server callback received on `conn` (see
     /// [`Session::release`]). Stale connections are ignored: their callbacks died with them.
     pub fn release(&mut self, conn: ConnId, f: RemoteFn) {
-        if let Some(c) = self.conn_mut() {
+        if let Some(c) = self.state.conn_mut() {
             if c.id == conn {
                 c.session.release(f);
             }
@@ -870,10 +727,12 @@ impl ClientLink {
         self.next_conn += 1;
         self.attempt += 1;
         let id = ConnId(self.next_conn);
-        self.state = State::Connecting {
-            id,
-            deadline: now + self.config.effective_connect_timeout(),
-        };
+        self.state = State::Connecting { id };
+        self.timers.stop_all();
+        self.timers.set(
+            Timer::Connect,
+            now + self.config.effective_connect_timeout(),
+        );
         self.events.push_back(LinkEvent::OpenTransport {
             conn: id,
             attempt: self.attempt,
@@ -882,30 +741,23 @@ impl ClientLink {
 
     /// Ends the current connection for `err` and schedules the next attempt.
     fn fail(&mut self, now: Instant, err: LinkError, close_transport: bool) {
+        if matches!(self.state, State::Waiting | State::Closed) {
+            return;
+        }
         let state = std::mem::replace(&mut self.state, State::Closed);
-        let mut was_up_since = None;
-        match state {
-            State::Connecting { .. } => {}
-            State::Handshaking { mut conn, .. } | State::Authenticating { mut conn, .. } => {
-                conn.session.close();
-                if close_transport {
-                    self.events
-                        .push_back(LinkEvent::CloseTransport { conn: conn.id });
-                }
-            }
-            State::Up { mut conn, since } => {
-                conn.session.close();
-                if close_transport {
-                    self.events
-                        .push_back(LinkEvent::CloseTransport { conn: conn.id });
-                }
-                was_up_since = Some((since, conn.last_input));
-            }
-            State::Waiting { .. } | State::Closed => {
-                self.state = state;
-                return;
+        let was_up_since = match &state {
+            State::Up { conn, since } => Some((*since, conn.last_input)),
+            _ => None,
+        };
+        if let Some(mut conn) = state.into_conn() {
+            conn.session.close();
+            if close_transport {
+                self.events
+                    .push_back(LinkEvent::CloseTransport { conn: conn.id });
             }
         }
+        self.heartbeat.stop(&mut self.timers);
+        self.timers.stop_all();
         self.up_value = None;
         for call in self.calls.drain() {
             self.events.push_back(LinkEvent::CallFailed {
@@ -935,7 +787,8 @@ impl ClientLink {
         }
         match self.backoff.next_delay() {
             Some(delay) => {
-                self.state = State::Waiting { until: now + delay };
+                self.state = State::Waiting;
+                self.timers.set(Timer::Reconnect, now + delay);
                 self.events.push_back(LinkEvent::Reconnecting {
                     attempt: self.attempt + 1,
                     delay,
@@ -951,6 +804,8 @@ impl ClientLink {
     /// Closed for good: resolve everything.
     fn shut(&mut self, _now: Instant, err: Option<LinkError>) {
         let state = std::mem::replace(&mut self.state, State::Closed);
+        self.heartbeat.stop(&mut self.timers);
+        self.timers.stop_all();
         // Calls resolve before `Down`, as when a connection fails: nothing is pending once
         // the driver sees the link down.
         for call in self.calls.drain() {
@@ -959,15 +814,14 @@ impl ClientLink {
                 reason: CallFailure::Closed,
             });
         }
-        if let State::Up { mut conn, .. } = state {
+        let was_up = matches!(state, State::Up { .. });
+        if let Some(mut conn) = state.into_conn() {
             conn.session.close();
+        }
+        if was_up {
             self.events.push_back(LinkEvent::Down {
                 reason: LinkError::Local(crate::error::LocalError::Closed),
             });
-        } else if let State::Handshaking { mut conn, .. } | State::Authenticating { mut conn, .. } =
-            state
-        {
-            conn.session.close();
         }
         self.up_value = None;
         self.running.clear();
@@ -979,12 +833,5 @@ impl ClientLink {
             self.events.push_back(LinkEvent::Error(e));
         }
         self.events.push_back(LinkEvent::Closed);
-    }
-}
-
-fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }

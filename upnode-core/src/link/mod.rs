@@ -3,199 +3,34 @@
 //! [`ClientLink`] connects, handshakes, runs the connect step, goes up, detects dead links with
 //! heartbeats, backs off and reconnects, and keeps a transactional queue of work that waits
 //! for the link. [`ServerConn`] is the server's side of one connection. Both are pure state
-//! machines: no clock, no IO, see their driving contracts.
+//! machines: no clock, no IO, see their driving contracts. Their settings are in
+//! [`crate::config`].
+//!
+//! The files, each one idea: `ids` (what the link numbers), `error`, `event` (what it
+//! reports), `timers` (its deadlines in one table), `heartbeat`, `calls` (our calls in
+//! flight), `backlog` (output the peer has not read), `route` (session events, both sides),
+//! `backoff` (walking a reconnect policy), `client`, `server`; `queue` and `rng` are the
+//! transaction queue and the jitter generator, public only for the benches.
 
 mod backlog;
 pub mod backoff;
 mod calls;
 mod client;
-mod common;
+mod error;
+mod event;
+mod heartbeat;
+mod ids;
+#[doc(hidden)]
 pub mod queue;
+#[doc(hidden)]
 pub mod rng;
+mod route;
 mod server;
+mod timers;
 
-pub use client::{ClientConfig, ClientLink, LinkState};
-pub use common::{CallFailure, CallId, ConnId, LinkError, RESERVED_FN_BASE};
-pub use server::{ServerConfig, ServerConn};
-
-/// What one connection of a link holds right now: read it to see a leak without a
-/// debugger. An idle connection holds only its exported methods (and the link's `ping`) and
-/// the peer's interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct LinkCounters {
-    /// Our functions the peer may call (wire ids handed out and not forgotten), exported
-    /// methods included.
-    pub local_callbacks: usize,
-    /// The peer's callbacks we hold, its interface's methods included.
-    pub remote_callbacks: usize,
-    /// Our calls sent and waiting for an answer.
-    pub calls_in_flight: usize,
-    /// Our calls waiting for an in-flight slot, not sent yet.
-    pub calls_waiting: usize,
-    /// Transactions waiting for the link to be up (always 0 for a server connection).
-    pub transactions_queued: usize,
-    /// Bytes written for the peer that the transport had not taken at the driver's last
-    /// report.
-    pub unsent_bytes: usize,
-}
-
-use crate::error::LocalError;
-use crate::protocol::{LocalFn, Value};
-use std::time::Duration;
-
-/// A transaction: work that waits for the link to be up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TxId {
-    id: u64,
-    retry: bool,
-}
-
-impl TxId {
-    /// Its number: transactions are numbered from 0 in the order they were made.
-    pub fn number(self) -> u64 {
-        self.id
-    }
-
-    /// Whether it runs again after a connection loss (at-least-once).
-    pub fn retries(self) -> bool {
-        self.retry
-    }
-}
-
-/// What a link reports to its driver.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum LinkEvent {
-    /// Open a transport and report it with this id.
-    OpenTransport {
-        /// The id to report it with.
-        conn: ConnId,
-        /// Attempt number since the backoff last started afresh (1 for the first).
-        attempt: u32,
-    },
-    /// Close this transport.
-    CloseTransport {
-        /// Which one.
-        conn: ConnId,
-    },
-    /// The peer's interface arrived (read it with `remote()`); a client with a connect step
-    /// runs it now.
-    Remote {
-        /// On which connection.
-        conn: ConnId,
-    },
-    /// The link is up; transactions queued before were reported ready just before this.
-    Up {
-        /// On which connection.
-        conn: ConnId,
-    },
-    /// The link that was up went down.
-    Down {
-        /// Why.
-        reason: LinkError,
-    },
-    /// The next attempt starts after `delay`.
-    Reconnecting {
-        /// The attempt that will be made.
-        attempt: u32,
-        /// How long until then.
-        delay: Duration,
-    },
-    /// A transaction may run now, with the link's up value on `conn`.
-    TransactionReady {
-        /// Which.
-        tx: TxId,
-        /// The connection to make its calls on.
-        conn: ConnId,
-    },
-    /// A transaction's wait timed out (upnode's `fn()` with no arguments).
-    TransactionTimedOut {
-        /// Which.
-        tx: TxId,
-    },
-    /// A transaction will never run: the link was closed.
-    TransactionClosed {
-        /// Which.
-        tx: TxId,
-    },
-    /// The peer called one of our functions. Every `RemoteFn` inside `args` holds a reference
-    /// on `conn`: give it back with `release` when done.
-    Call {
-        /// On which connection.
-        conn: ConnId,
-        /// Which function.
-        function: LocalFn,
-        /// The arguments.
-        args: Vec<Value>,
-        /// The tracked call this answers, when it is the first call of one of its callbacks.
-        answers: Option<CallId>,
-    },
-    /// A tracked call resolved without an answer.
-    CallFailed {
-        /// Which.
-        call: CallId,
-        /// Why.
-        reason: CallFailure,
-    },
-    /// The peer freed one of our functions (it sent `cull`).
-    Released {
-        /// On which connection.
-        conn: ConnId,
-        /// Which function.
-        function: LocalFn,
-    },
-    /// A heartbeat was answered.
-    Ping {
-        /// Round trip time.
-        rtt: Duration,
-    },
-    /// Something went wrong; see [`LinkError::is_remote`] for whose fault.
-    Error(LinkError),
-    /// Closed for good; nothing more will be reported.
-    Closed,
-}
-
-/// Why a transaction could not be queued.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransactError {
-    /// The queue holds its cap already.
-    #[error("transaction queue full ({cap} waiting)")]
-    QueueFull {
-        /// The cap in force.
-        cap: usize,
-    },
-    /// The link is closed.
-    #[error("the link is closed")]
-    Closed,
-}
-
-/// Why a call could not be made; nothing was sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CallError {
-    /// There is no live connection with that id (the link is down or reconnected since).
-    #[error("the link is not connected on that connection")]
-    NotConnected,
-    /// The link is closed.
-    #[error("the link is closed")]
-    Closed,
-    /// A function key in the arguments is from the link's reserved range.
-    #[error("function keys at or above RESERVED_FN_BASE are the link's own")]
-    ReservedKey,
-    /// The connection's output is over its cap (the peer is not reading) and the link is set
-    /// to fail calls rather than hold them ([`WhenFull::Fail`](crate::config::WhenFull::Fail)).
-    #[error("the peer is not reading: this connection's output is over its cap")]
-    OutputFull,
-    /// `limit` calls already wait for an answer on this connection and the link is set to
-    /// fail further calls ([`WhenFull::Fail`](crate::config::WhenFull::Fail)).
-    #[error("{limit} calls already wait for an answer on this connection")]
-    TooManyInFlight {
-        /// The limit in force.
-        limit: usize,
-    },
-    /// The session refused it.
-    #[error(transparent)]
-    Local(LocalError),
-}
+pub use client::{ClientLink, LinkState};
+pub use error::{CallFailure, LinkError, SendError, TransactError};
+pub use event::{LinkCounters, LinkEvent};
+pub use heartbeat::RESERVED_FN_BASE;
+pub use ids::{CallId, ConnId, TxId};
+pub use server::ServerConn;

@@ -43,7 +43,8 @@ use std::fmt;
 use std::iter::FusedIterator;
 use std::time::Instant;
 
-/// Names one transaction of one [`TxQueue`].
+/// Names one entry of one [`TxQueue`]: where a transaction waits (the transaction itself
+/// is named by the link's [`TxId`](crate::link::TxId)).
 ///
 /// Ids are handed out in push order and never reused by the same queue, so comparing two
 /// ids of one queue compares their push order. Ids of different queues are unrelated.
@@ -55,9 +56,9 @@ use std::time::Instant;
 /// assert!(a < b);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TxId(u64);
+pub struct EntryId(u64);
 
-impl TxId {
+impl EntryId {
     /// The id as a number, for logs and tables; the first push of a queue gets 0.
     ///
     /// ```
@@ -69,7 +70,7 @@ impl TxId {
     }
 }
 
-impl fmt::Display for TxId {
+impl fmt::Display for EntryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "tx{}", self.0)
     }
@@ -259,7 +260,7 @@ impl<T> TxQueue<T> {
     /// q.push("other", None).unwrap();
     /// assert_eq!(q.push("third", None).unwrap_err().into_payload(), "third");
     /// ```
-    pub fn push(&mut self, payload: T, deadline: Option<Instant>) -> Result<TxId, QueueFull<T>> {
+    pub fn push(&mut self, payload: T, deadline: Option<Instant>) -> Result<EntryId, QueueFull<T>> {
         if self.entries.len() >= self.limit {
             return Err(QueueFull {
                 payload,
@@ -273,7 +274,7 @@ impl<T> TxQueue<T> {
             self.deadlines.insert((at, seq));
         }
         self.entries.insert(seq, Entry { payload, deadline });
-        Ok(TxId(seq))
+        Ok(EntryId(seq))
     }
 
     /// Takes out the oldest entry.
@@ -284,12 +285,12 @@ impl<T> TxQueue<T> {
     /// q.push('b', None).unwrap();
     /// assert_eq!(q.pop_front(), Some((a, 'a')));
     /// ```
-    pub fn pop_front(&mut self) -> Option<(TxId, T)> {
+    pub fn pop_front(&mut self) -> Option<(EntryId, T)> {
         let (seq, entry) = self.entries.pop_first()?;
         if let Some(at) = entry.deadline {
             self.deadlines.remove(&(at, seq));
         }
-        Some((TxId(seq), entry.payload))
+        Some((EntryId(seq), entry.payload))
     }
 
     /// The oldest entry, left in place.
@@ -300,10 +301,10 @@ impl<T> TxQueue<T> {
     /// assert_eq!(q.front(), Some((a, &'a')));
     /// assert_eq!(q.len(), 1);
     /// ```
-    pub fn front(&self) -> Option<(TxId, &T)> {
+    pub fn front(&self) -> Option<(EntryId, &T)> {
         self.entries
             .first_key_value()
-            .map(|(&seq, e)| (TxId(seq), &e.payload))
+            .map(|(&seq, e)| (EntryId(seq), &e.payload))
     }
 
     /// Takes out one entry by id, wherever it is; `None` if it is no longer queued (already
@@ -315,7 +316,7 @@ impl<T> TxQueue<T> {
     /// assert_eq!(q.remove(a), Some('a'));
     /// assert_eq!(q.remove(a), None);
     /// ```
-    pub fn remove(&mut self, id: TxId) -> Option<T> {
+    pub fn remove(&mut self, id: EntryId) -> Option<T> {
         let entry = self.entries.remove(&id.0)?;
         if let Some(at) = entry.deadline {
             self.deadlines.remove(&(at, id.0));
@@ -332,7 +333,7 @@ impl<T> TxQueue<T> {
     /// q.pop_front();
     /// assert!(!q.contains(a));
     /// ```
-    pub fn contains(&self, id: TxId) -> bool {
+    pub fn contains(&self, id: EntryId) -> bool {
         self.entries.contains_key(&id.0)
     }
 
@@ -343,7 +344,7 @@ impl<T> TxQueue<T> {
     /// let a = q.push(5, None).unwrap();
     /// assert_eq!(q.get(a), Some(&5));
     /// ```
-    pub fn get(&self, id: TxId) -> Option<&T> {
+    pub fn get(&self, id: EntryId) -> Option<&T> {
         self.entries.get(&id.0).map(|e| &e.payload)
     }
 
@@ -355,7 +356,7 @@ impl<T> TxQueue<T> {
     /// *q.get_mut(a).unwrap() += 1;
     /// assert_eq!(q.remove(a), Some(6));
     /// ```
-    pub fn get_mut(&mut self, id: TxId) -> Option<&mut T> {
+    pub fn get_mut(&mut self, id: EntryId) -> Option<&mut T> {
         self.entries.get_mut(&id.0).map(|e| &mut e.payload)
     }
 
@@ -368,7 +369,7 @@ impl<T> TxQueue<T> {
     /// let a = q.push((), Some(at)).unwrap();
     /// assert_eq!(q.deadline(a), Some(at));
     /// ```
-    pub fn deadline(&self, id: TxId) -> Option<Instant> {
+    pub fn deadline(&self, id: EntryId) -> Option<Instant> {
         self.entries.get(&id.0).and_then(|e| e.deadline)
     }
 
@@ -437,11 +438,13 @@ impl<T> TxQueue<T> {
     /// let seen: Vec<&str> = q.iter().map(|(_, v)| *v).collect();
     /// assert_eq!(seen, ["a", "b"]);
     /// ```
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (TxId, &T)> + ExactSizeIterator + '_ {
-        self.entries.iter().map(|(&seq, e)| (TxId(seq), &e.payload))
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (EntryId, &T)> + ExactSizeIterator + '_ {
+        self.entries
+            .iter()
+            .map(|(&seq, e)| (EntryId(seq), &e.payload))
     }
 
-    fn pop_expired(&mut self, now: Instant) -> Option<(TxId, T)> {
+    fn pop_expired(&mut self, now: Instant) -> Option<(EntryId, T)> {
         let &(at, seq) = self.deadlines.first()?;
         if at > now {
             return None;
@@ -451,7 +454,7 @@ impl<T> TxQueue<T> {
             .entries
             .remove(&seq)
             .expect("every deadline belongs to a queued entry");
-        Some((TxId(seq), entry.payload))
+        Some((EntryId(seq), entry.payload))
     }
 }
 
@@ -465,7 +468,7 @@ pub struct Expired<'a, T> {
 }
 
 impl<T> Iterator for Expired<'_, T> {
-    type Item = (TxId, T);
+    type Item = (EntryId, T);
 
     fn next(&mut self) -> Option<Self::Item> {
         self.queue.pop_expired(self.now)
@@ -500,7 +503,7 @@ pub struct Drain<'a, T> {
 }
 
 impl<T> Iterator for Drain<'_, T> {
-    type Item = (TxId, T);
+    type Item = (EntryId, T);
 
     fn next(&mut self) -> Option<Self::Item> {
         self.queue.pop_front()
@@ -540,7 +543,7 @@ mod tests {
     #[test]
     fn fifo_order() {
         let mut q = TxQueue::new();
-        let ids: Vec<TxId> = (0..100).map(|v| q.push(v, None).unwrap()).collect();
+        let ids: Vec<EntryId> = (0..100).map(|v| q.push(v, None).unwrap()).collect();
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(q.pop_front(), Some((*id, i)));
         }
@@ -651,7 +654,7 @@ mod tests {
     fn remove_from_the_middle_keeps_order_and_deadlines() {
         let t = Instant::now();
         let mut q = TxQueue::new();
-        let ids: Vec<TxId> = (0..10)
+        let ids: Vec<EntryId> = (0..10)
             .map(|i| q.push(i, Some(at(t, i))))
             .map(Result::unwrap)
             .collect();
@@ -754,7 +757,7 @@ mod tests {
                 q.pop_front();
             }
         }
-        assert_eq!(format!("{}", TxId(7)), "tx7");
+        assert_eq!(format!("{}", EntryId(7)), "tx7");
     }
 
     #[test]
@@ -796,22 +799,22 @@ mod tests {
     /// The reference the property test compares against: a plain vector in push order.
     #[derive(Default)]
     struct Model {
-        entries: Vec<(TxId, u32, Option<Instant>)>,
+        entries: Vec<(EntryId, u32, Option<Instant>)>,
         next: u64,
         limit: usize,
     }
 
     impl Model {
-        fn push(&mut self, v: u32, d: Option<Instant>) -> Result<TxId, u32> {
+        fn push(&mut self, v: u32, d: Option<Instant>) -> Result<EntryId, u32> {
             if self.entries.len() >= self.limit {
                 return Err(v);
             }
-            let id = TxId(self.next);
+            let id = EntryId(self.next);
             self.next += 1;
             self.entries.push((id, v, d));
             Ok(id)
         }
-        fn pop_front(&mut self) -> Option<(TxId, u32)> {
+        fn pop_front(&mut self) -> Option<(EntryId, u32)> {
             if self.entries.is_empty() {
                 None
             } else {
@@ -819,15 +822,15 @@ mod tests {
                 Some((id, v))
             }
         }
-        fn remove(&mut self, id: TxId) -> Option<u32> {
+        fn remove(&mut self, id: EntryId) -> Option<u32> {
             let i = self.entries.iter().position(|e| e.0 == id)?;
             Some(self.entries.remove(i).1)
         }
         fn next_deadline(&self) -> Option<Instant> {
             self.entries.iter().filter_map(|e| e.2).min()
         }
-        fn expire(&mut self, now: Instant, take: usize) -> Vec<(TxId, u32)> {
-            let mut due: Vec<(Instant, TxId, u32)> = self
+        fn expire(&mut self, now: Instant, take: usize) -> Vec<(EntryId, u32)> {
+            let mut due: Vec<(Instant, EntryId, u32)> = self
                 .entries
                 .iter()
                 .filter_map(|&(id, v, d)| d.filter(|&d| d <= now).map(|d| (d, id, v)))
@@ -839,7 +842,7 @@ mod tests {
             }
             due.into_iter().map(|(_, id, v)| (id, v)).collect()
         }
-        fn drain(&mut self, take: usize) -> Vec<(TxId, u32)> {
+        fn drain(&mut self, take: usize) -> Vec<(EntryId, u32)> {
             let n = take.min(self.entries.len());
             self.entries.drain(..n).map(|(id, v, _)| (id, v)).collect()
         }
@@ -883,8 +886,8 @@ mod tests {
             let mut q = TxQueue::with_capacity_limit(limit);
             let mut m = Model { limit, ..Model::default() };
             // Every id ever handed out, to pick removals from (including gone ones).
-            let mut issued: Vec<TxId> = Vec::new();
-            let mut resolved: HashSet<TxId> = HashSet::new();
+            let mut issued: Vec<EntryId> = Vec::new();
+            let mut resolved: HashSet<EntryId> = HashSet::new();
             for op in ops {
                 match op {
                     Op::Push(v, d) => {
@@ -913,7 +916,7 @@ mod tests {
                         }
                     }
                     Op::RemoveUnknown(n) => {
-                        let id = TxId(n.max(q.next_seq));
+                        let id = EntryId(n.max(q.next_seq));
                         prop_assert_eq!(q.remove(id), None);
                     }
                     Op::NextDeadline => prop_assert_eq!(q.next_deadline(), m.next_deadline()),
@@ -947,8 +950,8 @@ mod tests {
                 prop_assert_eq!(q.len(), m.entries.len());
                 prop_assert_eq!(q.is_empty(), m.entries.is_empty());
                 prop_assert_eq!(q.deadlines.len(), m.entries.iter().filter(|e| e.2.is_some()).count());
-                let order: Vec<TxId> = q.iter().map(|(id, _)| id).collect();
-                let want: Vec<TxId> = m.entries.iter().map(|e| e.0).collect();
+                let order: Vec<EntryId> = q.iter().map(|(id, _)| id).collect();
+                let want: Vec<EntryId> = m.entries.iter().map(|e| e.0).collect();
                 prop_assert_eq!(order, want);
             }
             // Whatever is left comes out on drain; then every pushed id resolved exactly once.

@@ -2,63 +2,24 @@
 
 use super::backlog::Backlog;
 use super::calls::Calls;
-use super::common::{
-    remote_ping, route_session_event, with_ping, CallFailure, CallId, ConnId, Heartbeat, LinkError,
-    PONG_CALLBACK,
-};
-use super::{CallError, LinkCounters, LinkEvent};
-use crate::config::{
-    CallLimits, OutputLimits, SessionConfig, DEFAULT_SERVER_HANDSHAKE_TIMEOUT,
-    DEFAULT_SERVER_PING_INTERVAL, DEFAULT_SERVER_PING_TIMEOUT,
-};
+use super::error::{CallFailure, LinkError, SendError};
+use super::event::{LinkCounters, LinkEvent};
+use super::heartbeat::{remote_ping, with_ping, Heartbeat};
+use super::ids::{CallId, ConnId};
+use super::route::{Route, Routed};
+use super::timers::{earliest, Timer, TimerTable};
+use crate::config::{OutputLimits, ServerConfig};
 use crate::error::LocalError;
 use crate::protocol::{LocalFn, RemoteFn, Value};
-use crate::session::{Session, SessionEvent, Target};
+use crate::session::{Session, Target};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Settings of a [`ServerConn`]; defaults are named constants in [`crate::config`].
-///
-/// ```
-/// use std::time::Duration;
-/// let c = upnode_core::link::ServerConfig::default();
-/// assert_eq!(c.ping_timeout, Duration::from_secs(10));
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// How often to ping a client that exports `ping`; `None` (or zero) never pings.
-    pub ping_interval: Option<Duration>,
-    /// How long an answer may take before the connection is ended. (upnode 0.6 meant 10 s
-    /// and wrote 100 s.)
-    pub ping_timeout: Duration,
-    /// How long the client's `methods` may take after the connection opened.
-    pub handshake_timeout: Duration,
-    /// Protocol limits of the connection's session.
-    pub session: SessionConfig,
-    /// Bounds on the server's calls in flight to the client.
-    pub calls: CallLimits,
-    /// Bounds on what the connection holds for the client to read.
-    pub output: OutputLimits,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            ping_interval: Some(DEFAULT_SERVER_PING_INTERVAL),
-            ping_timeout: DEFAULT_SERVER_PING_TIMEOUT,
-            handshake_timeout: DEFAULT_SERVER_HANDSHAKE_TIMEOUT,
-            session: SessionConfig::default(),
-            calls: CallLimits::default(),
-            output: OutputLimits::default(),
-        }
-    }
-}
-
+/// Where the connection is; the handshake's deadline is [`Timer::Handshake`].
 #[derive(Debug, PartialEq, Eq)]
 enum Phase {
-    Handshaking { deadline: Instant },
+    Handshaking,
     Open,
     Closed,
 }
@@ -80,7 +41,8 @@ enum Phase {
 ///
 /// ```
 /// use std::time::Instant;
-/// use upnode_core::link::{LinkEvent, ServerConfig, ServerConn};
+/// use upnode_core::config::ServerConfig;
+/// use upnode_core::link::{LinkEvent, ServerConn};
 /// use upnode_core::{LocalFn, Value};
 ///
 /// let t0 = Instant::now();
@@ -96,7 +58,8 @@ pub struct ServerConn {
     config: ServerConfig,
     session: Session,
     phase: Phase,
-    hb: Heartbeat,
+    timers: TimerTable,
+    heartbeat: Heartbeat,
     calls: Calls,
     backlog: Backlog,
     events: VecDeque<LinkEvent>,
@@ -119,12 +82,13 @@ impl ServerConn {
                 Some(e),
             ),
         };
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Handshake, now + config.handshake_timeout);
         let mut c = ServerConn {
-            phase: Phase::Handshaking {
-                deadline: now + config.handshake_timeout,
-            },
+            phase: Phase::Handshaking,
+            timers,
             session,
-            hb: Heartbeat::default(),
+            heartbeat: Heartbeat::new(config.ping_interval, config.ping_timeout),
             calls: Calls::new(config.calls),
             backlog: Backlog::new(config.output),
             config,
@@ -158,15 +122,10 @@ impl ServerConn {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let phase = match self.phase {
-            Phase::Handshaking { deadline } => Some(deadline),
-            Phase::Open => self.hb.next_deadline(),
-            Phase::Closed => return None,
-        };
-        [phase, self.calls.next_deadline(), self.backlog.deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        earliest([self.timers.next(), self.calls.next_deadline()])
     }
 
     /// The driver's count of bytes the transport has not taken yet, as for
@@ -177,7 +136,10 @@ impl ServerConn {
         if self.phase == Phase::Closed {
             return;
         }
-        if self.backlog.report_and_hold(now, unsent, &mut self.calls) {
+        let freed = self.backlog.report_and_hold(now, unsent, &mut self.calls);
+        self.timers
+            .set_or_stop(Timer::OutputStall, self.backlog.deadline());
+        if freed {
             self.refill_calls();
         }
     }
@@ -243,29 +205,27 @@ impl ServerConn {
 
     fn pump_session(&mut self, now: Instant) {
         while let Some(ev) = self.session.poll_event() {
-            match ev {
-                SessionEvent::Remote => {
-                    if matches!(self.phase, Phase::Handshaking { .. }) {
-                        self.phase = Phase::Open;
-                        // Only clients that export `ping` are pinged, as upnode does.
-                        if remote_ping(&self.session).is_some() {
-                            self.hb = Heartbeat::start(self.config.ping_interval, now);
-                        }
+            let routed = Route {
+                conn: SERVER_CONN,
+                now,
+                session: &mut self.session,
+                heartbeat: &mut self.heartbeat,
+                timers: &mut self.timers,
+                calls: &mut self.calls,
+                events: &mut self.events,
+            }
+            .route(ev);
+            if routed == Routed::Remote {
+                if self.phase == Phase::Handshaking {
+                    self.phase = Phase::Open;
+                    self.timers.stop(Timer::Handshake);
+                    // Only clients that export `ping` are pinged, as upnode does.
+                    if remote_ping(&self.session).is_some() {
+                        self.heartbeat.start(&mut self.timers, now);
                     }
-                    self.events
-                        .push_back(LinkEvent::Remote { conn: SERVER_CONN });
                 }
-                ev => {
-                    route_session_event(
-                        ev,
-                        SERVER_CONN,
-                        now,
-                        &mut self.session,
-                        &mut self.hb,
-                        &mut self.calls,
-                        &mut self.events,
-                    );
-                }
+                self.events
+                    .push_back(LinkEvent::Remote { conn: SERVER_CONN });
             }
         }
     }
@@ -278,45 +238,31 @@ impl ServerConn {
                 reason: CallFailure::TimedOut,
             });
         }
-        if let Some((unsent, after)) = self.backlog.stalled(now) {
-            if self.phase != Phase::Closed {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.refill_calls();
+        let Some(timer) = self.timers.first_expired(now) else {
+            return;
+        };
+        match timer {
+            Timer::Handshake => {
+                let t = self.config.handshake_timeout;
+                self.end(LinkError::HandshakeTimeout(t), true);
+            }
+            Timer::OutputStall => {
+                let (unsent, after) = self.backlog.stalled(now).unwrap_or_default();
                 self.end(LinkError::OutputStalled { unsent, after }, true);
-                return;
             }
-        }
-        if self.phase != Phase::Closed {
-            self.refill_calls();
-        }
-        match self.phase {
-            Phase::Handshaking { deadline } if deadline <= now => {
-                self.end(
-                    LinkError::HandshakeTimeout(self.config.handshake_timeout),
-                    true,
-                );
+            Timer::PingAnswer => {
+                let t = self.heartbeat.timeout();
+                self.end(LinkError::PingTimeout(t), true);
             }
-            Phase::Open => {
-                if let Some((_, deadline)) = self.hb.outstanding {
-                    if deadline <= now {
-                        self.end(LinkError::PingTimeout(self.config.ping_timeout), true);
-                        return;
-                    }
-                }
-                if let (Some(due), Some(interval)) = (self.hb.due, self.config.ping_interval) {
-                    if due <= now {
-                        self.hb.due = Some(now + interval);
-                        if self.hb.outstanding.is_none() {
-                            if let Some(ping) = remote_ping(&self.session) {
-                                let pong = vec![Value::from(PONG_CALLBACK)];
-                                if self.session.call(Target::Callback(ping), pong).is_ok() {
-                                    self.hb.outstanding =
-                                        Some((now, now + self.config.ping_timeout));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            _ => {}
+            Timer::PingDue => self
+                .heartbeat
+                .ping(&mut self.timers, &mut self.session, now),
+            // A client's timers; never armed here.
+            Timer::Connect | Timer::ConnectStep | Timer::Reconnect => self.timers.stop(timer),
         }
     }
 
@@ -335,7 +281,7 @@ impl ServerConn {
         target: Target,
         args: Vec<Value>,
         timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, CallError> {
+    ) -> Result<Option<CallId>, SendError> {
         self.send_call(now, target, args, None, timeout)
     }
 
@@ -348,7 +294,7 @@ impl ServerConn {
         args: Vec<Value>,
         reply: LocalFn,
         timeout: Option<Duration>,
-    ) -> Result<CallId, CallError> {
+    ) -> Result<CallId, SendError> {
         self.send_call(now, target, args, Some(reply), timeout)
             .map(|id| id.expect("a call with a reply is tracked"))
     }
@@ -360,9 +306,9 @@ impl ServerConn {
         args: Vec<Value>,
         reply: Option<LocalFn>,
         timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, CallError> {
+    ) -> Result<Option<CallId>, SendError> {
         if self.phase == Phase::Closed {
-            return Err(CallError::Closed);
+            return Err(SendError::Closed);
         }
         self.calls
             .make(&mut self.session, now, target, args, reply, timeout)
@@ -388,7 +334,8 @@ impl ServerConn {
         };
         self.phase = Phase::Closed;
         self.session.close();
-        self.hb = Heartbeat::default();
+        self.heartbeat.stop(&mut self.timers);
+        self.timers.stop_all();
         for call in self.calls.drain() {
             self.events.push_back(LinkEvent::CallFailed {
                 call,

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 use upnode_core::config::CullPolicy;
-use upnode_core::link::backoff::{Backoff, Exponential, Jitter, ReconnectPolicy};
+use upnode_core::config::{Backoff, Exponential, Jitter, ReconnectPolicy};
+use upnode_core::config::{ClientConfig, ServerConfig};
 use upnode_core::link::rng::SplitMix64;
-use upnode_core::link::{ClientConfig, ServerConfig};
 use upnode_core::{LocalFn, Value};
 
 /// The server's exported functions (keys of the server's `LocalFn`s).

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use upnode_core::link::rng::SplitMix64;
 use upnode_core::link::{
-    CallError, CallFailure, CallId, ClientLink, ConnId, LinkEvent, LinkState, ServerConn,
+    CallFailure, CallId, ClientLink, ConnId, LinkEvent, LinkState, SendError, ServerConn,
     TransactError, TxId,
 };
 use upnode_core::{Function, LocalFn, RemoteFn, Target, Value};
@@ -138,7 +138,7 @@ pub enum Act {
         /// On which connection.
         conn: ConnId,
         /// Why.
-        err: CallError,
+        err: SendError,
         /// What for.
         what: CallFor,
     },
@@ -820,7 +820,7 @@ impl World {
     fn record_call(
         &mut self,
         conn: ConnId,
-        r: Result<Option<CallId>, CallError>,
+        r: Result<Option<CallId>, SendError>,
         timeout: Option<Duration>,
         what: CallFor,
     ) {

@@ -1,6 +1,13 @@
-//! Every default in one place.
+//! Every setting and its default in one place: the session's limits, each side's link
+//! settings ([`ClientConfig`], [`ServerConfig`]) and the reconnect policy
+//! ([`ReconnectPolicy`]). This module imports nothing else from the crate, so every layer
+//! may depend on it.
 
-use crate::link::backoff::Jitter;
+mod backoff;
+mod link;
+
+pub use backoff::{Backoff, Exponential, Jitter, PolicyError, ReconnectPolicy};
+pub use link::{ClientConfig, ServerConfig};
 use std::time::Duration;
 
 /// Longest line accepted from the peer, in bytes, excluding the newline (8 MiB).
@@ -83,7 +90,7 @@ pub enum WhenFull {
     /// goes out; its time limit runs from when it was made. The default.
     #[default]
     Wait,
-    /// The call fails at once with `CallError::TooManyInFlight`.
+    /// The call fails at once with `SendError::TooManyInFlight`.
     Fail,
 }
 

@@ -1,0 +1,131 @@
+//! Every deadline of one connection's link state in one table.
+//!
+//! Each [`Timer`] is armed or not; [`TimerTable::next`] is the earliest armed one and
+//! [`TimerTable::first_expired`] the first due one in [`Timer::ALL`] order, which is the
+//! order in which a due timer wins when several are due at once. Per-call and
+//! per-transaction deadlines live with their tables; [`earliest`] merges them with this one.
+
+use std::time::Instant;
+
+/// A deadline of the link or of its current connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// Opening the transport (client).
+    Connect,
+    /// The peer's `methods`.
+    Handshake,
+    /// The client's connect step signalling up.
+    ConnectStep,
+    /// The next reconnect attempt (client).
+    Reconnect,
+    /// The output has been over its cap for the whole stall timeout.
+    OutputStall,
+    /// The answer to the outstanding ping.
+    PingAnswer,
+    /// The next ping.
+    PingDue,
+}
+
+impl Timer {
+    /// Every timer, in the order a due one is handled first.
+    pub const ALL: [Timer; 7] = [
+        Timer::Connect,
+        Timer::Handshake,
+        Timer::ConnectStep,
+        Timer::Reconnect,
+        Timer::OutputStall,
+        Timer::PingAnswer,
+        Timer::PingDue,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// When each [`Timer`] fires, if armed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TimerTable {
+    at: [Option<Instant>; Timer::ALL.len()],
+}
+
+impl TimerTable {
+    /// Arms `timer` at `at` (re-arms it if armed).
+    pub fn set(&mut self, timer: Timer, at: Instant) {
+        self.at[timer.index()] = Some(at);
+    }
+
+    /// Arms `timer` at `at`, or disarms it with `None`.
+    pub fn set_or_stop(&mut self, timer: Timer, at: Option<Instant>) {
+        self.at[timer.index()] = at;
+    }
+
+    /// Disarms `timer`.
+    pub fn stop(&mut self, timer: Timer) {
+        self.at[timer.index()] = None;
+    }
+
+    /// Disarms every timer.
+    pub fn stop_all(&mut self) {
+        self.at = Default::default();
+    }
+
+    /// When `timer` fires, if armed.
+    pub fn get(&self, timer: Timer) -> Option<Instant> {
+        self.at[timer.index()]
+    }
+
+    /// The earliest armed timer's deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.at.iter().flatten().min().copied()
+    }
+
+    /// The first timer, in [`Timer::ALL`] order, due at `now`.
+    pub fn first_expired(&self, now: Instant) -> Option<Timer> {
+        Timer::ALL
+            .into_iter()
+            .find(|t| self.get(*t).is_some_and(|at| at <= now))
+    }
+}
+
+/// The earliest of several optional deadlines.
+pub(crate) fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
+    deadlines.into_iter().flatten().min()
+}
+
+#[cfg(test)]
+mod tests {
+    // A test needs some instant to start from; the timers never read the clock.
+    #![allow(clippy::disallowed_methods)]
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_first_due_timer_in_table_order_wins() {
+        let t0 = Instant::now();
+        let mut t = TimerTable::default();
+        assert_eq!(t.next(), None);
+        assert_eq!(t.first_expired(t0), None);
+        t.set(Timer::PingDue, t0);
+        t.set(Timer::Handshake, t0 + Duration::from_secs(1));
+        assert_eq!(t.next(), Some(t0));
+        assert_eq!(t.first_expired(t0), Some(Timer::PingDue));
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(t.first_expired(t1), Some(Timer::Handshake));
+        t.stop(Timer::Handshake);
+        assert_eq!(t.first_expired(t1), Some(Timer::PingDue));
+        t.set_or_stop(Timer::PingDue, None);
+        assert_eq!(t.next(), None);
+        t.set(Timer::Reconnect, t1);
+        t.stop_all();
+        assert_eq!(t.get(Timer::Reconnect), None);
+    }
+
+    #[test]
+    fn earliest_ignores_unset_deadlines() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(1);
+        assert_eq!(earliest([None, Some(t1), Some(t0), None]), Some(t0));
+        assert_eq!(earliest([None, None]), None);
+    }
+}
