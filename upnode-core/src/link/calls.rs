@@ -18,6 +18,14 @@ struct Tracked {
     deadline: Option<Instant>,
 }
 
+/// A call to make: to whom, with what, and how long its answer may take.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub target: Target,
+    pub args: Vec<Value>,
+    pub timeout: Option<Duration>,
+}
+
 /// A call that waits for a slot, not sent yet.
 #[derive(Debug)]
 struct Queued {
@@ -56,37 +64,62 @@ impl Calls {
         }
     }
 
-    /// Sends a call through `session`, refusing the link's reserved keys. With `reply`, that
-    /// function is appended as the last argument and answers the call (and is forgotten when
-    /// the call resolves); without, any function of ours in `args` answers it. A call
-    /// without functions of ours is sent untracked. A tracked call past the in-flight limit
-    /// waits for a slot or fails, as [`CallLimits::when_full`] says.
+    /// Sends `call` through `session`, refusing the link's reserved keys. Any function of
+    /// ours in its arguments answers it; a call without one is sent untracked (`None`). A
+    /// tracked call past the in-flight limit waits for a slot or fails, as
+    /// [`CallLimits::when_full`] says.
     pub fn make(
         &mut self,
         session: &mut Session,
         now: Instant,
-        target: Target,
-        mut args: Vec<Value>,
-        reply: Option<LocalFn>,
-        timeout: Option<Duration>,
+        call: Outgoing,
     ) -> Result<Option<CallId>, SendError> {
-        if let Some(f) = reply {
-            args.push(Value::from(f));
-        }
-        if uses_reserved_key(&args) {
+        if uses_reserved_key(&call.args) {
             return Err(SendError::ReservedKey);
         }
-        let fns = match reply {
-            Some(f) => vec![f],
-            None => local_fns(&args),
-        };
+        let fns = local_fns(&call.args);
         if fns.is_empty() {
-            session.call(target, args).map_err(SendError::Local)?;
+            session
+                .call(call.target, call.args)
+                .map_err(SendError::Local)?;
             return Ok(None);
         }
+        self.send_or_queue(session, now, call, fns, false).map(Some)
+    }
+
+    /// As [`make`](Self::make), with `reply` appended as the last argument: only its first
+    /// call answers the call, and it is forgotten when the call resolves.
+    pub fn make_with_reply(
+        &mut self,
+        session: &mut Session,
+        now: Instant,
+        mut call: Outgoing,
+        reply: LocalFn,
+    ) -> Result<CallId, SendError> {
+        call.args.push(Value::from(reply));
+        if uses_reserved_key(&call.args) {
+            return Err(SendError::ReservedKey);
+        }
+        self.send_or_queue(session, now, call, vec![reply], true)
+    }
+
+    /// Sends a tracked call now, or queues it for a slot, or refuses it when full.
+    fn send_or_queue(
+        &mut self,
+        session: &mut Session,
+        now: Instant,
+        call: Outgoing,
+        fns: Vec<LocalFn>,
+        reply: bool,
+    ) -> Result<CallId, SendError> {
+        let Outgoing {
+            target,
+            args,
+            timeout,
+        } = call;
         let tracked = Tracked {
             fns,
-            reply: reply.is_some(),
+            reply,
             deadline: timeout.map(|t| now + t),
         };
         let has_slot = self.sent.len() < self.limit.max_in_flight.max(1);
@@ -112,12 +145,12 @@ impl Calls {
                     tracked,
                 },
             );
-            return Ok(Some(id));
+            return Ok(id);
         }
         session.call(target, args).map_err(SendError::Local)?;
         let id = self.next_id();
         self.track(id, tracked);
-        Ok(Some(id))
+        Ok(id)
     }
 
     fn next_id(&mut self) -> CallId {

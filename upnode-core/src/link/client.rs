@@ -3,7 +3,7 @@
 
 use super::backlog::Backlog;
 use super::backoff::BackoffState;
-use super::calls::Calls;
+use super::calls::{Calls, Outgoing};
 use super::error::{CallFailure, LinkError, SendError, TransactError};
 use super::event::{LinkCounters, LinkEvent};
 use super::heartbeat::{remote_ping, with_ping, Heartbeat};
@@ -648,7 +648,13 @@ impl ClientLink {
         args: Vec<Value>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, SendError> {
-        self.send_call(conn, now, target, args, None, timeout)
+        let (calls, session) = self.calls_and_session(conn)?;
+        let call = Outgoing {
+            target,
+            args,
+            timeout,
+        };
+        calls.make(session, now, call)
     }
 
     /// Calls the server with `args` followed by `reply`, the dnode answer callback: the call
@@ -670,32 +676,23 @@ impl ClientLink {
         reply: LocalFn,
         timeout: Option<Duration>,
     ) -> Result<CallId, SendError> {
-        self.send_call(conn, now, target, args, Some(reply), timeout)
-            .map(|id| id.expect("a call with a reply is tracked"))
+        let (calls, session) = self.calls_and_session(conn)?;
+        let call = Outgoing {
+            target,
+            args,
+            timeout,
+        };
+        calls.make_with_reply(session, now, call, reply)
     }
 
-    fn send_call(
-        &mut self,
-        conn: ConnId,
-        now: Instant,
-        target: Target,
-        args: Vec<Value>,
-        reply: Option<LocalFn>,
-        timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, SendError> {
+    /// The call table and the session of connection `conn`, if it is the current one.
+    fn calls_and_session(&mut self, conn: ConnId) -> Result<(&mut Calls, &mut Session), SendError> {
         let closed = matches!(self.state, State::Closed);
-        let Some(c) = self.state.conn_mut() else {
-            return Err(if closed {
-                SendError::Closed
-            } else {
-                SendError::NotConnected
-            });
-        };
-        if c.id != conn {
-            return Err(SendError::NotConnected);
+        match self.state.conn_mut() {
+            Some(c) if c.id == conn => Ok((&mut self.calls, &mut c.session)),
+            None if closed => Err(SendError::Closed),
+            _ => Err(SendError::NotConnected),
         }
-        self.calls
-            .make(&mut c.session, now, target, args, reply, timeout)
     }
 
     /// Gives back one reference on a server callback received on `conn` (see

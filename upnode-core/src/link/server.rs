@@ -1,7 +1,7 @@
 //! The server's side of one upnode connection.
 
 use super::backlog::Backlog;
-use super::calls::Calls;
+use super::calls::{Calls, Outgoing};
 use super::error::{CallFailure, LinkError, SendError};
 use super::event::{LinkCounters, LinkEvent};
 use super::heartbeat::{remote_ping, with_ping, Heartbeat};
@@ -282,7 +282,13 @@ impl ServerConn {
         args: Vec<Value>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, SendError> {
-        self.send_call(now, target, args, None, timeout)
+        self.check_open()?;
+        let call = Outgoing {
+            target,
+            args,
+            timeout,
+        };
+        self.calls.make(&mut self.session, now, call)
     }
 
     /// Calls the client with an answer callback, like
@@ -295,23 +301,21 @@ impl ServerConn {
         reply: LocalFn,
         timeout: Option<Duration>,
     ) -> Result<CallId, SendError> {
-        self.send_call(now, target, args, Some(reply), timeout)
-            .map(|id| id.expect("a call with a reply is tracked"))
+        self.check_open()?;
+        let call = Outgoing {
+            target,
+            args,
+            timeout,
+        };
+        self.calls
+            .make_with_reply(&mut self.session, now, call, reply)
     }
 
-    fn send_call(
-        &mut self,
-        now: Instant,
-        target: Target,
-        args: Vec<Value>,
-        reply: Option<LocalFn>,
-        timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, SendError> {
-        if self.phase == Phase::Closed {
-            return Err(SendError::Closed);
+    fn check_open(&self) -> Result<(), SendError> {
+        match self.phase {
+            Phase::Closed => Err(SendError::Closed),
+            _ => Ok(()),
         }
-        self.calls
-            .make(&mut self.session, now, target, args, reply, timeout)
     }
 
     /// Gives back one reference on a client callback.
