@@ -163,8 +163,8 @@ pub(crate) fn write_plain(out: &mut Vec<u8>, v: &Value, ascii_only: bool) {
     write_value(out, v, &mut w);
 }
 
-/// What to do with the two non-JSON kinds of value while writing.
-pub(crate) trait Special<'v> {
+/// What to do with the two non-JSON kinds of value (functions and links) while writing.
+pub(crate) trait WriteHooks<'v> {
     /// Whether non-ASCII is escaped.
     fn ascii_only(&self) -> bool;
     /// Called before descending into `seg` (a key or an index); returns `false` to stop
@@ -189,7 +189,7 @@ struct PlainWriter {
     ascii_only: bool,
 }
 
-impl<'v> Special<'v> for PlainWriter {
+impl<'v> WriteHooks<'v> for PlainWriter {
     fn ascii_only(&self) -> bool {
         self.ascii_only
     }
@@ -204,7 +204,7 @@ impl<'v> Special<'v> for PlainWriter {
 pub(crate) const FUNCTION_PLACEHOLDER: &[u8] = b"\"[Function]\"";
 pub(crate) const CIRCULAR_PLACEHOLDER: &[u8] = b"\"[Circular]\"";
 
-pub(crate) fn write_value<'v, S: Special<'v>>(out: &mut Vec<u8>, v: &'v Value, s: &mut S) {
+pub(crate) fn write_value<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, v: &'v Value, s: &mut S) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -238,7 +238,7 @@ pub(crate) fn write_value<'v, S: Special<'v>>(out: &mut Vec<u8>, v: &'v Value, s
     }
 }
 
-fn write_object<'v, S: Special<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S) {
+fn write_object<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S) {
     out.push(b'{');
     let mut first = true;
     let mut one = |out: &mut Vec<u8>, k: &'v str, v: &'v Value, s: &mut S| {
@@ -333,7 +333,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     /// Only upnode's own deserializer ([`from_value`](super::from_value)) calls this, to hand
     /// over a function handle or a link; no JSON reader does, so none can be forged from text.
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        super::typed::read_special(data).map(super::typed::Special::into_value)
+        super::typed::read_non_json(data).map(super::typed::NonJson::into_value)
     }
 }
 

@@ -1,7 +1,7 @@
 //! dnode messages: writing them (scrubbing functions into callback ids) and reading them
 //! (placing the peer's callbacks and links back into the arguments).
 
-use super::json::{self, write_js_string, write_u64, Seg, Special};
+use super::json::{self, write_js_string, write_u64, Seg, WriteHooks};
 use super::value::{Function, Path, Value};
 use crate::config::MAX_DEPTH;
 use crate::error::{LocalError, RemoteError};
@@ -465,7 +465,7 @@ impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> Scrubber<'v, F> {
     }
 }
 
-impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> Special<'v> for Scrubber<'v, F> {
+impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> WriteHooks<'v> for Scrubber<'v, F> {
     fn ascii_only(&self) -> bool {
         self.ascii_only
     }

@@ -166,24 +166,25 @@ fn decode_placeholder(encoded: &str) -> Option<Value> {
     }
 }
 
-/// A function or link on its way out of our deserializer.
-pub(crate) enum Special {
+/// A function or a link, the two kinds of [`Value`] JSON has no room for, on its way out of our
+/// deserializer through the private channel.
+pub(crate) enum NonJson {
     Function(Function),
     Link(Path),
 }
 
-impl Special {
+impl NonJson {
     pub(crate) fn into_value(self) -> Value {
         match self {
-            Special::Function(f) => Value::Function(f),
-            Special::Link(p) => Value::Link(p),
+            NonJson::Function(f) => Value::Function(f),
+            NonJson::Link(p) => Value::Link(p),
         }
     }
 }
 
-struct SpecialAccess(Special);
+struct NonJsonAccess(NonJson);
 
-impl<'de> EnumAccess<'de> for SpecialAccess {
+impl<'de> EnumAccess<'de> for NonJsonAccess {
     type Error = TypedError;
     type Variant = Self;
 
@@ -192,16 +193,16 @@ impl<'de> EnumAccess<'de> for SpecialAccess {
         seed: V,
     ) -> Result<(V::Value, Self), TypedError> {
         let name = match &self.0 {
-            Special::Function(Function::Local(_)) => LOCAL_VARIANT,
-            Special::Function(Function::Remote(_)) => REMOTE_VARIANT,
-            Special::Link(_) => LINK_VARIANT,
+            NonJson::Function(Function::Local(_)) => LOCAL_VARIANT,
+            NonJson::Function(Function::Remote(_)) => REMOTE_VARIANT,
+            NonJson::Link(_) => LINK_VARIANT,
         };
         let v = seed.deserialize(IntoDeserializer::<TypedError>::into_deserializer(name))?;
         Ok((v, self))
     }
 }
 
-impl<'de> VariantAccess<'de> for SpecialAccess {
+impl<'de> VariantAccess<'de> for NonJsonAccess {
     type Error = TypedError;
 
     fn unit_variant(self) -> Result<(), TypedError> {
@@ -216,11 +217,11 @@ impl<'de> VariantAccess<'de> for SpecialAccess {
         seed: T,
     ) -> Result<T::Value, TypedError> {
         match self.0 {
-            Special::Function(Function::Local(LocalFn(id)))
-            | Special::Function(Function::Remote(RemoteFn(id))) => {
+            NonJson::Function(Function::Local(LocalFn(id)))
+            | NonJson::Function(Function::Remote(RemoteFn(id))) => {
                 seed.deserialize(IntoDeserializer::<TypedError>::into_deserializer(id))
             }
-            Special::Link(path) => seed.deserialize(ValueDeserializer(Value::Array(
+            NonJson::Link(path) => seed.deserialize(ValueDeserializer(Value::Array(
                 path.into_iter().map(Value::String).collect(),
             ))),
         }
@@ -246,16 +247,16 @@ impl<'de> VariantAccess<'de> for SpecialAccess {
 }
 
 /// Reads a function or link handed over by our deserializer through `visit_enum`.
-pub(crate) fn read_special<'de, A: EnumAccess<'de>>(data: A) -> Result<Special, A::Error> {
+pub(crate) fn read_non_json<'de, A: EnumAccess<'de>>(data: A) -> Result<NonJson, A::Error> {
     let (name, variant): (String, A::Variant) = data.variant()?;
     match name.as_str() {
-        LOCAL_VARIANT => Ok(Special::Function(Function::Local(LocalFn(
+        LOCAL_VARIANT => Ok(NonJson::Function(Function::Local(LocalFn(
             variant.newtype_variant()?,
         )))),
-        REMOTE_VARIANT => Ok(Special::Function(Function::Remote(RemoteFn(
+        REMOTE_VARIANT => Ok(NonJson::Function(Function::Remote(RemoteFn(
             variant.newtype_variant()?,
         )))),
-        LINK_VARIANT => Ok(Special::Link(variant.newtype_variant()?)),
+        LINK_VARIANT => Ok(NonJson::Link(variant.newtype_variant()?)),
         other => Err(de::Error::invalid_type(
             Unexpected::Other(&format!("enum variant {other:?}")),
             &"a JSON value or an upnode function handle",
@@ -273,9 +274,9 @@ impl<'de> Visitor<'de> for FunctionVisitor {
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Function, A::Error> {
-        match read_special(data)? {
-            Special::Function(f) => Ok(f),
-            Special::Link(_) => Err(de::Error::invalid_type(
+        match read_non_json(data)? {
+            NonJson::Function(f) => Ok(f),
+            NonJson::Link(_) => Err(de::Error::invalid_type(
                 Unexpected::Other("circular reference"),
                 &self,
             )),
@@ -1223,13 +1224,13 @@ fn visit_object<'de, V: Visitor<'de>>(m: Map, visitor: V) -> Result<V::Value, Ty
     }
 }
 
-fn visit_special<'de, V: Visitor<'de>>(s: Special, visitor: V) -> Result<V::Value, TypedError> {
+fn visit_non_json<'de, V: Visitor<'de>>(s: NonJson, visitor: V) -> Result<V::Value, TypedError> {
     let what = match s {
-        Special::Function(_) => "function",
-        Special::Link(_) => "circular reference",
+        NonJson::Function(_) => "function",
+        NonJson::Link(_) => "circular reference",
     };
     visitor
-        .visit_enum(SpecialAccess(s))
+        .visit_enum(NonJsonAccess(s))
         .map_err(|e| e.retype_enum(what))
 }
 
@@ -1263,8 +1264,8 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
             Value::String(s) => visitor.visit_string(s),
             Value::Array(items) => visit_array(items, visitor),
             Value::Object(m) => visit_object(m, visitor),
-            Value::Function(f) => visit_special(Special::Function(f), visitor),
-            Value::Link(p) => visit_special(Special::Link(p), visitor),
+            Value::Function(f) => visit_non_json(NonJson::Function(f), visitor),
+            Value::Link(p) => visit_non_json(NonJson::Link(p), visitor),
         }
     }
 
@@ -1343,8 +1344,8 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
             return visitor.visit_newtype_struct(self);
         }
         match self.0 {
-            Value::Function(f) => visit_special(Special::Function(f), visitor),
-            Value::Link(p) => visit_special(Special::Link(p), visitor),
+            Value::Function(f) => visit_non_json(NonJson::Function(f), visitor),
+            Value::Link(p) => visit_non_json(NonJson::Link(p), visitor),
             _ => self.invalid(&visitor),
         }
     }
