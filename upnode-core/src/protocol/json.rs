@@ -2,7 +2,7 @@
 //! accepts everything `JSON.parse` accepts from a dnode peer.
 
 use super::value::{Map, Value};
-use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
+use serde::de;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -157,6 +157,18 @@ pub fn write_js_string(out: &mut Vec<u8>, s: &str, ascii_only: bool) {
     out.push(b'"');
 }
 
+// Writing a `Value` as JSON lives here, next to the writer, so that `value` needs nothing
+// from `json`.
+impl Value {
+    /// Compact JSON as `JSON.stringify` writes it; functions as `"[Function]"`, links as
+    /// `"[Circular]"`.
+    pub fn to_json_string(&self) -> String {
+        let mut out = Vec::new();
+        write_plain(&mut out, self, false);
+        String::from_utf8(out).expect("writer emits UTF-8")
+    }
+}
+
 /// Writes a value with no scrubbing context: functions and links as their placeholders.
 pub(crate) fn write_plain(out: &mut Vec<u8>, v: &Value, ascii_only: bool) {
     let mut w = PlainWriter { ascii_only };
@@ -274,68 +286,6 @@ fn write_object<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S)
 
 // ---------------------------------------------------------------------------------------------
 // Reading
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
-    }
-}
-
-pub(crate) struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
-        Ok(Value::Number(n as f64))
-    }
-    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
-        Ok(Value::Number(n as f64))
-    }
-    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
-        Ok(Value::Number(n))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_owned()))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Deserialize::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(v) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries: Vec<(String, Value)> = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            entries.push((k, v));
-        }
-        Ok(Value::Object(Map::from_entries(entries)))
-    }
-    /// Only upnode's own deserializer ([`from_value`](super::from_value)) calls this, to hand
-    /// over a function handle or a link; no JSON reader does, so none can be forged from text.
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        super::typed::read_non_json(data).map(super::typed::NonJson::into_value)
-    }
-}
 
 /// Why a line is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
