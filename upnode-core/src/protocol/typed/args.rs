@@ -40,38 +40,16 @@ fn not_args(found: &str) -> TypedError {
 
 struct ArgsBuilder(SeqBuilder);
 
-impl ser::SerializeSeq for ArgsBuilder {
-    type Ok = Vec<Value>;
-    type Error = TypedError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), TypedError> {
+impl ArgsBuilder {
+    fn push<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), TypedError> {
         self.0.push(v)
     }
-    fn end(self) -> Result<Vec<Value>, TypedError> {
-        Ok(self.0.items)
+    fn finish(self) -> Vec<Value> {
+        self.0.items
     }
 }
 
-impl ser::SerializeTuple for ArgsBuilder {
-    type Ok = Vec<Value>;
-    type Error = TypedError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), TypedError> {
-        self.0.push(v)
-    }
-    fn end(self) -> Result<Vec<Value>, TypedError> {
-        Ok(self.0.items)
-    }
-}
-
-impl ser::SerializeTupleStruct for ArgsBuilder {
-    type Ok = Vec<Value>;
-    type Error = TypedError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), TypedError> {
-        self.0.push(v)
-    }
-    fn end(self) -> Result<Vec<Value>, TypedError> {
-        Ok(self.0.items)
-    }
-}
+impl_serialize_seq!(ArgsBuilder => Vec<Value>);
 
 impl Serializer for ArgsSerializer {
     type Ok = Vec<Value>;
@@ -87,41 +65,10 @@ impl Serializer for ArgsSerializer {
     fn serialize_bool(self, _: bool) -> Result<Vec<Value>, TypedError> {
         Err(not_args("a bool"))
     }
-    fn serialize_i8(self, _: i8) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_i16(self, _: i16) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_i32(self, _: i32) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_i64(self, _: i64) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_i128(self, _: i128) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_u8(self, _: u8) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_u16(self, _: u16) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_u32(self, _: u32) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_u64(self, _: u64) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_u128(self, _: u128) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_f32(self, _: f32) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
-    }
-    fn serialize_f64(self, _: f64) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("a number"))
+    serialize_scalars! { Vec<Value>; |_| Err(not_args("a number"));
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128, serialize_f32: f32, serialize_f64: f64,
     }
     fn serialize_char(self, _: char) -> Result<Vec<Value>, TypedError> {
         Err(not_args("a char"))
@@ -163,15 +110,6 @@ impl Serializer for ArgsSerializer {
             _ => v.serialize(self),
         }
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<Vec<Value>, TypedError> {
-        Err(not_args("an enum variant"))
-    }
     fn serialize_seq(self, len: Option<usize>) -> Result<ArgsBuilder, TypedError> {
         Ok(ArgsBuilder(SeqBuilder::with_capacity(len.unwrap_or(0))))
     }
@@ -185,34 +123,7 @@ impl Serializer for ArgsSerializer {
     ) -> Result<ArgsBuilder, TypedError> {
         Ok(ArgsBuilder(SeqBuilder::with_capacity(len)))
     }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, TypedError> {
-        Err(not_args("an enum variant"))
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, TypedError> {
-        Err(not_args("a map"))
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, TypedError> {
-        Err(not_args("a struct"))
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, TypedError> {
-        Err(not_args("an enum variant"))
-    }
+    refuse_maps_structs_variants!(not_args, "an enum variant");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 use super::TypedError;
 use crate::protocol::value::handle::{NonJson, FUNCTION_TOKEN};
-use crate::protocol::value::serde_impls::{TWO_63, TWO_64};
+use crate::protocol::value::serde_impls::SerdeNumber;
 use crate::protocol::value::{Function, LocalFn, Map, RemoteFn, Value};
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,
@@ -46,16 +46,11 @@ fn unexpected(v: &Value) -> Unexpected<'_> {
     match v {
         Value::Null => Unexpected::Other("null"),
         Value::Bool(b) => Unexpected::Bool(*b),
-        Value::Number(n) => {
-            let n = *n;
-            if n.fract() == 0.0 && (0.0..TWO_64).contains(&n) {
-                Unexpected::Unsigned(n as u64)
-            } else if n.fract() == 0.0 && (-TWO_63..0.0).contains(&n) {
-                Unexpected::Signed(n as i64)
-            } else {
-                Unexpected::Float(n)
-            }
-        }
+        Value::Number(n) => match SerdeNumber::of(*n) {
+            SerdeNumber::Unsigned(u) => Unexpected::Unsigned(u),
+            SerdeNumber::Signed(i) => Unexpected::Signed(i),
+            SerdeNumber::Float(f) => Unexpected::Float(f),
+        },
         Value::String(s) => Unexpected::Str(s),
         Value::Array(_) => Unexpected::Seq,
         Value::Object(_) => Unexpected::Map,
@@ -66,16 +61,11 @@ fn unexpected(v: &Value) -> Unexpected<'_> {
 
 /// Integral numbers in range go to `visit_u64` / `visit_i64`, so integer targets work.
 fn visit_number<'de, V: Visitor<'de>>(n: f64, visitor: V) -> Result<V::Value, TypedError> {
-    // NaN and the infinities have a NaN fraction.
-    if n.fract() == 0.0 {
-        if (0.0..TWO_64).contains(&n) {
-            return visitor.visit_u64(n as u64);
-        }
-        if (-TWO_63..0.0).contains(&n) {
-            return visitor.visit_i64(n as i64);
-        }
+    match SerdeNumber::of(n) {
+        SerdeNumber::Unsigned(u) => visitor.visit_u64(u),
+        SerdeNumber::Signed(i) => visitor.visit_i64(i),
+        SerdeNumber::Float(f) => visitor.visit_f64(f),
     }
-    visitor.visit_f64(n)
 }
 
 fn visit_array<'de, V: Visitor<'de>>(

@@ -5,12 +5,16 @@
 //! - `de`: the deserializer behind [`from_value`].
 //! - `args`: argument lists, [`to_args`] and [`from_args`], built on the two above.
 //! - `error`: [`TypedError`].
+//! - `macros`: the serializer methods that differ only in name or type, written once.
 //!
 //! Function handles and links reach these through the private channel in
 //! `protocol::value::handle`; `Serialize` / `Deserialize` for [`Value`] itself are in
 //! `protocol::value::serde_impls`. This module depends on `protocol::value` only.
 //!
 //! [`Value`]: crate::protocol::Value
+
+#[macro_use]
+mod macros;
 
 mod args;
 mod de;

@@ -116,38 +116,12 @@ impl Serializer for ValueSerializer {
     fn serialize_bool(self, v: bool) -> Result<Value, TypedError> {
         Ok(Value::Bool(v))
     }
-    fn serialize_i8(self, v: i8) -> Result<Value, TypedError> {
-        Ok(Value::Number(f64::from(v)))
+    serialize_scalars! { Value; |v| Ok(Value::Number(f64::from(v)));
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_f32: f32,
     }
-    fn serialize_i16(self, v: i16) -> Result<Value, TypedError> {
-        Ok(Value::Number(f64::from(v)))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Value, TypedError> {
-        Ok(Value::Number(f64::from(v)))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Value, TypedError> {
-        Ok(Value::Number(v as f64))
-    }
-    fn serialize_i128(self, v: i128) -> Result<Value, TypedError> {
-        Ok(Value::Number(v as f64))
-    }
-    fn serialize_u8(self, v: u8) -> Result<Value, TypedError> {
-        Ok(Value::Number(f64::from(v)))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Value, TypedError> {
-        Ok(Value::Number(f64::from(v)))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Value, TypedError> {
-        Ok(Value::Number(f64::from(v)))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Value, TypedError> {
-        Ok(Value::Number(v as f64))
-    }
-    fn serialize_u128(self, v: u128) -> Result<Value, TypedError> {
-        Ok(Value::Number(v as f64))
-    }
-    fn serialize_f32(self, v: f32) -> Result<Value, TypedError> {
-        Ok(Value::Number(f64::from(v)))
+    serialize_scalars! { Value; |v| Ok(Value::Number(v as f64));
+        serialize_i64: i64, serialize_i128: i128, serialize_u64: u64, serialize_u128: u128,
     }
     fn serialize_f64(self, v: f64) -> Result<Value, TypedError> {
         Ok(Value::Number(v))
@@ -272,40 +246,12 @@ impl SeqBuilder {
         self.items.push(to_value(v)?);
         Ok(())
     }
-}
-
-impl ser::SerializeSeq for SeqBuilder {
-    type Ok = Value;
-    type Error = TypedError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), TypedError> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, TypedError> {
-        Ok(Value::Array(self.items))
+    fn finish(self) -> Value {
+        Value::Array(self.items)
     }
 }
 
-impl ser::SerializeTuple for SeqBuilder {
-    type Ok = Value;
-    type Error = TypedError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), TypedError> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, TypedError> {
-        Ok(Value::Array(self.items))
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqBuilder {
-    type Ok = Value;
-    type Error = TypedError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), TypedError> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, TypedError> {
-        Ok(Value::Array(self.items))
-    }
-}
+impl_serialize_seq!(SeqBuilder => Value);
 
 struct VariantSeqBuilder {
     variant: &'static str,
@@ -319,7 +265,7 @@ impl ser::SerializeTupleVariant for VariantSeqBuilder {
         self.seq.push(v)
     }
     fn end(self) -> Result<Value, TypedError> {
-        Ok(object1(self.variant, Value::Array(self.seq.items)))
+        Ok(object1(self.variant, self.seq.finish()))
     }
 }
 
@@ -413,47 +359,14 @@ impl Serializer for KeySerializer {
     type SerializeStruct = Impossible<String, TypedError>;
     type SerializeStructVariant = Impossible<String, TypedError>;
 
-    fn serialize_bool(self, v: bool) -> Result<String, TypedError> {
-        Ok(v.to_string())
+    serialize_scalars! { String; |v| Ok(v.to_string());
+        serialize_bool: bool, serialize_char: char,
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128,
     }
-    fn serialize_i8(self, v: i8) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i128(self, v: i128) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u128(self, v: u128) -> Result<String, TypedError> {
-        Ok(v.to_string())
-    }
-    fn serialize_f32(self, _: f32) -> Result<String, TypedError> {
-        Err(key_error("a floating point number"))
-    }
-    fn serialize_f64(self, _: f64) -> Result<String, TypedError> {
-        Err(key_error("a floating point number"))
-    }
-    fn serialize_char(self, v: char) -> Result<String, TypedError> {
-        Ok(v.to_string())
+    serialize_scalars! { String; |_| Err(key_error("a floating point number"));
+        serialize_f32: f32, serialize_f64: f64,
     }
     fn serialize_str(self, v: &str) -> Result<String, TypedError> {
         Ok(v.to_owned())
@@ -492,15 +405,6 @@ impl Serializer for KeySerializer {
             _ => v.serialize(self),
         }
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<String, TypedError> {
-        Err(key_error("an enum variant with data"))
-    }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, TypedError> {
         Err(key_error("a sequence"))
     }
@@ -514,32 +418,5 @@ impl Serializer for KeySerializer {
     ) -> Result<Self::SerializeTupleStruct, TypedError> {
         Err(key_error("a tuple struct"))
     }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, TypedError> {
-        Err(key_error("an enum variant with data"))
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, TypedError> {
-        Err(key_error("a map"))
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, TypedError> {
-        Err(key_error("a struct"))
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, TypedError> {
-        Err(key_error("an enum variant with data"))
-    }
+    refuse_maps_structs_variants!(key_error, "an enum variant with data");
 }

@@ -7,10 +7,32 @@ use serde::de::{Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, Vis
 use serde::ser::{Serialize, Serializer};
 use std::fmt;
 
-/// 2^63: `i64` covers `-TWO_63..TWO_63`.
-pub(crate) const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-/// 2^64: `u64` covers `0..TWO_64`.
-pub(crate) const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+
+/// How serde sees a [`Value::Number`]: an integral number in range as an integer (so serde_json
+/// writes `5`, not `5.0`, and integer targets can read it), anything else as a float. NaN and
+/// the infinities have a NaN fraction, so they stay floats.
+#[derive(Clone, Copy)]
+pub(crate) enum SerdeNumber {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+}
+
+impl SerdeNumber {
+    pub(crate) fn of(n: f64) -> SerdeNumber {
+        if n.fract() == 0.0 {
+            if (0.0..TWO_64).contains(&n) {
+                return SerdeNumber::Unsigned(n as u64);
+            }
+            if (-TWO_63..0.0).contains(&n) {
+                return SerdeNumber::Signed(n as i64);
+            }
+        }
+        SerdeNumber::Float(n)
+    }
+}
 
 /// Serializes like `JSON.stringify` would see the value (integral numbers as integers, so
 /// serde_json writes `5`, not `5.0`), with functions as `"[Function]"` and links as
@@ -22,18 +44,13 @@ impl Serialize for Value {
         match self {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
-            Value::Number(n) => {
-                let n = *n;
-                if n.fract() == 0.0 && !(n == 0.0 && n.is_sign_negative()) {
-                    if (0.0..TWO_64).contains(&n) {
-                        return s.serialize_u64(n as u64);
-                    }
-                    if (-TWO_63..0.0).contains(&n) {
-                        return s.serialize_i64(n as i64);
-                    }
-                }
-                s.serialize_f64(n)
-            }
+            // -0 goes as a float, not as the integer 0, so it keeps its sign.
+            Value::Number(n) if *n == 0.0 && n.is_sign_negative() => s.serialize_f64(*n),
+            Value::Number(n) => match SerdeNumber::of(*n) {
+                SerdeNumber::Unsigned(u) => s.serialize_u64(u),
+                SerdeNumber::Signed(i) => s.serialize_i64(i),
+                SerdeNumber::Float(f) => s.serialize_f64(f),
+            },
             Value::String(st) => s.serialize_str(st),
             Value::Array(items) => s.collect_seq(items),
             Value::Object(m) => m.serialize(s),
