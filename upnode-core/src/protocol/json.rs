@@ -237,16 +237,21 @@ pub(crate) fn write_value<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, v: &'v Value
                 if i > 0 {
                     out.push(b',');
                 }
-                if s.enter(Seg::Index(i)) {
-                    write_value(out, item, s);
-                    s.leave();
-                } else {
-                    out.extend_from_slice(b"null");
-                }
+                write_child(out, Seg::Index(i), item, s);
             }
             out.push(b']');
         }
         Value::Object(m) => write_object(out, m, s),
+    }
+}
+
+/// Writes the child at `seg`, or `null` where the hooks stop the descent (depth limit).
+fn write_child<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, seg: Seg<'v>, v: &'v Value, s: &mut S) {
+    if s.enter(seg) {
+        write_value(out, v, s);
+        s.leave();
+    } else {
+        out.extend_from_slice(b"null");
     }
 }
 
@@ -260,12 +265,7 @@ fn write_object<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S)
         first = false;
         write_js_string(out, k, s.ascii_only());
         out.push(b':');
-        if s.enter(Seg::Key(k)) {
-            write_value(out, v, s);
-            s.leave();
-        } else {
-            out.extend_from_slice(b"null");
-        }
+        write_child(out, Seg::Key(k), v, s);
     };
     let entries = m.entries();
     if entries
