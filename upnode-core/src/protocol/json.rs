@@ -25,8 +25,7 @@ pub fn write_js_number(out: &mut Vec<u8>, n: f64) {
     }
     // Integers below 2^53 print exactly; their shortest round-trip form is the integer itself.
     if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        let mut buf = itoa_buf();
-        out.extend_from_slice(format_i64(&mut buf, n as i64));
+        write_i64(out, n as i64);
         return;
     }
     // Shortest round-trip digits and exponent, then JavaScript's layout rules.
@@ -59,32 +58,16 @@ pub fn write_js_number(out: &mut Vec<u8>, n: f64) {
         out.push(b'e');
         let e = pos - 1;
         out.push(if e < 0 { b'-' } else { b'+' });
-        let mut buf = itoa_buf();
-        out.extend_from_slice(format_i64(&mut buf, i64::from(e.abs())));
+        write_i64(out, i64::from(e.abs()));
     }
 }
 
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-fn format_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
-    let neg = n < 0;
-    let mut u = n.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
+/// Appends `n` as a decimal, with a `-` when negative.
+fn write_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
     }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
+    write_u64(out, n.unsigned_abs());
 }
 
 /// Appends `n` as a decimal (for callback ids and array indices).
