@@ -5,7 +5,6 @@
 //! [`from_value`](crate::protocol::from_value) and the argument-list pair) carry the handle
 //! itself; every other format sees a placeholder string, and none can forge a handle.
 //!
-//!
 //! Serializing: `Function` and `Value::Link` serialize as a newtype struct with a reserved name
 //! around a `Placeholder`. The placeholder serializes through `collect_str`; its `Display` prints
 //! `[Function]` / `[Circular]` normally, and an encoding of the handle only under the `{:+#}`
