@@ -2,7 +2,7 @@
 //! accepts everything `JSON.parse` accepts from a dnode peer.
 
 use super::value::{Map, Value};
-use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
+use serde::de;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -25,8 +25,7 @@ pub fn write_js_number(out: &mut Vec<u8>, n: f64) {
     }
     // Integers below 2^53 print exactly; their shortest round-trip form is the integer itself.
     if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        let mut buf = itoa_buf();
-        out.extend_from_slice(format_i64(&mut buf, n as i64));
+        write_i64(out, n as i64);
         return;
     }
     // Shortest round-trip digits and exponent, then JavaScript's layout rules.
@@ -59,32 +58,16 @@ pub fn write_js_number(out: &mut Vec<u8>, n: f64) {
         out.push(b'e');
         let e = pos - 1;
         out.push(if e < 0 { b'-' } else { b'+' });
-        let mut buf = itoa_buf();
-        out.extend_from_slice(format_i64(&mut buf, i64::from(e.abs())));
+        write_i64(out, i64::from(e.abs()));
     }
 }
 
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-fn format_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
-    let neg = n < 0;
-    let mut u = n.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
+/// Appends `n` as a decimal, with a `-` when negative.
+fn write_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
     }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
+    write_u64(out, n.unsigned_abs());
 }
 
 /// Appends `n` as a decimal (for callback ids and array indices).
@@ -157,14 +140,26 @@ pub fn write_js_string(out: &mut Vec<u8>, s: &str, ascii_only: bool) {
     out.push(b'"');
 }
 
+// Writing a `Value` as JSON lives here, next to the writer, so that `value` needs nothing
+// from `json`.
+impl Value {
+    /// Compact JSON as `JSON.stringify` writes it; functions as `"[Function]"`, links as
+    /// `"[Circular]"`.
+    pub fn to_json_string(&self) -> String {
+        let mut out = Vec::new();
+        write_plain(&mut out, self, false);
+        String::from_utf8(out).expect("writer emits UTF-8")
+    }
+}
+
 /// Writes a value with no scrubbing context: functions and links as their placeholders.
 pub(crate) fn write_plain(out: &mut Vec<u8>, v: &Value, ascii_only: bool) {
     let mut w = PlainWriter { ascii_only };
     write_value(out, v, &mut w);
 }
 
-/// What to do with the two non-JSON kinds of value while writing.
-pub(crate) trait Special<'v> {
+/// What to do with the two non-JSON kinds of value (functions and links) while writing.
+pub(crate) trait WriteHooks<'v> {
     /// Whether non-ASCII is escaped.
     fn ascii_only(&self) -> bool;
     /// Called before descending into `seg` (a key or an index); returns `false` to stop
@@ -189,7 +184,7 @@ struct PlainWriter {
     ascii_only: bool,
 }
 
-impl<'v> Special<'v> for PlainWriter {
+impl<'v> WriteHooks<'v> for PlainWriter {
     fn ascii_only(&self) -> bool {
         self.ascii_only
     }
@@ -204,7 +199,7 @@ impl<'v> Special<'v> for PlainWriter {
 pub(crate) const FUNCTION_PLACEHOLDER: &[u8] = b"\"[Function]\"";
 pub(crate) const CIRCULAR_PLACEHOLDER: &[u8] = b"\"[Circular]\"";
 
-pub(crate) fn write_value<'v, S: Special<'v>>(out: &mut Vec<u8>, v: &'v Value, s: &mut S) {
+pub(crate) fn write_value<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, v: &'v Value, s: &mut S) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -225,12 +220,7 @@ pub(crate) fn write_value<'v, S: Special<'v>>(out: &mut Vec<u8>, v: &'v Value, s
                 if i > 0 {
                     out.push(b',');
                 }
-                if s.enter(Seg::Index(i)) {
-                    write_value(out, item, s);
-                    s.leave();
-                } else {
-                    out.extend_from_slice(b"null");
-                }
+                write_child(out, Seg::Index(i), item, s);
             }
             out.push(b']');
         }
@@ -238,7 +228,17 @@ pub(crate) fn write_value<'v, S: Special<'v>>(out: &mut Vec<u8>, v: &'v Value, s
     }
 }
 
-fn write_object<'v, S: Special<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S) {
+/// Writes the child at `seg`, or `null` where the hooks stop the descent (depth limit).
+fn write_child<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, seg: Seg<'v>, v: &'v Value, s: &mut S) {
+    if s.enter(seg) {
+        write_value(out, v, s);
+        s.leave();
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn write_object<'v, S: WriteHooks<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S) {
     out.push(b'{');
     let mut first = true;
     let mut one = |out: &mut Vec<u8>, k: &'v str, v: &'v Value, s: &mut S| {
@@ -248,12 +248,7 @@ fn write_object<'v, S: Special<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S) {
         first = false;
         write_js_string(out, k, s.ascii_only());
         out.push(b':');
-        if s.enter(Seg::Key(k)) {
-            write_value(out, v, s);
-            s.leave();
-        } else {
-            out.extend_from_slice(b"null");
-        }
+        write_child(out, Seg::Key(k), v, s);
     };
     let entries = m.entries();
     if entries
@@ -274,68 +269,6 @@ fn write_object<'v, S: Special<'v>>(out: &mut Vec<u8>, m: &'v Map, s: &mut S) {
 
 // ---------------------------------------------------------------------------------------------
 // Reading
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
-    }
-}
-
-pub(crate) struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
-        Ok(Value::Number(n as f64))
-    }
-    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
-        Ok(Value::Number(n as f64))
-    }
-    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
-        Ok(Value::Number(n))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_owned()))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Deserialize::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(v) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries: Vec<(String, Value)> = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            entries.push((k, v));
-        }
-        Ok(Value::Object(Map::from_entries(entries)))
-    }
-    /// Only upnode's own deserializer ([`from_value`](super::from_value)) calls this, to hand
-    /// over a function handle or a link; no JSON reader does, so none can be forged from text.
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        super::typed::read_special(data).map(super::typed::Special::into_value)
-    }
-}
 
 /// Why a line is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]

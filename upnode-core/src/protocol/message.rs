@@ -1,7 +1,8 @@
 //! dnode messages: writing them (scrubbing functions into callback ids) and reading them
 //! (placing the peer's callbacks and links back into the arguments).
 
-use super::json::{self, write_js_string, write_u64, Seg, Special};
+use super::json::{self, write_js_string, write_u64, Seg, WriteHooks};
+use super::value::serde_impls::ValueVisitor;
 use super::value::{Function, Path, Value};
 use crate::config::MAX_DEPTH;
 use crate::error::{LocalError, RemoteError};
@@ -198,7 +199,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         Ok(Envelope::Other("null"))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Envelope, A::Error> {
-        json::ValueVisitor.visit_seq(seq)?;
+        ValueVisitor.visit_seq(seq)?;
         Ok(Envelope::Other("an array"))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
@@ -256,7 +257,7 @@ impl<'de> Visitor<'de> for CallbacksVisitor {
         Ok(Callbacks::Other)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Callbacks, A::Error> {
-        json::ValueVisitor.visit_seq(seq)?;
+        ValueVisitor.visit_seq(seq)?;
         Ok(Callbacks::Other)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Callbacks, A::Error> {
@@ -390,7 +391,7 @@ impl<'de> Visitor<'de> for PathVisitor {
         Ok(PathField(None))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PathField, A::Error> {
-        json::ValueVisitor.visit_map(map)?;
+        ValueVisitor.visit_map(map)?;
         Ok(PathField(None))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PathField, A::Error> {
@@ -465,7 +466,7 @@ impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> Scrubber<'v, F> {
     }
 }
 
-impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> Special<'v> for Scrubber<'v, F> {
+impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> WriteHooks<'v> for Scrubber<'v, F> {
     fn ascii_only(&self) -> bool {
         self.ascii_only
     }

@@ -1,9 +1,21 @@
 //! The dnode wire protocol: framing, values with functions, messages, and JSON as Node writes
 //! it. Everything here is pure data transformation; the [`session`](crate::session) module
 //! holds the per-connection state.
+//!
+//! The modules, and which uses which (every edge points one way):
+//!
+//! - `framing`: lines out of a byte stream; uses nothing here.
+//! - `value`: [`Value`] and the function handles, with their serde impls
+//!   (`value::serde_impls`) and the private channel that carries handles through serde
+//!   (`value::handle`); uses nothing here.
+//! - `json`: JSON as Node writes and reads it, [`Value::to_json_string`] included; uses `value`.
+//! - `message`: dnode messages on the wire; uses `json` and `value` (and `crate::config`,
+//!   `crate::error`).
+//! - `typed`: typed Rust data in and out of [`Value`] ([`to_value`], [`from_value`],
+//!   [`to_args`], [`from_args`]); uses `value` only.
 
 mod framing;
-pub(crate) mod json;
+mod json;
 mod message;
 mod typed;
 mod value;

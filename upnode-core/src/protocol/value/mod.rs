@@ -1,4 +1,14 @@
 //! The value type carried by dnode messages: JSON plus function handles.
+//!
+//! - `handle`: the private channel that carries function handles and links through serde, and
+//!   the serde impls of [`Function`], [`LocalFn`] and [`RemoteFn`].
+//! - `serde_impls`: `Serialize` and `Deserialize` for [`Value`], side by side.
+//!
+//! Writing a value as JSON ([`Value::to_json_string`]) is in `protocol::json`, next to the
+//! writer; this module depends on no other part of `protocol`.
+
+pub(crate) mod handle;
+pub(crate) mod serde_impls;
 
 use std::fmt;
 
@@ -153,14 +163,6 @@ impl Value {
                 _ => {}
             }
         }
-    }
-
-    /// Compact JSON as `JSON.stringify` writes it; functions as `"[Function]"`, links as
-    /// `"[Circular]"`.
-    pub fn to_json_string(&self) -> String {
-        let mut out = Vec::new();
-        crate::protocol::json::write_plain(&mut out, self, false);
-        String::from_utf8(out).expect("writer emits UTF-8")
     }
 
     /// The value at `path` below this one (array indices as decimal strings).
