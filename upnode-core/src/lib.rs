@@ -122,6 +122,7 @@
 
 pub mod config;
 pub mod error;
+mod hash;
 pub mod link;
 pub mod protocol;
 pub mod session;

@@ -2,12 +2,13 @@
 
 use crate::config::{CullPolicy, SessionConfig};
 use crate::error::{LocalError, RemoteError};
+use crate::hash::HashMap;
 use crate::protocol::{
     parse_message, unscrub, write_cull, write_message, Function, LineDecoder, LocalFn, Map, Method,
     RawMessage, RemoteFn, Value,
 };
 use bytes::{Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Whom a call goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +130,7 @@ impl Session {
             state: State::Open,
             exports: Value::Null,
             ours: OurIds::default(),
-            theirs: HashMap::new(),
+            theirs: HashMap::default(),
             remote: None,
             remote_refs: Vec::new(),
             pending_cull: Vec::new(),

@@ -4,15 +4,32 @@
 use super::error::{CallFailure, SendError};
 use super::ids::CallId;
 use crate::config::{CallLimits, WhenFull};
+use crate::hash::HashMap;
 use crate::protocol::{Function, LocalFn, Value};
 use crate::session::{Session, Target};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+
+/// The functions of ours whose first call answers a call: most calls carry one.
+#[derive(Debug)]
+enum Fns {
+    One(LocalFn),
+    Many(Vec<LocalFn>),
+}
+
+impl Fns {
+    fn as_slice(&self) -> &[LocalFn] {
+        match self {
+            Fns::One(f) => std::slice::from_ref(f),
+            Fns::Many(v) => v,
+        }
+    }
+}
 
 /// One tracked call: the functions of ours whose first call answers it.
 #[derive(Debug)]
 struct Tracked {
-    fns: Vec<LocalFn>,
+    fns: Fns,
     /// `fns[0]` is a reply callback, forgotten once the call resolves.
     reply: bool,
     deadline: Option<Instant>,
@@ -57,8 +74,8 @@ impl Calls {
             limit,
             held: false,
             next: 0,
-            sent: HashMap::new(),
-            by_fn: HashMap::new(),
+            sent: HashMap::default(),
+            by_fn: HashMap::default(),
             queued: BTreeMap::new(),
             deadlines: BTreeSet::new(),
         }
@@ -77,8 +94,11 @@ impl Calls {
         if uses_reserved_key(&call.args) {
             return Err(SendError::ReservedKey);
         }
-        let fns = local_fns(&call.args);
-        if fns.is_empty() {
+        let fns = match local_fns(&call.args) {
+            mut one if one.len() == 1 => Fns::One(one.remove(0)),
+            many => Fns::Many(many),
+        };
+        if fns.as_slice().is_empty() {
             session
                 .call(call.target, call.args)
                 .map_err(SendError::Local)?;
@@ -100,7 +120,7 @@ impl Calls {
         if uses_reserved_key(&call.args) {
             return Err(SendError::ReservedKey);
         }
-        self.send_or_queue(session, now, call, vec![reply], true)
+        self.send_or_queue(session, now, call, Fns::One(reply), true)
     }
 
     /// Sends a tracked call now, or queues it for a slot, or refuses it when full.
@@ -109,7 +129,7 @@ impl Calls {
         session: &mut Session,
         now: Instant,
         call: Outgoing,
-        fns: Vec<LocalFn>,
+        fns: Fns,
         reply: bool,
     ) -> Result<CallId, SendError> {
         let Outgoing {
@@ -160,7 +180,7 @@ impl Calls {
     }
 
     fn track(&mut self, id: CallId, t: Tracked) {
-        for f in &t.fns {
+        for f in t.fns.as_slice() {
             self.by_fn.insert(*f, id);
         }
         if let Some(d) = t.deadline {
@@ -209,6 +229,7 @@ impl Calls {
         let left = match self.sent.get(&id) {
             Some(t) => t
                 .fns
+                .as_slice()
                 .iter()
                 .any(|x| *x != f && self.by_fn.get(x) == Some(&id)),
             None => return None,
@@ -224,14 +245,14 @@ impl Calls {
     fn remove(&mut self, session: Option<&mut Session>, id: CallId) {
         let t = match self.sent.remove(&id) {
             Some(t) => {
-                for f in &t.fns {
+                for f in t.fns.as_slice() {
                     if self.by_fn.get(f) == Some(&id) {
                         self.by_fn.remove(f);
                     }
                 }
                 if t.reply {
                     if let Some(s) = session {
-                        s.forget(t.fns[0]);
+                        s.forget(t.fns.as_slice()[0]);
                     }
                 }
                 t

@@ -12,10 +12,11 @@ use super::queue::{EntryId, TxQueue};
 use super::route::{Route, Routed};
 use super::timers::{earliest, Timer, TimerTable};
 use crate::config::{ClientConfig, OutputLimits, PolicyError};
+use crate::hash::HashMap;
 use crate::protocol::{LocalFn, RemoteFn, Value};
 use crate::session::{Session, Target};
 use bytes::Bytes;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Where a [`ClientLink`] is.
@@ -176,7 +177,7 @@ impl ClientLink {
             attempt: 0,
             backoff,
             queue,
-            waiting: HashMap::new(),
+            waiting: HashMap::default(),
             next_tx: 0,
             running: BTreeSet::new(),
             up_value: None,

@@ -9,6 +9,7 @@ use crate::error::{LocalError, RemoteError};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 
 /// The `method` field of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -448,21 +449,36 @@ pub fn unscrub(msg: &mut RawMessage) -> Vec<u64> {
 struct Scrubber<'v, F: FnMut(Function) -> Result<u64, LocalError>> {
     ascii_only: bool,
     path: Vec<Seg<'v>>,
-    callbacks: Vec<(u64, Vec<String>)>,
-    links: Vec<(&'v [String], Vec<String>)>,
+    /// The paths of `callbacks` and `links`, already written as JSON arrays, end to end.
+    paths: Vec<u8>,
+    /// Each callback id with where its path is in `paths`.
+    callbacks: Vec<(u64, Range<usize>)>,
+    links: Vec<(&'v [String], Range<usize>)>,
     assign: F,
     error: Option<LocalError>,
 }
 
 impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> Scrubber<'v, F> {
-    fn current_path(&self) -> Vec<String> {
-        self.path
-            .iter()
-            .map(|s| match s {
-                Seg::Key(k) => (*k).to_owned(),
-                Seg::Index(i) => i.to_string(),
-            })
-            .collect()
+    /// Writes the current path to `paths` as a JSON array of strings; where it is.
+    fn write_current_path(&mut self) -> Range<usize> {
+        let start = self.paths.len();
+        let out = &mut self.paths;
+        out.push(b'[');
+        for (i, seg) in self.path.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match seg {
+                Seg::Key(k) => write_js_string(out, k, self.ascii_only),
+                Seg::Index(i) => {
+                    out.push(b'"');
+                    write_u64(out, *i as u64);
+                    out.push(b'"');
+                }
+            }
+        }
+        out.push(b']');
+        start..self.paths.len()
     }
 }
 
@@ -490,14 +506,14 @@ impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> WriteHooks<'v> for Scrub
         }
         match (self.assign)(f) {
             Ok(id) => {
-                let p = self.current_path();
+                let p = self.write_current_path();
                 self.callbacks.push((id, p));
             }
             Err(e) => self.error = Some(e),
         }
     }
     fn link(&mut self, from: &'v [String]) {
-        let to = self.current_path();
+        let to = self.write_current_path();
         self.links.push((from, to));
     }
 }
@@ -537,6 +553,7 @@ pub fn write_message(
     let mut s = Scrubber {
         ascii_only,
         path: Vec::new(),
+        paths: Vec::new(),
         callbacks: Vec::new(),
         links: Vec::new(),
         assign,
@@ -563,7 +580,7 @@ pub fn write_message(
         out.push(b'"');
         write_u64(out, *id);
         out.extend_from_slice(b"\":");
-        write_path(out, path, ascii_only);
+        out.extend_from_slice(&s.paths[path.clone()]);
     }
     out.extend_from_slice(b"},\"links\":[");
     for (i, (from, to)) in s.links.iter().enumerate() {
@@ -573,7 +590,7 @@ pub fn write_message(
         out.extend_from_slice(b"{\"from\":");
         write_path(out, from, ascii_only);
         out.extend_from_slice(b",\"to\":");
-        write_path(out, to, ascii_only);
+        out.extend_from_slice(&s.paths[to.clone()]);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}\n");

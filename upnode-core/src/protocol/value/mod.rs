@@ -150,6 +150,20 @@ impl Value {
 
     /// Calls `f` for every function in the tree, depth first, in wire key order.
     pub fn for_each_function(&self, f: &mut impl FnMut(Function)) {
+        // Most values hold no container below their first level: no stack needed.
+        match self {
+            Value::Function(func) => return f(*func),
+            Value::Array(items) if !items.iter().any(Value::is_container) => {
+                for v in items {
+                    if let Value::Function(func) = v {
+                        f(*func);
+                    }
+                }
+                return;
+            }
+            Value::Array(_) | Value::Object(_) => {}
+            _ => return,
+        }
         let mut stack: Vec<&Value> = vec![self];
         // Depth-first, left to right: push children in reverse.
         while let Some(v) = stack.pop() {
@@ -163,6 +177,11 @@ impl Value {
                 _ => {}
             }
         }
+    }
+
+    /// Whether it is an array or an object.
+    fn is_container(&self) -> bool {
+        matches!(self, Value::Array(_) | Value::Object(_))
     }
 
     /// The value at `path` below this one (array indices as decimal strings).
