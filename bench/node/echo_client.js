@@ -109,16 +109,6 @@ function pipelined(remote, first, n, win, done, marks) {
     fill();
 }
 
-// VmHWM from /proc/self/status, in KiB; null where there is none.
-function peakRssKb() {
-    try {
-        var m = /VmHWM:\s*(\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'));
-        return m ? parseInt(m[1], 10) : null;
-    } catch (e) {
-        return null;
-    }
-}
-
 // Runs the steps in order, each step(next) calling next() when done.
 function steps(list) {
     (function next(i) { if (i < list.length) list[i](function () { next(i + 1); }); })(0);
@@ -182,7 +172,7 @@ function run(remote) {
         },
         function () {
             sequential(remote, seq, 1, function () {
-                result.rss_kb = peakRssKb();
+                result.rss_kb = common.peakRssKb();
                 process.stdout.write(JSON.stringify(result) + '\n');
                 process.exit(0);
             });

@@ -47,17 +47,12 @@ function onAnswer(i, m) {
     got++;
     if (got === n) {
         var doneUs = (performance.timeOrigin + performance.now()) * 1e3;
-        var m2 = /VmHWM:\s*(\d+)/.exec(readStatus());
         process.stdout.write(JSON.stringify({
             done_unix_us: doneUs,
-            rss_kb: m2 ? parseInt(m2[1], 10) : null
+            rss_kb: common.peakRssKb()
         }) + '\n');
         process.exit(0);
     }
-}
-
-function readStatus() {
-    try { return require('fs').readFileSync('/proc/self/status', 'utf8'); } catch (e) { return ''; }
 }
 
 for (var i = 0; i < n; i++) {

@@ -26,7 +26,8 @@
 //!   thread, as a Node process has one event loop); pinning is then skipped;
 //! - `--no-pin`: do not pin the server and client processes to cores;
 //! - `--cull`: the Rust upnode server's callback cull policy (default `answers`);
-//! - `--deadline SECS` (300): the longest any client process or server start may take.
+//! - `--deadline SECS` (1 200): the longest any client process or server start may take
+//!   (a Node client's million calls take minutes: see the README's *Performance*).
 //!
 //! Pairings (client → server, each its own process, started afresh for every run):
 //!
@@ -83,7 +84,7 @@ const USAGE: &str = "usage: loopback [--calls N] [--window K] [--sequential S] \
 
 /// How long any one client process or server start may take before the harness gives up,
 /// unless `--deadline` says otherwise.
-const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(1200);
 
 /// The deadline in force (`--deadline SECS`).
 fn deadline() -> Duration {
@@ -307,7 +308,7 @@ impl Opts {
                 }
                 "--warmup" => warmup = Some(number()?),
                 "--runs" => o.runs = number()?,
-                "--phases" => o.phases = Phases::parse(&value()?)?,
+                "--phases" => o.phases = Phases::parse(value()?)?,
                 "--only" => {
                     let list = value()?;
                     o.pairings = list

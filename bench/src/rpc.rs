@@ -142,8 +142,8 @@ pub async fn jsonrpsee_serve(addr: &str) -> (u16, ServerHandle) {
     let port = server.local_addr().expect("local address").port();
     let mut module = RpcModule::new(());
     module
-        .register_method("echo", |params, _, _| {
-            params.one::<Msg>().map_err(ErrorObjectOwned::from)
+        .register_method("echo", |params, _, _| -> Result<Msg, ErrorObjectOwned> {
+            params.one::<Msg>()
         })
         .expect("register echo");
     (port, server.start(module))
