@@ -74,7 +74,7 @@ use procs::Proc;
 use stats::{Run, Spread};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: loopback [--calls N] [--window K] [--sequential S] \
 [--long-calls L] [--flush-calls F] [--warmup W] [--runs R] \
@@ -484,16 +484,23 @@ fn pin(cmd: &mut Command, core: Option<usize>) {
 #[cfg(not(target_os = "linux"))]
 fn pin(_: &mut Command, _: Option<usize>) {}
 
-/// Starts the server of `i`, on `port` (0: the system picks).
-fn start_server(i: Impl, port: u16, o: &Opts, pins: &Pinning) -> (Proc, u16) {
+/// Starts the server of `i`, on `port` (0: the system picks); with `stamp`, it also prints
+/// when it began listening.
+fn start_server(i: Impl, port: u16, stamp: bool, o: &Opts, pins: &Pinning) -> (Proc, u16) {
     let mut cmd = if i == Impl::Node {
         let mut cmd = node_command("echo_server.js");
         cmd.arg(port.to_string());
+        if stamp {
+            cmd.arg("stamp");
+        }
         cmd
     } else {
         let mut cmd = self_command();
         cmd.arg(format!("serve-{}", i.name()));
         cmd.args(["--port", &port.to_string()]);
+        if stamp {
+            cmd.arg("--stamp");
+        }
         if o.multi_thread {
             cmd.arg("--multi-thread");
         }
@@ -518,7 +525,7 @@ struct Measured {
 /// The client run of `p`: a fresh server, a client process doing every selected phase but
 /// flush, the server's peak resident set read before it is stopped.
 fn client_run(p: Pairing, o: &Opts, pins: &Pinning) -> (Run, Option<u64>) {
-    let (server, port) = start_server(p.server, 0, o, pins);
+    let (server, port) = start_server(p.server, 0, false, o, pins);
     let plan = o.plan();
     let numbers = [
         plan.warmup,
@@ -580,13 +587,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn unix_us(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .expect("a clock after 1970")
-        .as_secs_f64()
-        * 1e6
-}
-
 /// The flush of `p`: the client first, with its transactions queued, then the server. Returns
 /// the milliseconds from the server listening to the last answer.
 fn flush_run(p: Pairing, o: &Opts, pins: &Pinning) -> f64 {
@@ -609,9 +609,13 @@ fn flush_run(p: Pairing, o: &Opts, pins: &Pinning) -> f64 {
     if line.trim() != "queued" {
         client.fail(&format!("printed {line:?} instead of \"queued\""));
     }
-    let (server, _) = start_server(p.server, port, o, pins);
-    // The server printed its port once listening: the clock starts now.
-    let listening = unix_us(SystemTime::now());
+    let (mut server, _) = start_server(p.server, port, true, o, pins);
+    // The clock starts when the server began listening, as it says.
+    let stamp = server.line(deadline());
+    let listening: f64 = stamp
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| server.fail(&format!("printed {stamp:?} instead of a time")));
     let (status, lines, stderr) = client.finish(deadline());
     drop(server);
     assert!(
@@ -826,10 +830,17 @@ cull policy {}.",
             .map_or("answers", String::as_str)
     );
     println!("{}", pins.note);
+    let warm = if ph.any_client_phase() {
+        format!(
+            "; each client process warms up with {} calls one at a time and {} with {} in flight",
+            o.warmup, o.warmup, o.window
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{} runs of every pairing, interleaved; each client process warms up with {} calls \
-one at a time and {} with {} in flight. Figures: median (min–max) over runs.",
-        o.runs, o.warmup, o.warmup, o.window
+        "{} runs of every pairing, interleaved{warm}. Figures: median (min–max) over runs.",
+        o.runs
     );
     println!();
 
@@ -914,14 +925,16 @@ one at a time and {} with {} in flight. Figures: median (min–max) over runs.",
     let plan = o.plan();
     let per_client =
         2 * plan.warmup + plan.sequential + plan.pipelined + plan.outstanding + plan.long + 1;
-    println!(
-        "Every answer checked ({per_client} calls per client process{}); RSS is each \
-process's VmHWM at the end of its run; total time {:.1} s.",
-        if ph.flush {
-            format!(", {} per flush", o.flush_calls)
-        } else {
-            String::new()
-        },
-        began.elapsed().as_secs_f64()
-    );
+    let mut checked = Vec::new();
+    if ph.any_client_phase() {
+        checked.push(format!("{per_client} calls per client process"));
+    }
+    if ph.flush {
+        checked.push(format!("{} per flush", o.flush_calls));
+    }
+    print!("Every answer checked ({})", checked.join(", "));
+    if ph.any_client_phase() {
+        print!("; RSS is each process's VmHWM at the end of its run");
+    }
+    println!("; total time {:.1} s.", began.elapsed().as_secs_f64());
 }

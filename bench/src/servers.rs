@@ -3,7 +3,9 @@
 //! every pairing is two processes, as with Node.
 //!
 //! A server binds `127.0.0.1` on a port the system picks (or on `--port P`), prints the
-//! port as its first stdout line, and exits when its stdin closes (or after [`LIFETIME`]).
+//! port as its first stdout line (with `--stamp`, then the wall clock in µs since the Unix
+//! epoch at which it began listening, for the flush phase), and exits when its stdin closes
+//! (or after [`LIFETIME`]).
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -79,10 +81,22 @@ pub fn serve(kind: Kind) -> ! {
                 (port, Box::new((server, l)))
             }
         };
+        // Listening from here on.
+        let listening = std::time::SystemTime::now();
         let mut out = std::io::stdout();
         writeln!(out, "{port}")
             .and_then(|()| out.flush())
             .expect("print the port");
+        if std::env::args().any(|a| a == "--stamp") {
+            let us = listening
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("a clock after 1970")
+                .as_secs_f64()
+                * 1e6;
+            writeln!(out, "{us}")
+                .and_then(|()| out.flush())
+                .expect("print when listening began");
+        }
         let stdin_closed = tokio::task::spawn_blocking(|| {
             let mut sink = [0u8; 256];
             let mut stdin = std::io::stdin();
