@@ -24,7 +24,9 @@
 //!   also `rust-node` and `node-rust` (upnode-tokio with Node upnode, either way round);
 //! - `--multi-thread`: tokio's multi-thread runtime in every Rust process (default: one
 //!   thread, as a Node process has one event loop); pinning is then skipped;
-//! - `--no-pin`: do not pin the server and client processes to cores;
+//! - `--no-pin`: do not pin the server and client processes to cores (on a machine whose
+//!   cores other work shares, a pinned process cannot move away from a busy core and waits
+//!   out the other work's time slices: p99 latencies of milliseconds);
 //! - `--cull`: the Rust upnode server's callback cull policy (default `answers`);
 //! - `--deadline SECS` (1 200): the longest any client process or server start may take
 //!   (a Node client's million calls take minutes: see the README's *Performance*).
