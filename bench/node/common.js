@@ -36,3 +36,15 @@ exports.percentile = function (sorted, p) {
     var rank = Math.ceil(p / 100 * sorted.length);
     return sorted[Math.max(rank, 1) - 1];
 };
+
+// The process's peak resident set (VmHWM from /proc/self/status) in KiB, or
+// null where there is no such file.
+exports.peakRssKb = function () {
+    try {
+        var status = require('fs').readFileSync('/proc/self/status', 'utf8');
+        var m = /VmHWM:\s*(\d+)/.exec(status);
+        return m ? parseInt(m[1], 10) : null;
+    } catch (e) {
+        return null;
+    }
+};

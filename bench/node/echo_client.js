@@ -1,21 +1,23 @@
 // The loopback benchmark's Node client: connects with upnode to an echo
 // server (Node or Rust), measures itself, and prints one JSON result line.
 //
-// Usage: node echo_client.js PORT CALLS WINDOW WARMUP [SEQUENTIAL]
-//
-// SEQUENTIAL (default CALLS) is how many calls the sequential loop makes.
+// Usage: node echo_client.js PORT WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG
 //
 // 1. warm-up: WARMUP calls one at a time, then WARMUP calls with WINDOW in
 //    flight (not measured; lets V8 optimise the hot paths);
-// 2. sequential: CALLS calls, each sent when the previous one was answered;
-//    wall clock around the whole loop, plus each call's latency;
-// 3. pipelined: CALLS calls with up to WINDOW unanswered at any time; wall
-//    clock around the whole loop;
-// 4. one last call, which must be the next answer: proves nothing extra came.
+// 2. sequential: SEQUENTIAL calls, each sent when the previous one was
+//    answered; wall clock around the whole loop, plus each call's latency;
+// 3. pipelined: PIPELINED calls with up to WINDOW unanswered at any time;
+// 4. outstanding: OUTSTANDING calls, all sent at once;
+// 5. long: LONG calls with WINDOW unanswered, timed over the first and the
+//    last tenth;
+// 6. one last call, which must be the next answer: proves nothing extra came.
 //
-// Every answer is checked: it must be exactly {seq, data} as sent, each call
-// answered once. Any mismatch ends the process with status 1 and a message on
-// stderr. The harness (bench/src) measures its Rust clients the same way.
+// A count of 0 leaves its phase out. The result line also carries the
+// process's peak resident set (VmHWM). Every answer is checked: it must be
+// exactly {seq, data} as sent, each call answered once. Any mismatch ends the
+// process with status 1 and a message on stderr. The harness (bench/src)
+// measures its Rust clients the same way.
 'use strict';
 
 var net = require('net');
@@ -23,13 +25,13 @@ var upnode = require('upnode');
 var common = require('./common');
 
 var NAME = 'echo_client';
-var port = parseInt(process.argv[2], 10);
-var calls = parseInt(process.argv[3], 10);
-var window = parseInt(process.argv[4], 10);
-var warmup = parseInt(process.argv[5], 10);
-var seqCalls = process.argv[6] === undefined ? calls : parseInt(process.argv[6], 10);
-if (!(port > 0) || !(calls > 0) || !(window > 0) || !(warmup >= 0) || !(seqCalls >= 0)) {
-    common.fail(NAME, 'usage: node echo_client.js PORT CALLS WINDOW WARMUP');
+var n = process.argv.slice(2, 9).map(function (a) { return parseInt(a, 10); });
+var port = n[0], warmup = n[1], seqCalls = n[2], calls = n[3], window = n[4];
+var outstanding = n[5], longCalls = n[6];
+if (n.length !== 7 || !(port > 0) || !(window > 0) ||
+    !n.every(function (x) { return x >= 0; })) {
+    common.fail(NAME, 'usage: node echo_client.js PORT WARMUP SEQUENTIAL PIPELINED ' +
+        'WINDOW OUTSTANDING LONG');
 }
 common.lifeline(NAME, 10 * 60 * 1000);
 
@@ -74,12 +76,16 @@ function sequential(remote, first, n, done) {
     })();
 }
 
-// n calls numbered from `first`, keeping up to `win` unanswered. done(seconds).
-function pipelined(remote, first, n, win, done) {
+// n calls numbered from `first`, keeping up to `win` unanswered.
+// done(seconds, [seconds from the start until marks[i] answers had come]).
+function pipelined(remote, first, n, win, done, marks) {
+    marks = marks || [];
+    var at = [];
     var seen = new Uint8Array(n);
     var sent = 0;
     var got = 0;
     var start = now();
+    if (n === 0) return done(0, marks.map(function () { return 0; }));
     function onAnswer(answer) {
         var k = answer && typeof answer.seq === 'number' ? answer.seq - first : -1;
         if (!(k >= 0 && k < sent) || seen[k]) {
@@ -88,7 +94,10 @@ function pipelined(remote, first, n, win, done) {
         check(answer, first + k);
         seen[k] = 1;
         got++;
-        if (got === n) return done(micros(start, now()) / 1e6);
+        while (at.length < marks.length && marks[at.length] <= got) {
+            at.push(micros(start, now()) / 1e6);
+        }
+        if (got === n) return done(micros(start, now()) / 1e6, at);
         fill();
     }
     function fill() {
@@ -100,35 +109,75 @@ function pipelined(remote, first, n, win, done) {
     fill();
 }
 
+// Runs the steps in order, each step(next) calling next() when done.
+function steps(list) {
+    (function next(i) { if (i < list.length) list[i](function () { next(i + 1); }); })(0);
+}
+
 function run(remote) {
     // Sequence numbers never repeat within a connection: a stray answer from
     // one phase cannot pass for an answer in the next.
     var seq = 0;
-    sequential(remote, seq, warmup, function () {
-        seq += warmup;
-        pipelined(remote, seq, warmup, window, function () {
-            seq += warmup;
-            sequential(remote, seq, seqCalls, function (seqSecs, lat) {
+    var result = {};
+    steps([
+        function (next) { sequential(remote, seq, warmup, function () { seq += warmup; next(); }); },
+        function (next) {
+            pipelined(remote, seq, warmup, window, function () { seq += warmup; next(); });
+        },
+        function (next) {
+            if (seqCalls === 0) return next();
+            sequential(remote, seq, seqCalls, function (secs, lat) {
                 seq += seqCalls;
                 lat.sort(function (a, b) { return a - b; });
-                pipelined(remote, seq, calls, window, function (pipeSecs) {
-                    seq += calls;
-                    sequential(remote, seq, 1, function () {
-                        process.stdout.write(JSON.stringify({
-                            sequential: {
-                                calls: seqCalls,
-                                secs: seqSecs,
-                                p50_us: common.percentile(lat, 50),
-                                p99_us: common.percentile(lat, 99)
-                            },
-                            pipelined: { calls: calls, window: window, secs: pipeSecs }
-                        }) + '\n');
-                        process.exit(0);
-                    });
-                });
+                result.sequential = {
+                    calls: seqCalls,
+                    secs: secs,
+                    p50_us: common.percentile(lat, 50),
+                    p99_us: common.percentile(lat, 99)
+                };
+                next();
             });
-        });
-    });
+        },
+        function (next) {
+            if (calls === 0) return next();
+            pipelined(remote, seq, calls, window, function (secs) {
+                seq += calls;
+                result.pipelined = { calls: calls, window: window, secs: secs };
+                next();
+            });
+        },
+        function (next) {
+            if (outstanding === 0) return next();
+            pipelined(remote, seq, outstanding, outstanding, function (secs) {
+                seq += outstanding;
+                result.outstanding = { calls: outstanding, window: outstanding, secs: secs };
+                next();
+            });
+        },
+        function (next) {
+            if (longCalls === 0) return next();
+            var tenth = Math.max(Math.floor(longCalls / 10), 1);
+            pipelined(remote, seq, longCalls, window, function (secs, at) {
+                seq += longCalls;
+                result.long = {
+                    calls: longCalls,
+                    window: window,
+                    tenth: tenth,
+                    first_tenth_secs: at[0],
+                    last_tenth_secs: secs - at[1],
+                    secs: secs
+                };
+                next();
+            }, [tenth, longCalls - tenth]);
+        },
+        function () {
+            sequential(remote, seq, 1, function () {
+                result.rss_kb = common.peakRssKb();
+                process.stdout.write(JSON.stringify(result) + '\n');
+                process.exit(0);
+            });
+        }
+    ]);
 }
 
 var up = upnode.connect({

@@ -1,9 +1,11 @@
 // The loopback benchmark's Node server: an upnode interface exporting
 // echo(x, cb), which answers cb(x) with the value it was given.
 //
-// Usage: node echo_server.js
-// Binds 127.0.0.1 on a port the system picks and prints that port as its
-// first stdout line. Runs until its stdin closes (at most five minutes).
+// Usage: node echo_server.js [PORT [stamp]]
+// Binds 127.0.0.1 on PORT (default 0: a port the system picks) and prints the
+// port as its first stdout line once listening; with `stamp`, then the wall
+// clock in µs since the Unix epoch at which listening began (for the flush
+// phase). Runs until its stdin closes (at most five minutes).
 //
 // upnode 0.6's listen() cannot bind port 0 (it takes 0 for "no port"), so each
 // accepted socket is piped through its own upnode(cons) handle instead; that
@@ -30,6 +32,10 @@ var server = net.createServer(function (socket) {
     var handle = upnode(cons);
     socket.pipe(handle).pipe(socket);
 });
-server.listen(0, '127.0.0.1', function () {
+var port = process.argv[2] === undefined ? 0 : parseInt(process.argv[2], 10);
+if (!(port >= 0 && port < 65536)) common.fail('echo_server', 'usage: node echo_server.js [PORT]');
+server.listen(port, '127.0.0.1', function () {
+    var listening = (performance.timeOrigin + performance.now()) * 1e3;
     process.stdout.write(server.address().port + '\n');
+    if (process.argv[3] === 'stamp') process.stdout.write(listening + '\n');
 });

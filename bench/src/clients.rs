@@ -3,7 +3,7 @@
 //! Both clients implement [`Echo`]: queue a call, take the next answer. The loops
 //! ([`sequential`], [`pipelined`]) are written once over it and check every answer.
 
-use crate::stats::{percentile, Pipelined, Run, Sequential};
+use crate::stats::{percentile, Long, Pipelined, Run, Sequential};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -48,8 +48,13 @@ pub struct UpnodeEcho {
 }
 
 impl UpnodeEcho {
-    pub async fn connect(port: u16) -> UpnodeEcho {
-        let mut builder = Client::builder();
+    /// `window` is the most calls the run keeps outstanding: the client's limit
+    /// (`max_in_flight`, 100 000 by default) is raised to it if need be.
+    pub async fn connect(port: u16, window: usize) -> UpnodeEcho {
+        let mut builder = Client::builder().max_in_flight(
+            window.max(upnode_tokio::upnode_core::config::DEFAULT_MAX_IN_FLIGHT),
+            Default::default(),
+        );
         let events = builder.subscribe();
         let client = builder.connect_tcp(format!("127.0.0.1:{port}")).unwrap();
         let remote = client.up().await.expect("the link comes up");
@@ -174,10 +179,18 @@ pub async fn sequential<E: Echo>(e: &mut E, first: u64, n: usize) -> (f64, Vec<f
     (start.elapsed().as_secs_f64(), lat)
 }
 
-/// `n` calls numbered from `first` with up to `window` unanswered: wall clock.
-/// Every call must be answered exactly once, in any order.
-pub async fn pipelined<E: Echo>(e: &mut E, first: u64, n: usize, window: usize) -> f64 {
+/// `n` calls numbered from `first` with up to `window` unanswered: wall clock, and for
+/// each of `marks` (answer counts, ascending) the time since the start when that many
+/// answers had come. Every call must be answered exactly once, in any order.
+pub async fn pipelined<E: Echo>(
+    e: &mut E,
+    first: u64,
+    n: usize,
+    window: usize,
+    marks: &[usize],
+) -> (f64, Vec<f64>) {
     let mut seen = vec![false; n];
+    let mut at = Vec::with_capacity(marks.len());
     let (mut sent, mut got) = (0usize, 0usize);
     let start = Instant::now();
     while got < n {
@@ -195,44 +208,158 @@ pub async fn pipelined<E: Echo>(e: &mut E, first: u64, n: usize, window: usize) 
         check(&answer, first + k as u64);
         seen[k] = true;
         got += 1;
+        while at.len() < marks.len() && marks[at.len()] <= got {
+            at.push(start.elapsed().as_secs_f64());
+        }
     }
     let secs = start.elapsed().as_secs_f64();
     assert!(seen.iter().all(|&s| s), "a call was never answered");
-    secs
+    (secs, at)
 }
 
-/// The whole client run, the same steps as `echo_client.js`: warm up, measure the
-/// sequential then the pipelined loop, then one last call that must be the next answer
-/// (nothing extra arrived).
-pub async fn run<E: Echo>(
-    e: &mut E,
-    calls: usize,
-    seq_calls: usize,
-    window: usize,
-    warmup: usize,
-) -> Run {
+/// What one client process measures; a count of 0 leaves a phase out.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub warmup: usize,
+    pub sequential: usize,
+    /// Calls of the pipelined phase, `window` in flight.
+    pub pipelined: usize,
+    pub window: usize,
+    /// Calls of the outstanding phase, all in flight at once.
+    pub outstanding: usize,
+    /// Calls of the long phase, `window` in flight.
+    pub long: usize,
+}
+
+impl Plan {
+    /// The most calls any phase keeps in flight.
+    pub fn max_window(&self) -> usize {
+        self.window.max(self.outstanding)
+    }
+}
+
+/// The whole client run, the same steps as `echo_client.js`: warm up, then the phases in
+/// order (sequential, pipelined, outstanding, long), then one last call that must be the
+/// next answer (nothing extra arrived). Sequence numbers never repeat on a connection.
+pub async fn run<E: Echo>(e: &mut E, p: Plan) -> Run {
     let mut seq = 0u64;
-    sequential(e, seq, warmup).await;
-    seq += warmup as u64;
-    pipelined(e, seq, warmup, window).await;
-    seq += warmup as u64;
-    let (seq_secs, mut lat) = sequential(e, seq, seq_calls).await;
-    seq += seq_calls as u64;
-    lat.sort_by(f64::total_cmp);
-    let pipe_secs = pipelined(e, seq, calls, window).await;
-    seq += calls as u64;
-    sequential(e, seq, 1).await;
-    Run {
-        sequential: Sequential {
-            calls: seq_calls,
-            secs: seq_secs,
+    let mut run = Run::default();
+    sequential(e, seq, p.warmup).await;
+    seq += p.warmup as u64;
+    pipelined(e, seq, p.warmup, p.window, &[]).await;
+    seq += p.warmup as u64;
+    if p.sequential > 0 {
+        let (secs, mut lat) = sequential(e, seq, p.sequential).await;
+        seq += p.sequential as u64;
+        lat.sort_by(f64::total_cmp);
+        run.sequential = Some(Sequential {
+            calls: p.sequential,
+            secs,
             p50_us: percentile(&lat, 50.0),
             p99_us: percentile(&lat, 99.0),
-        },
-        pipelined: Pipelined {
-            calls,
-            window,
-            secs: pipe_secs,
-        },
+        });
     }
+    if p.pipelined > 0 {
+        let (secs, _) = pipelined(e, seq, p.pipelined, p.window, &[]).await;
+        seq += p.pipelined as u64;
+        run.pipelined = Some(Pipelined {
+            calls: p.pipelined,
+            window: p.window,
+            secs,
+        });
+    }
+    if p.outstanding > 0 {
+        let (secs, _) = pipelined(e, seq, p.outstanding, p.outstanding, &[]).await;
+        seq += p.outstanding as u64;
+        run.outstanding = Some(Pipelined {
+            calls: p.outstanding,
+            window: p.outstanding,
+            secs,
+        });
+    }
+    if p.long > 0 {
+        let tenth = (p.long / 10).max(1);
+        let (secs, at) = pipelined(e, seq, p.long, p.window, &[tenth, p.long - tenth]).await;
+        seq += p.long as u64;
+        run.long = Some(Long {
+            calls: p.long,
+            window: p.window,
+            tenth,
+            first_tenth_secs: at[0],
+            last_tenth_secs: secs - at[1],
+            secs,
+        });
+    }
+    sequential(e, seq, 1).await;
+    run.rss_kb = crate::stats::own_peak_rss_kb();
+    run
+}
+
+/// Flush: `n` transactions queued on an upnode-tokio client whose server is not up yet
+/// (reconnecting every 5 ms), each making one `echo` call. Prints `queued` once they all
+/// wait, then, when the last answer has come, one JSON line: `{"done_unix_us": …,
+/// "rss_kb": …}` (wall clock, for the harness to compare with when the server listened).
+pub async fn flush(port: u16, n: usize) {
+    use std::io::Write;
+    let client = Client::builder()
+        .reconnect(
+            upnode_tokio::upnode_core::link::backoff::ReconnectPolicy::fixed(
+                std::time::Duration::from_millis(5),
+            ),
+        )
+        .max_in_flight(
+            n.max(upnode_tokio::upnode_core::config::DEFAULT_MAX_IN_FLIGHT),
+            Default::default(),
+        )
+        .connect_tcp(format!("127.0.0.1:{port}"))
+        .unwrap();
+    let (tx, mut rx) = futures::channel::mpsc::unbounded();
+    for i in 0..n as u64 {
+        let tx = tx.clone();
+        client
+            .transaction(None, move |remote| {
+                let remote = remote.expect("the link comes up");
+                let _ = tx.unbounded_send((i, remote.call::<_, (Msg,)>("echo", &(message(i),))));
+            })
+            .expect("queue a transaction");
+    }
+    drop(tx);
+    let mut out = std::io::stdout();
+    writeln!(out, "queued")
+        .and_then(|()| out.flush())
+        .expect("print to the harness");
+    let mut pending = FuturesUnordered::new();
+    let mut started = 0usize;
+    let mut seen = vec![false; n];
+    let mut got = 0usize;
+    while got < n {
+        tokio::select! {
+            call = rx.next(), if started < n => {
+                let (i, fut) = call.expect("every transaction ran");
+                started += 1;
+                pending.push(async move { (i, fut.await) });
+            }
+            Some((i, answer)) = pending.next() => {
+                let (m,) = answer.unwrap_or_else(|e| panic!("queued call {i} failed: {e}"));
+                check(&m, i);
+                assert!(!seen[i as usize], "call {i} answered twice");
+                seen[i as usize] = true;
+                got += 1;
+            }
+        }
+    }
+    let done = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970");
+    client.close().await;
+    writeln!(
+        out,
+        "{}",
+        serde_json::json!({
+            "done_unix_us": done.as_secs_f64() * 1e6,
+            "rss_kb": crate::stats::own_peak_rss_kb(),
+        })
+    )
+    .and_then(|()| out.flush())
+    .expect("print to the harness");
 }

@@ -46,6 +46,11 @@ impl Proc {
         (p, port)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The next stdout line.
     ///
     /// # Panics

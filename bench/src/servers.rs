@@ -1,8 +1,11 @@
-//! The Rust servers, each run in a child process of its own (`loopback serve-raw` /
-//! `loopback serve-upnode`) so that every pairing is two processes, as with Node.
+//! The Rust servers, each run in a child process of its own (`loopback serve-raw`,
+//! `serve-upnode`, `serve-tarpc-bincode`, `serve-tarpc-json`, `serve-jsonrpsee`) so that
+//! every pairing is two processes, as with Node.
 //!
-//! A server binds `127.0.0.1` on a port the system picks, prints the port as its first
-//! stdout line, and exits when its stdin closes (or after [`LIFETIME`]).
+//! A server binds `127.0.0.1` on a port the system picks (or on `--port P`), prints the
+//! port as its first stdout line (with `--stamp`, then the wall clock in µs since the Unix
+//! epoch at which it began listening, for the flush phase), and exits when its stdin closes
+//! (or after [`LIFETIME`]).
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -21,22 +24,52 @@ pub enum Kind {
     Raw,
     /// An upnode-tokio server exporting `echo(x, cb)`.
     Upnode,
+    /// tarpc's `serde_transport` over TCP with the Bincode codec.
+    TarpcBincode,
+    /// tarpc's `serde_transport` over TCP with the JSON codec.
+    TarpcJson,
+    /// A jsonrpsee WebSocket server with an `echo` method.
+    Jsonrpsee,
+}
+
+/// `--port P` from the command line, or 0 (the system picks).
+fn port_arg() -> u16 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Runs a server until stdin closes; never returns.
 pub fn serve(kind: Kind) -> ! {
     let rt = crate::runtime();
+    let want = port_arg();
+    let addr = format!("127.0.0.1:{want}");
     rt.block_on(async move {
         // Whatever must stay alive while serving (the listener and the server handle).
         let (port, _serving): (u16, Box<dyn std::any::Any>) = match kind {
+            Kind::TarpcBincode => {
+                let port = crate::rpc::tarpc_serve(&addr, crate::rpc::Codec::Bincode).await;
+                (port, Box::new(()))
+            }
+            Kind::TarpcJson => {
+                let port = crate::rpc::tarpc_serve(&addr, crate::rpc::Codec::Json).await;
+                (port, Box::new(()))
+            }
+            Kind::Jsonrpsee => {
+                let (port, handle) = crate::rpc::jsonrpsee_serve(&addr).await;
+                (port, Box::new(handle))
+            }
             Kind::Raw => {
-                let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let l = TcpListener::bind(&addr).await.expect("bind");
                 let port = l.local_addr().expect("local address").port();
                 (port, Box::new(tokio::spawn(raw_accept(l))))
             }
             Kind::Upnode => {
                 let server = upnode_server();
-                let l = upnode_tokio::listen(&server, "127.0.0.1:0")
+                let l = upnode_tokio::listen(&server, addr.as_str())
                     .await
                     .expect("listen");
                 let port: u16 = l
@@ -48,10 +81,22 @@ pub fn serve(kind: Kind) -> ! {
                 (port, Box::new((server, l)))
             }
         };
+        // Listening from here on.
+        let listening = std::time::SystemTime::now();
         let mut out = std::io::stdout();
         writeln!(out, "{port}")
             .and_then(|()| out.flush())
             .expect("print the port");
+        if std::env::args().any(|a| a == "--stamp") {
+            let us = listening
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("a clock after 1970")
+                .as_secs_f64()
+                * 1e6;
+            writeln!(out, "{us}")
+                .and_then(|()| out.flush())
+                .expect("print when listening began");
+        }
         let stdin_closed = tokio::task::spawn_blocking(|| {
             let mut sink = [0u8; 256];
             let mut stdin = std::io::stdin();

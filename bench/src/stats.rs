@@ -1,16 +1,63 @@
 //! What one client run measured, and how runs are summarised.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// One client run, as the Rust clients measure it and as `echo_client.js` prints it.
-#[derive(Debug, Clone, Deserialize)]
+/// One client run, as the Rust clients measure it and as `echo_client.js` prints it (one
+/// JSON line). A phase left out is `null` or absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Run {
-    pub sequential: Sequential,
-    pub pipelined: Pipelined,
+    #[serde(default)]
+    pub sequential: Option<Sequential>,
+    #[serde(default)]
+    pub pipelined: Option<Pipelined>,
+    #[serde(default)]
+    pub outstanding: Option<Pipelined>,
+    #[serde(default)]
+    pub long: Option<Long>,
+    /// The client process's peak resident set (`VmHWM`), in KiB.
+    #[serde(default)]
+    pub rss_kb: Option<u64>,
+}
+
+/// `calls` round trips with up to `window` unanswered, timed by tenths.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Long {
+    pub calls: usize,
+    pub window: usize,
+    /// Calls in a tenth.
+    pub tenth: usize,
+    /// From the start until `tenth` answers had come.
+    pub first_tenth_secs: f64,
+    /// From `calls - tenth` answers until the last.
+    pub last_tenth_secs: f64,
+    pub secs: f64,
+}
+
+impl Long {
+    /// Rate over the last tenth divided by the rate over the first: below 1 when the
+    /// connection slows down as it ages.
+    pub fn ratio(&self) -> f64 {
+        self.first_tenth_secs / self.last_tenth_secs
+    }
+}
+
+/// The peak resident set (`VmHWM`, KiB) of process `pid` (or `self`), from
+/// `/proc/<pid>/status`; `None` where there is no such file (not Linux).
+pub fn peak_rss_kb(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// This process's peak resident set, KiB.
+pub fn own_peak_rss_kb() -> Option<u64> {
+    peak_rss_kb("self")
 }
 
 /// `calls` round trips one at a time.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sequential {
     pub calls: usize,
     /// Wall clock around the whole loop.
@@ -20,7 +67,7 @@ pub struct Sequential {
 }
 
 /// `calls` round trips with up to `window` unanswered.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pipelined {
     pub calls: usize,
     pub window: usize,
@@ -28,13 +75,15 @@ pub struct Pipelined {
     pub secs: f64,
 }
 
-impl Run {
-    pub fn seq_rate(&self) -> f64 {
-        self.sequential.calls as f64 / self.sequential.secs
+impl Pipelined {
+    pub fn rate(&self) -> f64 {
+        self.calls as f64 / self.secs
     }
+}
 
-    pub fn pipe_rate(&self) -> f64 {
-        self.pipelined.calls as f64 / self.pipelined.secs
+impl Sequential {
+    pub fn rate(&self) -> f64 {
+        self.calls as f64 / self.secs
     }
 }
 
@@ -72,17 +121,22 @@ impl Spread {
         }
     }
 
-    /// `median (min–max)`, or just the value for a single run.
+    /// `median (min–max)`, or just the value for a single run; whole numbers with groups
+    /// of thousands.
     pub fn show(&self) -> String {
+        self.show_with(group)
+    }
+
+    /// As [`show`](Self::show), with `digits` after the point instead.
+    pub fn show_fixed(&self, digits: usize) -> String {
+        self.show_with(|x| format!("{x:.digits$}"))
+    }
+
+    fn show_with(&self, f: impl Fn(f64) -> String) -> String {
         if self.min == self.max {
-            group(self.median)
+            f(self.median)
         } else {
-            format!(
-                "{} ({}–{})",
-                group(self.median),
-                group(self.min),
-                group(self.max)
-            )
+            format!("{} ({}–{})", f(self.median), f(self.min), f(self.max))
         }
     }
 }
