@@ -12,7 +12,6 @@ use super::queue::{EntryId, TxQueue};
 use super::route::{Route, Routed};
 use super::timers::{earliest, Timer, TimerTable};
 use crate::config::{ClientConfig, OutputLimits, PolicyError};
-use crate::hash::HashMap;
 use crate::protocol::{LocalFn, RemoteFn, Value};
 use crate::session::{Session, Target};
 use bytes::Bytes;
@@ -142,9 +141,9 @@ pub struct ClientLink {
     /// Every deadline but those of calls and transactions.
     timers: TimerTable,
     heartbeat: Heartbeat,
-    queue: TxQueue<TxId>,
-    /// Where each waiting transaction sits in the queue (for `cancel`).
-    waiting: HashMap<TxId, EntryId>,
+    /// Waiting transactions under their numbers (which grow with time, so the queue is in
+    /// the order they were made), each with its retry flag.
+    queue: TxQueue<bool>,
     next_tx: u64,
     /// Transactions with retry that ran and are not finished yet.
     running: BTreeSet<TxId>,
@@ -177,7 +176,6 @@ impl ClientLink {
             attempt: 0,
             backoff,
             queue,
-            waiting: HashMap::default(),
             next_tx: 0,
             running: BTreeSet::new(),
             up_value: None,
@@ -489,14 +487,10 @@ impl ClientLink {
         self.state = State::Up { conn, since: now };
         self.up_value = Some(value);
         // Waits that ended by `now` timed out, even if the driver's timer has not fired yet.
-        for (_, tx) in self.queue.expire(now) {
-            self.waiting.remove(&tx);
-            self.events.push_back(LinkEvent::TransactionTimedOut { tx });
-        }
+        self.expire_transactions(now);
         // The queue is flushed in order before `up` is reported.
-        while let Some((_, tx)) = self.queue.pop_front() {
-            self.waiting.remove(&tx);
-            self.ready(tx, id);
+        while let Some(entry) = self.queue.pop_front() {
+            self.ready(waiting_tx(entry), id);
         }
         self.events.push_back(LinkEvent::Up { conn: id });
     }
@@ -509,14 +503,19 @@ impl ClientLink {
             .push_back(LinkEvent::TransactionReady { tx, conn });
     }
 
+    /// Reports the transactions whose wait ended by `now`.
+    fn expire_transactions(&mut self, now: Instant) {
+        for entry in self.queue.expire(now) {
+            let tx = waiting_tx(entry);
+            self.events.push_back(LinkEvent::TransactionTimedOut { tx });
+        }
+    }
+
     // ---- timers -----------------------------------------------------------------------------
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for (_, tx) in self.queue.expire(now) {
-            self.waiting.remove(&tx);
-            self.events.push_back(LinkEvent::TransactionTimedOut { tx });
-        }
+        self.expire_transactions(now);
         let session = self.state.conn_mut().map(|c| &mut c.session);
         for call in self.calls.expire(session, now) {
             self.events.push_back(LinkEvent::CallFailed {
@@ -595,10 +594,9 @@ impl ClientLink {
             }
         }
         let deadline = timeout.map(|t| now + t);
-        match self.queue.push(tx, deadline) {
-            Ok(q) => {
+        match self.queue.insert(queue_key(tx), tx.retry, deadline) {
+            Ok(_) => {
                 self.next_tx += 1;
-                self.waiting.insert(tx, q);
                 Ok(tx)
             }
             Err(_) => Err(TransactError::QueueFull {
@@ -611,10 +609,7 @@ impl ClientLink {
     /// Returns whether it was waiting.
     pub fn cancel(&mut self, tx: TxId) -> bool {
         self.running.remove(&tx);
-        match self.waiting.remove(&tx) {
-            Some(q) => self.queue.remove(q).is_some(),
-            None => false,
-        }
+        self.queue.remove(queue_key(tx)).is_some()
     }
 
     /// A transaction with retry completed; it will not run again, even if the connection it
@@ -627,9 +622,7 @@ impl ClientLink {
         if self.running.remove(&tx) || !tx.retry {
             return;
         }
-        if let Some(q) = self.waiting.remove(&tx) {
-            self.queue.remove(q);
-        }
+        self.queue.remove(queue_key(tx));
     }
 
     /// Calls the server on connection `conn`. Local functions in `args` are callbacks the
@@ -766,11 +759,8 @@ impl ClientLink {
         for tx in std::mem::take(&mut self.running) {
             // At-least-once: run it again on the next connection. Should the queue be full,
             // the transaction is reported closed rather than dropped silently.
-            match self.queue.push(tx, None) {
-                Ok(q) => {
-                    self.waiting.insert(tx, q);
-                }
-                Err(_) => self.events.push_back(LinkEvent::TransactionClosed { tx }),
+            if self.queue.insert(queue_key(tx), tx.retry, None).is_err() {
+                self.events.push_back(LinkEvent::TransactionClosed { tx });
             }
         }
         match was_up_since {
@@ -823,13 +813,26 @@ impl ClientLink {
         }
         self.up_value = None;
         self.running.clear();
-        for (_, tx) in self.queue.drain() {
+        for entry in self.queue.drain() {
+            let tx = waiting_tx(entry);
             self.events.push_back(LinkEvent::TransactionClosed { tx });
         }
-        self.waiting.clear();
         if let Some(e) = err {
             self.events.push_back(LinkEvent::Error(e));
         }
         self.events.push_back(LinkEvent::Closed);
+    }
+}
+
+/// Where a transaction waits in the queue: under its own number.
+fn queue_key(tx: TxId) -> EntryId {
+    EntryId::from_u64(tx.id)
+}
+
+/// The transaction of a queue entry.
+fn waiting_tx((key, retry): (EntryId, bool)) -> TxId {
+    TxId {
+        id: key.as_u64(),
+        retry,
     }
 }

@@ -68,6 +68,16 @@ impl EntryId {
     pub fn as_u64(self) -> u64 {
         self.0
     }
+
+    /// The id numbered `n`, for [`TxQueue::insert`].
+    ///
+    /// ```
+    /// let id = upnode_core::link::queue::EntryId::from_u64(5);
+    /// assert_eq!(id.as_u64(), 5);
+    /// ```
+    pub fn from_u64(n: u64) -> EntryId {
+        EntryId(n)
+    }
 }
 
 impl fmt::Display for EntryId {
@@ -275,6 +285,41 @@ impl<T> TxQueue<T> {
         }
         self.entries.insert(seq, Entry { payload, deadline });
         Ok(EntryId(seq))
+    }
+
+    /// Queues `payload` under an id the caller chose, due by `deadline` if given: the queue
+    /// keeps entries in id order, so ids that grow with time keep it FIFO (the link uses
+    /// its transaction numbers). An entry already under `id` is replaced and its payload
+    /// returned; a full queue hands the payload back in the error.
+    ///
+    /// ```
+    /// use upnode_core::link::queue::{EntryId, TxQueue};
+    /// let mut q = TxQueue::new();
+    /// assert!(matches!(q.insert(EntryId::from_u64(7), 'b', None), Ok(None)));
+    /// assert!(matches!(q.insert(EntryId::from_u64(3), 'a', None), Ok(None)));
+    /// assert_eq!(q.pop_front(), Some((EntryId::from_u64(3), 'a')));
+    /// assert!(matches!(q.insert(EntryId::from_u64(7), 'c', None), Ok(Some('b'))));
+    /// ```
+    pub fn insert(
+        &mut self,
+        id: EntryId,
+        payload: T,
+        deadline: Option<Instant>,
+    ) -> Result<Option<T>, QueueFull<T>> {
+        let old = self.remove(id);
+        if old.is_none() && self.entries.len() >= self.limit {
+            return Err(QueueFull {
+                payload,
+                limit: self.limit,
+            });
+        }
+        let seq = id.0;
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
+        if let Some(at) = deadline {
+            self.deadlines.insert((at, seq));
+        }
+        self.entries.insert(seq, Entry { payload, deadline });
+        Ok(old)
     }
 
     /// Takes out the oldest entry.
@@ -538,6 +583,30 @@ mod tests {
 
     fn at(base: Instant, ms: u64) -> Instant {
         base + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn insert_keeps_id_order_replaces_and_respects_the_limit() {
+        let mut q = TxQueue::with_capacity_limit(2);
+        assert!(matches!(
+            q.insert(EntryId::from_u64(9), 'b', None),
+            Ok(None)
+        ));
+        assert!(matches!(
+            q.insert(EntryId::from_u64(4), 'a', None),
+            Ok(None)
+        ));
+        // Full: a new id is refused and handed back, an existing one is replaced.
+        let full = q.insert(EntryId::from_u64(5), 'x', None).unwrap_err();
+        assert_eq!(full.into_payload(), 'x');
+        assert!(matches!(
+            q.insert(EntryId::from_u64(9), 'c', None),
+            Ok(Some('b'))
+        ));
+        let order: Vec<(u64, char)> = q.drain().map(|(id, v)| (id.as_u64(), v)).collect();
+        assert_eq!(order, [(4, 'a'), (9, 'c')]);
+        // Later pushes come after the highest id inserted.
+        assert_eq!(q.push('d', None).unwrap().as_u64(), 10);
     }
 
     #[test]
