@@ -2,165 +2,10 @@
 //! §11), the test reads back exactly what the link transmits and reports, and time is virtual
 //! (`t0 + Duration`).
 
-use std::time::{Duration, Instant};
-use upnode_core::config::{
-    WhenFull, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_QUEUE_CAP,
-    DEFAULT_RECONNECT_DELAY, DEFAULT_STABLE_AFTER,
-};
-use upnode_core::link::backoff::{Backoff, Exponential, Jitter, ReconnectPolicy};
-use upnode_core::link::{
-    CallError, CallFailure, CallId, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent,
-    LinkState, TransactError, RESERVED_FN_BASE,
-};
-use upnode_core::{LocalError, LocalFn, RemoteError, RemoteFn, SessionConfig, Target, Value};
+mod harness;
 
-// ---- the scripted server's lines --------------------------------------------------------------
-
-/// The Node server of PROTOCOL.md §11: `time` is its callback 0, `ping` its callback 1.
-const SERVER_METHODS: &str = r#"{"method":"methods","arguments":[{"time":"[Function]","ping":"[Function]"}],"callbacks":{"0":["0","time"],"1":["0","ping"]},"links":[]}"#;
-/// A plain dnode server without upnode's `ping`.
-const SERVER_METHODS_NO_PING: &str = r#"{"method":"methods","arguments":[{"time":"[Function]"}],"callbacks":{"0":["0","time"]},"links":[]}"#;
-/// What a client that exports nothing of its own sends: only the link's `ping`.
-const OUR_METHODS: &str = r#"{"method":"methods","arguments":[{"ping":"[Function]"}],"callbacks":{"0":["0","ping"]},"links":[]}"#;
-/// Our heartbeat: the server's `ping` (its callback 1) with our callback 1 (0 is our `ping`).
-const OUR_PING: &str =
-    r#"{"method":1,"arguments":["[Function]"],"callbacks":{"1":["0"]},"links":[]}"#;
-/// The server answering [`OUR_PING`].
-const SERVER_PONG: &str = r#"{"method":1,"arguments":[],"callbacks":{},"links":[]}"#;
-
-const C1: ConnId = ConnId(1);
-const C2: ConnId = ConnId(2);
-const C3: ConnId = ConnId(3);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-const NS: Duration = Duration::from_nanos(1);
-
-/// The one real clock reading of a test; everything after is `t0 + Duration`.
-#[allow(clippy::disallowed_methods)]
-fn clock() -> Instant {
-    Instant::now()
-}
-
-/// A client link driven by the test.
-struct Client {
-    link: ClientLink,
-    t0: Instant,
-}
-
-impl Client {
-    fn new(config: ClientConfig) -> Client {
-        Client::with_exports(config, Value::Null)
-    }
-
-    fn with_exports(config: ClientConfig, exports: Value) -> Client {
-        let t0 = clock();
-        let link = ClientLink::new(config, exports, t0).expect("valid policy");
-        Client { link, t0 }
-    }
-
-    fn at(&self, d: Duration) -> Instant {
-        self.t0 + d
-    }
-
-    fn events(&mut self) -> Vec<LinkEvent> {
-        std::iter::from_fn(|| self.link.poll_event()).collect()
-    }
-
-    /// Every line transmitted since the last look, with its transport.
-    fn sent_on(&mut self) -> Vec<(ConnId, String)> {
-        let mut out = Vec::new();
-        while let Some((conn, bytes)) = self.link.poll_transmit() {
-            let text = std::str::from_utf8(&bytes).expect("utf-8").to_owned();
-            assert!(text.ends_with('\n'), "whole lines only: {text:?}");
-            out.extend(text.lines().map(|l| (conn, l.to_owned())));
-        }
-        out
-    }
-
-    /// Every line transmitted since the last look.
-    fn sent(&mut self) -> Vec<String> {
-        self.sent_on().into_iter().map(|(_, l)| l).collect()
-    }
-
-    fn input(&mut self, conn: ConnId, d: Duration, line: &str) {
-        let now = self.at(d);
-        self.link
-            .handle_input(conn, now, format!("{line}\n").as_bytes());
-    }
-
-    fn timeout(&mut self, d: Duration) {
-        let now = self.at(d);
-        self.link.handle_timeout(now);
-    }
-
-    fn connected(&mut self, conn: ConnId, d: Duration) {
-        let now = self.at(d);
-        self.link.handle_connected(conn, now);
-    }
-
-    fn closed(&mut self, conn: ConnId, d: Duration) {
-        let now = self.at(d);
-        self.link.handle_transport_closed(conn, now, None);
-    }
-
-    fn refused(&mut self, conn: ConnId, d: Duration) {
-        let now = self.at(d);
-        self.link.handle_connect_failed(conn, now, "refused");
-    }
-
-    /// The pending transport `conn` opens at `d` and the §11 server handshakes at once; the
-    /// link must go up (no connect step). Transmissions and events are drained.
-    fn up(&mut self, conn: ConnId, d: Duration) -> Vec<LinkEvent> {
-        self.connected(conn, d);
-        assert_eq!(self.sent(), [OUR_METHODS]);
-        self.input(conn, d, SERVER_METHODS);
-        let ev = self.events();
-        assert_eq!(ev.first(), Some(&LinkEvent::Remote { conn }), "{ev:?}");
-        assert_eq!(ev.last(), Some(&LinkEvent::Up { conn }), "{ev:?}");
-        assert_eq!(self.link.state(), LinkState::Up);
-        ev
-    }
-}
-
-/// A fresh client whose first transport is pending (its `OpenTransport` already read).
-fn connecting(config: ClientConfig) -> Client {
-    let mut c = Client::new(config);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C1,
-            attempt: 1
-        }]
-    );
-    c
-}
-
-/// A client that is up on [`C1`] since `t0`.
-fn up_at_t0(config: ClientConfig) -> Client {
-    let mut c = connecting(config);
-    c.up(C1, Duration::ZERO);
-    c
-}
-
-fn no_ping() -> ClientConfig {
-    let mut config = ClientConfig::default();
-    config.ping_interval = None;
-    config
-}
-
-fn with_connect_step() -> ClientConfig {
-    let mut config = ClientConfig::default();
-    config.connect_step = true;
-    config
-}
+use harness::client::*;
+use harness::*;
 
 fn exponential_no_jitter() -> ReconnectPolicy {
     ReconnectPolicy::new(Backoff::Exponential(Exponential {
@@ -169,19 +14,6 @@ fn exponential_no_jitter() -> ReconnectPolicy {
         factor: 2.0,
         jitter: Jitter::None,
     }))
-}
-
-fn down_for(c: &mut Client, conn: ConnId, d: Duration) -> Vec<LinkEvent> {
-    c.closed(conn, d);
-    c.events()
-}
-
-fn transport_closed() -> LinkError {
-    LinkError::TransportClosed { detail: None }
-}
-
-fn reconnecting(attempt: u32, delay: Duration) -> LinkEvent {
-    LinkEvent::Reconnecting { attempt, delay }
 }
 
 // ---- defaults ---------------------------------------------------------------------------------
@@ -295,7 +127,7 @@ fn a_user_ping_is_kept_and_the_servers_calls_to_it_go_to_the_user() {
 #[test]
 fn server_methods_report_remote_then_queued_transactions_in_fifo_order_then_up() {
     let mut c = connecting(ClientConfig::default());
-    let a = c.link.transact(c.t0, None, false).unwrap();
+    let a = c.link.transact(c.t0(), None, false).unwrap();
     let b = c.link.transact(c.at(ms(1)), Some(secs(5)), false).unwrap();
     let d = c.link.transact(c.at(ms(2)), None, true).unwrap();
     assert_eq!((a.number(), b.number(), d.number()), (0, 1, 2));
@@ -411,8 +243,8 @@ fn a_transaction_whose_deadline_passed_times_out_even_if_up_arrives_before_the_t
     // The driver's timer has not fired yet when the server's methods come in, 1 ms after the
     // deadline: the link knows the time and must not run a transaction late.
     let mut c = connecting(ClientConfig::default());
-    let late = c.link.transact(c.t0, Some(secs(1)), false).unwrap();
-    let on_time = c.link.transact(c.t0, Some(secs(2)), false).unwrap();
+    let late = c.link.transact(c.t0(), Some(secs(1)), false).unwrap();
+    let on_time = c.link.transact(c.t0(), Some(secs(2)), false).unwrap();
     c.connected(C1, ms(500));
     c.sent();
     c.input(C1, ms(1_001), SERVER_METHODS);
@@ -436,8 +268,8 @@ fn a_transaction_whose_deadline_passed_times_out_even_if_up_arrives_before_the_t
 #[test]
 fn cancel_withdraws_a_waiting_transaction_and_nothing_is_reported_for_it() {
     let mut c = connecting(ClientConfig::default());
-    let gone = c.link.transact(c.t0, Some(secs(1)), false).unwrap();
-    let kept = c.link.transact(c.t0, None, false).unwrap();
+    let gone = c.link.transact(c.t0(), Some(secs(1)), false).unwrap();
+    let kept = c.link.transact(c.t0(), None, false).unwrap();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(1))));
     assert!(c.link.cancel(gone));
     assert!(!c.link.cancel(gone), "only once");
@@ -466,14 +298,14 @@ fn a_full_queue_refuses_with_queue_full_and_loses_nothing() {
     let mut config = ClientConfig::default();
     config.queue_cap = 2;
     let mut c = connecting(config);
-    let a = c.link.transact(c.t0, None, false).unwrap();
-    let b = c.link.transact(c.t0, Some(secs(5)), false).unwrap();
+    let a = c.link.transact(c.t0(), None, false).unwrap();
+    let b = c.link.transact(c.t0(), Some(secs(5)), false).unwrap();
     assert_eq!(
-        c.link.transact(c.t0, None, false),
+        c.link.transact(c.t0(), None, false),
         Err(TransactError::QueueFull { cap: 2 })
     );
     assert_eq!(
-        c.link.transact(c.t0, None, true),
+        c.link.transact(c.t0(), None, true),
         Err(TransactError::QueueFull { cap: 2 })
     );
     assert_eq!(c.link.queued(), 2);
@@ -502,7 +334,7 @@ fn a_full_queue_refuses_with_queue_full_and_loses_nothing() {
 #[test]
 fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
     let mut c = connecting(with_connect_step());
-    let queued = c.link.transact(c.t0, None, false).unwrap();
+    let queued = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, ms(10));
     c.sent();
     c.input(C1, ms(20), SERVER_METHODS);
@@ -586,7 +418,7 @@ fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
 #[test]
 fn signal_up_twice_or_without_a_connect_step_pending_is_ignored() {
     let mut c = connecting(with_connect_step());
-    c.link.signal_up(C1, c.t0, Value::from(1));
+    c.link.signal_up(C1, c.t0(), Value::from(1));
     assert_eq!(c.events(), []);
     assert_eq!(c.link.state(), LinkState::Connecting);
     c.connected(C1, ms(1));
@@ -607,7 +439,7 @@ fn signal_up_twice_or_without_a_connect_step_pending_is_ignored() {
 #[test]
 fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects() {
     let mut c = connecting(with_connect_step());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, ms(10));
     c.sent();
     c.input(C1, ms(20), SERVER_METHODS);
@@ -702,7 +534,7 @@ fn the_connect_step_runs_again_on_every_reconnect() {
     assert_eq!(c.events(), [LinkEvent::Up { conn: C1 }]);
 
     assert_eq!(
-        down_for(&mut c, C1, secs(2)),
+        c.down_for(C1, secs(2)),
         [
             LinkEvent::Down {
                 reason: transport_closed()
@@ -736,7 +568,7 @@ fn the_connect_step_runs_again_on_every_reconnect() {
 #[test]
 fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_timeout() {
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, ms(100));
     c.sent();
     let deadline = ms(100) + secs(10);
@@ -893,7 +725,7 @@ fn an_answered_ping_reports_its_round_trip_and_the_next_one_follows_an_interval_
 #[test]
 fn an_unanswered_ping_takes_the_link_down_exactly_at_the_ping_timeout_and_reconnects() {
     let mut c = up_at_t0(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, true).unwrap();
+    let tx = c.link.transact(c.t0(), None, true).unwrap();
     c.events();
     c.timeout(secs(10));
     assert_eq!(c.sent(), [OUR_PING]);
@@ -1235,7 +1067,7 @@ fn an_answered_call_resolves_with_answers_exactly_once() {
     c.timeout(secs(3) + ms(1));
     assert_eq!(c.events(), []);
     assert_eq!(
-        down_for(&mut c, C1, secs(4)),
+        c.down_for(C1, secs(4)),
         [
             LinkEvent::Down {
                 reason: transport_closed()
@@ -1290,7 +1122,7 @@ fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() 
     );
     // The link staying up or going down does not fail it a second time.
     assert_eq!(
-        down_for(&mut c, C1, secs(5)),
+        c.down_for(C1, secs(5)),
         [
             LinkEvent::Down {
                 reason: transport_closed()
@@ -1315,7 +1147,7 @@ fn calls_on_a_stale_or_pending_connection_are_refused_with_not_connected() {
     );
     c.up(C1, Duration::ZERO);
     assert_eq!(call(&mut c, C2), Err(CallError::NotConnected), "not ours");
-    down_for(&mut c, C1, secs(1));
+    c.down_for(C1, secs(1));
     assert_eq!(call(&mut c, C1), Err(CallError::NotConnected), "waiting");
     c.timeout(secs(2));
     c.events();
@@ -1383,8 +1215,8 @@ fn calls_with_a_reserved_function_key_are_refused_and_nothing_is_sent() {
 #[test]
 fn a_retry_transaction_runs_again_on_the_next_connection_until_finished() {
     let mut c = connecting(no_ping());
-    let retry = c.link.transact(c.t0, None, true).unwrap();
-    let once = c.link.transact(c.t0, None, false).unwrap();
+    let retry = c.link.transact(c.t0(), None, true).unwrap();
+    let once = c.link.transact(c.t0(), None, false).unwrap();
     let ev = c.up(C1, ms(10));
     assert_eq!(
         ev,
@@ -1399,7 +1231,7 @@ fn a_retry_transaction_runs_again_on_the_next_connection_until_finished() {
         ]
     );
     // The connection drops before the retry transaction finished.
-    down_for(&mut c, C1, secs(1));
+    c.down_for(C1, secs(1));
     assert_eq!(c.link.queued(), 1);
     c.timeout(secs(2));
     c.events();
@@ -1417,7 +1249,7 @@ fn a_retry_transaction_runs_again_on_the_next_connection_until_finished() {
         "at-least-once: it runs again; the other does not"
     );
     c.link.finish(retry);
-    down_for(&mut c, C2, secs(3));
+    c.down_for(C2, secs(3));
     assert_eq!(c.link.queued(), 0, "finished: it does not run again");
     c.timeout(secs(4));
     c.events();
@@ -1436,7 +1268,7 @@ fn a_retry_transaction_finished_after_the_drop_was_handled_does_not_rerun() {
     let mut c = up_at_t0(no_ping());
     let tx = c.link.transact(c.at(ms(1)), None, true).unwrap();
     assert_eq!(c.events(), [LinkEvent::TransactionReady { tx, conn: C1 }]);
-    down_for(&mut c, C1, ms(2));
+    c.down_for(C1, ms(2));
     assert_eq!(c.link.queued(), 1);
     c.link.finish(tx);
     assert_eq!(c.link.queued(), 0, "finished: withdrawn");
@@ -1473,7 +1305,7 @@ fn a_retry_transaction_made_while_up_is_also_rerun_after_a_drop() {
     assert!(ev.contains(&LinkEvent::TransactionReady { tx, conn: C2 }));
     // A cancelled running transaction does not rerun either.
     assert!(!c.link.cancel(tx));
-    down_for(&mut c, C2, secs(3));
+    c.down_for(C2, secs(3));
     assert_eq!(c.link.queued(), 0);
 }
 
@@ -1603,7 +1435,7 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     c.up(C2, ms(100));
     // Up for 1 s only: the backoff keeps growing.
     assert_eq!(
-        down_for(&mut c, C2, ms(1_100)),
+        c.down_for(C2, ms(1_100)),
         [
             LinkEvent::Down {
                 reason: transport_closed()
@@ -1623,7 +1455,7 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     // Up 1 ns short of stable_after (10 s): still flapping.
     let t = ms(1_300) + secs(10) - NS;
     assert_eq!(
-        down_for(&mut c, C3, t),
+        c.down_for(C3, t),
         [
             LinkEvent::Down {
                 reason: transport_closed()
@@ -1647,7 +1479,7 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     c.input(ConnId(4), t, r#"{"method":"cull","arguments":[99]}"#);
     assert_eq!(c.events(), []);
     assert_eq!(
-        down_for(&mut c, ConnId(4), t),
+        c.down_for(ConnId(4), t),
         [
             LinkEvent::Down {
                 reason: transport_closed()
@@ -1672,8 +1504,8 @@ fn max_attempts_gives_up_closes_and_resolves_every_waiting_transaction() {
     let mut config = ClientConfig::default();
     config.reconnect = ReconnectPolicy::fixed(secs(1)).with_max_attempts(Some(2));
     let mut c = connecting(config);
-    let a = c.link.transact(c.t0, None, false).unwrap();
-    let b = c.link.transact(c.t0, Some(secs(60)), true).unwrap();
+    let a = c.link.transact(c.t0(), None, false).unwrap();
+    let b = c.link.transact(c.t0(), Some(secs(60)), true).unwrap();
     let refused = || {
         LinkEvent::Error(LinkError::ConnectFailed {
             detail: "refused".into(),
@@ -1720,7 +1552,7 @@ fn max_attempts_zero_never_reconnects() {
     config.reconnect = ReconnectPolicy::default().with_max_attempts(Some(0));
     let mut c = up_at_t0(config);
     assert_eq!(
-        down_for(&mut c, C1, secs(1)),
+        c.down_for(C1, secs(1)),
         [
             LinkEvent::Down {
                 reason: transport_closed()
@@ -1769,7 +1601,7 @@ fn assert_silent_after_close(c: &mut Client) {
 #[test]
 fn close_while_connecting_closes_the_pending_transport_and_never_reconnects() {
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, Some(secs(2)), false).unwrap();
+    let tx = c.link.transact(c.t0(), Some(secs(2)), false).unwrap();
     c.link.close(c.at(ms(500)));
     assert_eq!(
         c.events(),
@@ -1785,7 +1617,7 @@ fn close_while_connecting_closes_the_pending_transport_and_never_reconnects() {
 #[test]
 fn close_while_handshaking_closes_the_transport() {
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, ms(1));
     assert_eq!(c.sent(), [OUR_METHODS]);
     c.link.close(c.at(ms(2)));
@@ -1803,8 +1635,8 @@ fn close_while_handshaking_closes_the_transport() {
 #[test]
 fn close_while_authenticating_fails_the_connect_steps_call_and_the_waiting_transactions() {
     let mut c = connecting(with_connect_step());
-    let a = c.link.transact(c.t0, None, false).unwrap();
-    let b = c.link.transact(c.t0, None, true).unwrap();
+    let a = c.link.transact(c.t0(), None, false).unwrap();
+    let b = c.link.transact(c.t0(), None, true).unwrap();
     c.connected(C1, ms(1));
     c.sent();
     c.input(C1, ms(2), SERVER_METHODS);
@@ -1879,7 +1711,7 @@ fn close_while_up_reports_down_then_closed_and_fails_calls_in_flight() {
 fn close_during_the_reconnect_wait_stops_reconnecting_for_good() {
     // upnode 0.6 emitted one more `reconnect` here.
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.refused(C1, Duration::ZERO);
     c.events();
     assert_eq!(c.link.state(), LinkState::Waiting);
@@ -1896,7 +1728,7 @@ fn close_during_the_reconnect_wait_stops_reconnecting_for_good() {
 #[test]
 fn reports_for_an_old_or_unknown_connection_are_ignored() {
     let mut c = up_at_t0(no_ping());
-    down_for(&mut c, C1, secs(1));
+    c.down_for(C1, secs(1));
     c.timeout(secs(2));
     assert_eq!(
         c.events(),
@@ -1940,7 +1772,7 @@ fn reports_for_an_old_or_unknown_connection_are_ignored() {
 #[test]
 fn spurious_and_early_timeouts_are_harmless_in_every_state() {
     let mut c = connecting(with_connect_step());
-    let tx = c.link.transact(c.t0, Some(secs(30)), false).unwrap();
+    let tx = c.link.transact(c.t0(), Some(secs(30)), false).unwrap();
     let poke = |c: &mut Client, from: Duration| {
         let before = c.link.poll_timeout();
         let state = c.link.state();
@@ -1968,7 +1800,7 @@ fn spurious_and_early_timeouts_are_harmless_in_every_state() {
         ]
     );
     poke(&mut c, secs(3)); // up
-    down_for(&mut c, C1, secs(4));
+    c.down_for(C1, secs(4));
     poke(&mut c, secs(4)); // waiting
 }
 
@@ -1981,7 +1813,7 @@ fn poll_timeout_is_never_in_the_past_after_handle_timeout() {
     config.reconnect = ReconnectPolicy::exponential();
     config.seed = 7;
     let mut c = Client::new(config);
-    let mut now = c.t0;
+    let mut now = c.t0();
     let mut steps: u64 = 0;
     let mut opened = 0u32;
     let mut resolved = 0usize;
@@ -2066,7 +1898,7 @@ fn bad_json_from_the_server_while_up_takes_the_link_down_and_reconnects() {
 #[test]
 fn a_blank_line_from_the_server_is_bad_json_and_the_queue_is_kept() {
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, ms(1));
     c.sent();
     c.input(C1, ms(2), "");
@@ -2135,7 +1967,7 @@ fn messages_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
 #[test]
 fn methods_and_a_bad_line_in_one_chunk_go_up_then_down() {
     let mut c = connecting(no_ping());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, Duration::ZERO);
     c.sent();
     let chunk = format!("{SERVER_METHODS}\n{{oops\n");

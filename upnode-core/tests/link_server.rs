@@ -2,132 +2,10 @@
 //! §11), the test reads back exactly what the connection transmits and reports, and time is
 //! virtual (`t0 + Duration`).
 
-use std::time::{Duration, Instant};
-use upnode_core::config::{
-    WhenFull, DEFAULT_SERVER_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_PING_INTERVAL,
-    DEFAULT_SERVER_PING_TIMEOUT,
-};
-use upnode_core::link::{
-    CallError, CallFailure, CallId, ConnId, LinkError, LinkEvent, ServerConfig, ServerConn,
-    RESERVED_FN_BASE,
-};
-use upnode_core::{LocalError, LocalFn, RemoteError, RemoteFn, SessionConfig, Target, Value};
+mod harness;
 
-/// The §11 server's methods: the user's `time` (our callback 0), then the link's `ping` (1).
-const OUR_METHODS: &str = r#"{"method":"methods","arguments":[{"time":"[Function]","ping":"[Function]"}],"callbacks":{"0":["0","time"],"1":["0","ping"]},"links":[]}"#;
-/// A Node upnode client: exports only `ping` (its callback 0).
-const CLIENT_METHODS: &str = r#"{"method":"methods","arguments":[{"ping":"[Function]"}],"callbacks":{"0":["0","ping"]},"links":[]}"#;
-/// A client that exports `beep` (0) and `ping` (1).
-const CLIENT_METHODS_BEEP: &str = r#"{"method":"methods","arguments":[{"beep":"[Function]","ping":"[Function]"}],"callbacks":{"0":["0","beep"],"1":["0","ping"]},"links":[]}"#;
-/// A plain dnode client without `ping`.
-const CLIENT_METHODS_NO_PING: &str =
-    r#"{"method":"methods","arguments":[{}],"callbacks":{},"links":[]}"#;
-/// Our heartbeat, byte for byte the §11 server ping: the client's `ping` with our callback 2.
-const OUR_PING: &str =
-    r#"{"method":0,"arguments":["[Function]"],"callbacks":{"2":["0"]},"links":[]}"#;
-/// The client answering [`OUR_PING`].
-const CLIENT_PONG: &str = r#"{"method":2,"arguments":[],"callbacks":{},"links":[]}"#;
-
-/// The one connection id a server connection reports.
-const CONN: ConnId = ConnId(0);
-
-const NS: Duration = Duration::from_nanos(1);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// The one real clock reading of a test; everything after is `t0 + Duration`.
-#[allow(clippy::disallowed_methods)]
-fn clock() -> Instant {
-    Instant::now()
-}
-
-struct Server {
-    conn: ServerConn,
-    t0: Instant,
-}
-
-impl Server {
-    /// A connection accepted at `t0` serving the §11 interface (`time` under key 1).
-    fn new(config: ServerConfig) -> Server {
-        Server::with_exports(config, Value::object([("time", Value::from(LocalFn(1)))]))
-    }
-
-    fn with_exports(config: ServerConfig, exports: Value) -> Server {
-        let t0 = clock();
-        Server {
-            conn: ServerConn::new(config, exports, t0),
-            t0,
-        }
-    }
-
-    fn at(&self, d: Duration) -> Instant {
-        self.t0 + d
-    }
-
-    fn events(&mut self) -> Vec<LinkEvent> {
-        std::iter::from_fn(|| self.conn.poll_event()).collect()
-    }
-
-    fn sent(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Some(bytes) = self.conn.poll_transmit() {
-            let text = std::str::from_utf8(&bytes).expect("utf-8").to_owned();
-            assert!(text.ends_with('\n'), "whole lines only: {text:?}");
-            out.extend(text.lines().map(str::to_owned));
-        }
-        out
-    }
-
-    fn input(&mut self, d: Duration, line: &str) {
-        let now = self.at(d);
-        self.conn.handle_input(now, format!("{line}\n").as_bytes());
-    }
-
-    fn timeout(&mut self, d: Duration) {
-        let now = self.at(d);
-        self.conn.handle_timeout(now);
-    }
-
-    fn call(
-        &mut self,
-        d: Duration,
-        target: Target,
-        args: Vec<Value>,
-        timeout: Option<Duration>,
-    ) -> Result<Option<CallId>, CallError> {
-        let now = self.at(d);
-        self.conn.call(now, target, args, timeout)
-    }
-}
-
-/// A connection whose client sent `methods` at `d`; our methods and the events drained.
-fn open_with(config: ServerConfig, client_methods: &str, d: Duration) -> Server {
-    let mut s = Server::new(config);
-    assert_eq!(s.sent(), [OUR_METHODS]);
-    s.input(d, client_methods);
-    assert_eq!(s.events(), [LinkEvent::Remote { conn: CONN }]);
-    s
-}
-
-fn open(client_methods: &str) -> Server {
-    open_with(ServerConfig::default(), client_methods, Duration::ZERO)
-}
-
-fn ended(reason: LinkError, close_transport: bool) -> Vec<LinkEvent> {
-    let mut v = Vec::new();
-    if close_transport {
-        v.push(LinkEvent::CloseTransport { conn: CONN });
-    }
-    v.push(LinkEvent::Down { reason });
-    v.push(LinkEvent::Closed);
-    v
-}
+use harness::server::*;
+use harness::*;
 
 /// After `Closed`: nothing more is reported or written, whatever happens.
 fn assert_silent_after_close(s: &mut Server) {
@@ -327,14 +205,7 @@ fn a_client_that_does_not_answer_its_ping_is_dropped_exactly_at_the_ping_timeout
     let mut config = ServerConfig::default();
     config.ping_timeout = secs(4);
     let mut s = open_with(config, CLIENT_METHODS_BEEP, Duration::ZERO);
-    let call = s
-        .call(
-            ms(1),
-            Target::Method("beep".into()),
-            vec![Value::from(LocalFn(9))],
-            None,
-        )
-        .unwrap();
+    let call = s.call_beep(ms(1), None).unwrap();
     s.sent();
     s.timeout(secs(10));
     assert_eq!(
@@ -461,14 +332,7 @@ fn a_client_call_reaches_the_handler_and_the_reply_goes_back_to_its_callback() {
 #[test]
 fn a_call_to_the_client_resolves_with_answers_exactly_once() {
     let mut s = open(CLIENT_METHODS_BEEP);
-    let call = s
-        .call(
-            ms(1),
-            Target::Method("beep".into()),
-            vec![Value::from(LocalFn(9))],
-            Some(secs(5)),
-        )
-        .unwrap();
+    let call = s.call_beep(ms(1), Some(secs(5))).unwrap();
     assert_eq!(call, Some(CallId(0)));
     assert_eq!(
         s.sent(),
@@ -502,15 +366,7 @@ fn a_call_to_the_client_resolves_with_answers_exactly_once() {
 #[test]
 fn a_call_to_the_client_times_out_exactly_at_its_deadline() {
     let mut s = open(CLIENT_METHODS_BEEP);
-    let call = s
-        .call(
-            secs(1),
-            Target::Method("beep".into()),
-            vec![Value::from(LocalFn(9))],
-            Some(secs(2)),
-        )
-        .unwrap()
-        .unwrap();
+    let call = s.call_beep(secs(1), Some(secs(2))).unwrap().unwrap();
     assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(3))));
     s.timeout(secs(3) - NS);
     assert_eq!(s.events(), []);
@@ -556,15 +412,7 @@ fn calls_with_a_reserved_function_key_are_refused_and_nothing_is_sent() {
 #[test]
 fn a_transport_that_closes_reports_down_and_closed_and_fails_calls_in_flight() {
     let mut s = open(CLIENT_METHODS_BEEP);
-    let call = s
-        .call(
-            ms(1),
-            Target::Method("beep".into()),
-            vec![Value::from(LocalFn(9))],
-            None,
-        )
-        .unwrap()
-        .unwrap();
+    let call = s.call_beep(ms(1), None).unwrap().unwrap();
     s.conn
         .handle_transport_closed(s.at(ms(2)), Some("eof".into()));
     let mut expected = vec![LinkEvent::CallFailed {
@@ -588,15 +436,7 @@ fn a_transport_that_closes_reports_down_and_closed_and_fails_calls_in_flight() {
 #[test]
 fn close_ends_the_connection_and_fails_calls_in_flight_as_closed() {
     let mut s = open(CLIENT_METHODS_BEEP);
-    let call = s
-        .call(
-            ms(1),
-            Target::Method("beep".into()),
-            vec![Value::from(LocalFn(9))],
-            Some(secs(1)),
-        )
-        .unwrap()
-        .unwrap();
+    let call = s.call_beep(ms(1), Some(secs(1))).unwrap().unwrap();
     s.sent();
     s.conn.close(s.at(ms(2)));
     let mut expected = vec![LinkEvent::CallFailed {
@@ -623,16 +463,9 @@ fn close_during_the_handshake_ends_the_connection() {
 fn bad_json_from_the_client_ends_the_connection() {
     let mut s = open(CLIENT_METHODS);
     s.input(ms(1), "");
-    let ev = s.events();
-    assert_eq!(ev.len(), 3, "{ev:?}");
-    assert_eq!(ev[0], LinkEvent::CloseTransport { conn: CONN });
-    assert!(matches!(
-        ev[1],
-        LinkEvent::Down {
-            reason: LinkError::Remote(RemoteError::BadJson { .. })
-        }
-    ));
-    assert_eq!(ev[2], LinkEvent::Closed);
+    assert_ended_by(&s.events(), |r| {
+        matches!(r, LinkError::Remote(RemoteError::BadJson { .. }))
+    });
     assert_silent_after_close(&mut s);
 }
 
@@ -693,16 +526,9 @@ fn exports_that_break_a_limit_end_the_connection_at_once() {
         deep = Value::array([deep]);
     }
     let mut s = Server::with_exports(ServerConfig::default(), Value::object([("deep", deep)]));
-    let ev = s.events();
-    assert_eq!(ev.len(), 3, "{ev:?}");
-    assert_eq!(ev[0], LinkEvent::CloseTransport { conn: CONN });
-    assert!(matches!(
-        ev[1],
-        LinkEvent::Down {
-            reason: LinkError::Local(LocalError::TooDeep { .. })
-        }
-    ));
-    assert_eq!(ev[2], LinkEvent::Closed);
+    assert_ended_by(&s.events(), |r| {
+        matches!(r, LinkError::Local(LocalError::TooDeep { .. }))
+    });
     assert_silent_after_close(&mut s);
 }
 
