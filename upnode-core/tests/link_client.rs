@@ -56,13 +56,7 @@ fn client_defaults_are_upnodes_documented_values() {
 #[test]
 fn first_connect_asks_for_transport_attempt_1_with_the_connect_timeout_armed() {
     let mut c = Client::new(ClientConfig::default());
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C1,
-            attempt: 1
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C1, 1)]);
     assert_eq!(c.link.state(), LinkState::Connecting);
     assert_eq!(c.link.conn(), Some(C1));
     assert_eq!(c.link.poll_transmit(), None);
@@ -245,9 +239,7 @@ fn a_transaction_whose_deadline_passed_times_out_even_if_up_arrives_before_the_t
     let mut c = connecting(ClientConfig::default());
     let late = c.link.transact(c.t0(), Some(secs(1)), false).unwrap();
     let on_time = c.link.transact(c.t0(), Some(secs(2)), false).unwrap();
-    c.connected(C1, ms(500));
-    c.sent();
-    c.input(C1, ms(1_001), SERVER_METHODS);
+    c.handshake(C1, ms(500), ms(1_001), SERVER_METHODS);
     assert_eq!(
         c.events(),
         [
@@ -335,9 +327,7 @@ fn a_full_queue_refuses_with_queue_full_and_loses_nothing() {
 fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
     let mut c = connecting(with_connect_step());
     let queued = c.link.transact(c.t0(), None, false).unwrap();
-    c.connected(C1, ms(10));
-    c.sent();
-    c.input(C1, ms(20), SERVER_METHODS);
+    c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
     assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
     assert_eq!(c.link.state(), LinkState::Authenticating);
     assert!(
@@ -354,11 +344,9 @@ fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
 
     // The connect step calls `auth` on the remote...
     let call = c
-        .link
-        .call(
+        .call_time(
             C1,
-            c.at(ms(40)),
-            Target::Method("time".into()),
+            ms(40),
             vec![Value::from("moo"), Value::from(LocalFn(3))],
             None,
         )
@@ -440,9 +428,7 @@ fn signal_up_twice_or_without_a_connect_step_pending_is_ignored() {
 fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects() {
     let mut c = connecting(with_connect_step());
     let tx = c.link.transact(c.t0(), None, false).unwrap();
-    c.connected(C1, ms(10));
-    c.sent();
-    c.input(C1, ms(20), SERVER_METHODS);
+    c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
     assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
     c.link.fail_connect_step(C1, c.at(ms(30)), "ACCESS DENIED");
     assert_eq!(
@@ -458,16 +444,8 @@ fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects()
     assert_eq!(c.link.state(), LinkState::Waiting);
     assert_eq!(c.link.queued(), 1, "the transaction still waits");
     c.timeout(ms(30) + secs(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
-    c.connected(C2, ms(1_040));
-    c.sent();
-    c.input(C2, ms(1_050), SERVER_METHODS);
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
+    c.handshake(C2, ms(1_040), ms(1_050), SERVER_METHODS);
     assert_eq!(c.events(), [LinkEvent::Remote { conn: C2 }]);
     c.link.signal_up(C2, c.at(ms(1_060)), Value::Null);
     assert_eq!(
@@ -484,9 +462,7 @@ fn a_connect_step_that_never_signals_times_out_exactly_at_its_deadline() {
     let mut config = with_connect_step();
     config.connect_step_timeout = Some(secs(3));
     let mut c = connecting(config);
-    c.connected(C1, ms(10));
-    c.sent();
-    c.input(C1, ms(20), SERVER_METHODS);
+    c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
     c.events();
     assert_eq!(c.link.poll_timeout(), Some(c.at(ms(20) + secs(3))));
     c.timeout(ms(20) + secs(3) - NS);
@@ -513,9 +489,7 @@ fn a_connect_step_without_a_timeout_waits_as_long_as_the_transport_lives() {
     config.connect_step_timeout = None;
     config.ping_interval = None;
     let mut c = connecting(config);
-    c.connected(C1, ms(10));
-    c.sent();
-    c.input(C1, ms(20), SERVER_METHODS);
+    c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
     c.events();
     assert_eq!(c.link.poll_timeout(), None);
     c.timeout(secs(3_600));
@@ -526,31 +500,18 @@ fn a_connect_step_without_a_timeout_waits_as_long_as_the_transport_lives() {
 #[test]
 fn the_connect_step_runs_again_on_every_reconnect() {
     let mut c = connecting(with_connect_step());
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, ms(1), SERVER_METHODS);
+    c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS);
     assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
     c.link.signal_up(C1, c.at(ms(2)), Value::from("first"));
     assert_eq!(c.events(), [LinkEvent::Up { conn: C1 }]);
 
     assert_eq!(
         c.down_for(C1, secs(2)),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(2, secs(1))
-        ]
+        [down(transport_closed()), reconnecting(2, secs(1))]
     );
     assert_eq!(c.link.up_value(), None);
     c.timeout(secs(3));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
     c.connected(C2, secs(3));
     assert_eq!(c.sent(), [OUR_METHODS]);
     c.input(C2, secs(3), SERVER_METHODS);
@@ -587,13 +548,7 @@ fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_tim
     assert_eq!(c.link.state(), LinkState::Waiting);
     assert_eq!(c.link.queued(), 1);
     c.timeout(deadline + secs(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
     // Methods arriving late on the dead transport are ignored.
     c.input(C1, deadline + secs(1), SERVER_METHODS);
     assert_eq!(c.events(), []);
@@ -656,9 +611,7 @@ fn a_refused_connect_reports_connect_failed_and_waits_one_second() {
 #[test]
 fn the_first_ping_goes_out_exactly_one_interval_after_the_servers_methods() {
     let mut c = connecting(ClientConfig::default());
-    c.connected(C1, ms(40));
-    c.sent();
-    c.input(C1, ms(50), SERVER_METHODS);
+    c.handshake(C1, ms(40), ms(50), SERVER_METHODS);
     c.events();
     let due = ms(50) + secs(10);
     assert_eq!(c.link.poll_timeout(), Some(c.at(due)));
@@ -736,9 +689,7 @@ fn an_unanswered_ping_takes_the_link_down_exactly_at_the_ping_timeout_and_reconn
         c.events(),
         [
             LinkEvent::CloseTransport { conn: C1 },
-            LinkEvent::Down {
-                reason: LinkError::PingTimeout(secs(5))
-            },
+            down(LinkError::PingTimeout(secs(5))),
             // Up for 15 s but silent after the handshake: never proven alive for stable_after, so
             // the backoff goes on where it was.
             reconnecting(2, secs(1)),
@@ -770,9 +721,7 @@ fn a_server_that_goes_silent_right_after_methods_never_resets_the_backoff() {
             c.events(),
             [
                 LinkEvent::CloseTransport { conn: ConnId(n) },
-                LinkEvent::Down {
-                    reason: LinkError::PingTimeout(secs(5))
-                },
+                down(LinkError::PingTimeout(secs(5))),
                 reconnecting(n as u32 + 1, delay),
             ]
         );
@@ -807,9 +756,7 @@ fn a_zero_ping_interval_disables_the_heartbeat_like_upnodes_ping_0() {
     let mut config = ClientConfig::default();
     config.ping_interval = Some(Duration::ZERO);
     let mut c = connecting(config);
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, ms(1), SERVER_METHODS_NO_PING);
+    c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS_NO_PING);
     assert_eq!(
         c.events(),
         [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }],
@@ -829,9 +776,7 @@ fn a_zero_ping_interval_disables_the_heartbeat_like_upnodes_ping_0() {
 #[test]
 fn a_server_without_ping_is_reported_and_served_without_heartbeat() {
     let mut c = connecting(ClientConfig::default());
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, ms(1), SERVER_METHODS_NO_PING);
+    c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS_NO_PING);
     assert_eq!(
         c.events(),
         [
@@ -852,9 +797,7 @@ fn a_server_without_ping_is_reported_and_served_without_heartbeat() {
 #[test]
 fn a_server_without_ping_is_not_an_error_when_our_ping_is_disabled() {
     let mut c = connecting(no_ping());
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, ms(1), SERVER_METHODS_NO_PING);
+    c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS_NO_PING);
     assert_eq!(
         c.events(),
         [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }]
@@ -902,9 +845,7 @@ fn we_answer_the_servers_ping_by_name_too() {
 fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
     let mut c = up_at_t0(ClientConfig::default());
     for t in [1_000, 5_000, 9_999] {
-        c.link
-            .call(C1, c.at(ms(t)), Target::Method("time".into()), vec![], None)
-            .unwrap();
+        c.call_time(C1, ms(t), vec![], None).unwrap();
         c.timeout(ms(t));
     }
     assert_eq!(c.sent().len(), 3);
@@ -912,9 +853,7 @@ fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
     c.timeout(secs(10));
     assert_eq!(c.sent(), [OUR_PING]);
     for t in [11_000, 14_999] {
-        c.link
-            .call(C1, c.at(ms(t)), Target::Method("time".into()), vec![], None)
-            .unwrap();
+        c.call_time(C1, ms(t), vec![], None).unwrap();
         c.timeout(ms(t));
     }
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(15))));
@@ -923,9 +862,7 @@ fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
         c.events(),
         [
             LinkEvent::CloseTransport { conn: C1 },
-            LinkEvent::Down {
-                reason: LinkError::PingTimeout(secs(5))
-            },
+            down(LinkError::PingTimeout(secs(5))),
             reconnecting(2, secs(1)),
         ]
     );
@@ -946,9 +883,7 @@ fn only_the_pong_answers_a_ping_other_incoming_traffic_does_not() {
     c.events();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(15))));
     c.timeout(secs(15));
-    assert!(c.events().contains(&LinkEvent::Down {
-        reason: LinkError::PingTimeout(secs(5))
-    }));
+    assert!(c.events().contains(&down(LinkError::PingTimeout(secs(5)))));
 }
 
 #[test]
@@ -956,9 +891,7 @@ fn the_heartbeat_also_runs_during_the_connect_step() {
     let mut config = with_connect_step();
     config.connect_step_timeout = None;
     let mut c = connecting(config);
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, Duration::ZERO, SERVER_METHODS);
+    c.handshake(C1, Duration::ZERO, Duration::ZERO, SERVER_METHODS);
     c.events();
     c.timeout(secs(10));
     assert_eq!(c.sent(), [OUR_PING]);
@@ -978,20 +911,10 @@ fn the_heartbeat_also_runs_during_the_connect_step() {
 #[test]
 fn a_call_with_a_callback_fails_with_link_down_when_the_transport_closes() {
     let mut c = up_at_t0(ClientConfig::default());
-    let plain = c
-        .link
-        .call(C1, c.at(ms(1)), Target::Method("time".into()), vec![], None)
-        .unwrap();
+    let plain = c.call_time(C1, ms(1), vec![], None).unwrap();
     assert_eq!(plain, None, "no callback, nothing to track");
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(ms(2)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(5))],
-            None,
-        )
+        .call_time(C1, ms(2), vec![Value::from(LocalFn(5))], None)
         .unwrap();
     assert_eq!(call, Some(CallId(0)));
     assert_eq!(
@@ -1007,10 +930,7 @@ fn a_call_with_a_callback_fails_with_link_down_when_the_transport_closes() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CallFailed {
-                call: CallId(0),
-                reason: CallFailure::LinkDown
-            },
+            call_failed(CallId(0), CallFailure::LinkDown),
             LinkEvent::Down {
                 reason: LinkError::TransportClosed {
                     detail: Some("reset".into())
@@ -1026,14 +946,7 @@ fn a_call_with_a_callback_fails_with_link_down_when_the_transport_closes() {
 fn an_answered_call_resolves_with_answers_exactly_once() {
     let mut c = up_at_t0(ClientConfig::default());
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(ms(1)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(5))],
-            Some(secs(3)),
-        )
+        .call_time(C1, ms(1), vec![Value::from(LocalFn(5))], Some(secs(3)))
         .unwrap()
         .unwrap();
     c.sent();
@@ -1068,12 +981,7 @@ fn an_answered_call_resolves_with_answers_exactly_once() {
     assert_eq!(c.events(), []);
     assert_eq!(
         c.down_for(C1, secs(4)),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(2, secs(1))
-        ]
+        [down(transport_closed()), reconnecting(2, secs(1))]
     );
 }
 
@@ -1081,14 +989,7 @@ fn an_answered_call_resolves_with_answers_exactly_once() {
 fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() {
     let mut c = up_at_t0(ClientConfig::default());
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(secs(1)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(5))],
-            Some(secs(2)),
-        )
+        .call_time(C1, secs(1), vec![Value::from(LocalFn(5))], Some(secs(2)))
         .unwrap()
         .unwrap();
     c.sent();
@@ -1096,13 +997,7 @@ fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() 
     c.timeout(secs(3) - NS);
     assert_eq!(c.events(), []);
     c.timeout(secs(3));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::CallFailed {
-            call,
-            reason: CallFailure::TimedOut
-        }]
-    );
+    assert_eq!(c.events(), [call_failed(call, CallFailure::TimedOut)]);
     c.timeout(secs(3));
     assert_eq!(c.events(), []);
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(10))), "the ping");
@@ -1123,12 +1018,7 @@ fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() 
     // The link staying up or going down does not fail it a second time.
     assert_eq!(
         c.down_for(C1, secs(5)),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(2, secs(1))
-        ]
+        [down(transport_closed()), reconnecting(2, secs(1))]
     );
 }
 
@@ -1149,9 +1039,7 @@ fn calls_on_a_stale_or_pending_connection_are_refused_with_not_connected() {
     assert_eq!(call(&mut c, C2), Err(CallError::NotConnected), "not ours");
     c.down_for(C1, secs(1));
     assert_eq!(call(&mut c, C1), Err(CallError::NotConnected), "waiting");
-    c.timeout(secs(2));
-    c.events();
-    c.up(C2, secs(2));
+    c.reconnect_up(secs(2), C2, secs(2));
     assert_eq!(call(&mut c, C1), Err(CallError::NotConnected), "stale");
     assert_eq!(c.sent(), Vec::<String>::new(), "nothing was sent");
     assert_eq!(call(&mut c, C2), Ok(None));
@@ -1233,9 +1121,7 @@ fn a_retry_transaction_runs_again_on_the_next_connection_until_finished() {
     // The connection drops before the retry transaction finished.
     c.down_for(C1, secs(1));
     assert_eq!(c.link.queued(), 1);
-    c.timeout(secs(2));
-    c.events();
-    let ev = c.up(C2, secs(2));
+    let ev = c.reconnect_up(secs(2), C2, secs(2));
     assert_eq!(
         ev,
         [
@@ -1251,9 +1137,7 @@ fn a_retry_transaction_runs_again_on_the_next_connection_until_finished() {
     c.link.finish(retry);
     c.down_for(C2, secs(3));
     assert_eq!(c.link.queued(), 0, "finished: it does not run again");
-    c.timeout(secs(4));
-    c.events();
-    let ev = c.up(C3, secs(4));
+    let ev = c.reconnect_up(secs(4), C3, secs(4));
     assert_eq!(
         ev,
         [LinkEvent::Remote { conn: C3 }, LinkEvent::Up { conn: C3 }]
@@ -1272,9 +1156,7 @@ fn a_retry_transaction_finished_after_the_drop_was_handled_does_not_rerun() {
     assert_eq!(c.link.queued(), 1);
     c.link.finish(tx);
     assert_eq!(c.link.queued(), 0, "finished: withdrawn");
-    c.timeout(ms(2) + secs(1));
-    c.events();
-    let ev = c.up(C2, secs(2));
+    let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
     assert_eq!(
         ev,
         [LinkEvent::Remote { conn: C2 }, LinkEvent::Up { conn: C2 }]
@@ -1299,9 +1181,7 @@ fn a_retry_transaction_made_while_up_is_also_rerun_after_a_drop() {
             LinkEvent::Reconnecting { attempt: 2, .. },
         ]
     ));
-    c.timeout(ms(2) + secs(1));
-    c.events();
-    let ev = c.up(C2, secs(2));
+    let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
     assert!(ev.contains(&LinkEvent::TransactionReady { tx, conn: C2 }));
     // A cancelled running transaction does not rerun either.
     assert!(!c.link.cancel(tx));
@@ -1334,10 +1214,7 @@ fn the_default_reconnect_waits_a_fixed_second_before_every_attempt() {
         c.timeout(t);
         assert_eq!(
             c.events(),
-            [LinkEvent::OpenTransport {
-                conn: ConnId(u64::from(attempt)),
-                attempt
-            }]
+            [open_transport(ConnId(u64::from(attempt)), attempt)]
         );
     }
 }
@@ -1358,13 +1235,7 @@ fn refused_delays(config: ClientConfig, n: usize) -> Vec<Duration> {
         delays.push(delay);
         t += delay;
         c.timeout(t);
-        assert_eq!(
-            c.events(),
-            [LinkEvent::OpenTransport {
-                conn: ConnId(i as u64 + 2),
-                attempt
-            }]
-        );
+        assert_eq!(c.events(), [open_transport(ConnId(i as u64 + 2), attempt)]);
     }
     delays
 }
@@ -1425,53 +1296,25 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     c.refused(C1, Duration::ZERO);
     assert_eq!(c.events().last(), Some(&reconnecting(2, ms(100))));
     c.timeout(ms(100));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
     c.up(C2, ms(100));
     // Up for 1 s only: the backoff keeps growing.
     assert_eq!(
         c.down_for(C2, ms(1_100)),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(3, ms(200))
-        ]
+        [down(transport_closed()), reconnecting(3, ms(200))]
     );
     c.timeout(ms(1_300));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C3,
-            attempt: 3
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C3, 3)]);
     c.up(C3, ms(1_300));
     // Up 1 ns short of stable_after (10 s): still flapping.
     let t = ms(1_300) + secs(10) - NS;
     assert_eq!(
         c.down_for(C3, t),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(4, ms(400))
-        ]
+        [down(transport_closed()), reconnecting(4, ms(400))]
     );
     let t = t + ms(400);
     c.timeout(t);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: ConnId(4),
-            attempt: 4
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(ConnId(4), 4)]);
     c.up(ConnId(4), t);
     // Proven alive (traffic from the server) exactly stable_after after going up: the next
     // drop starts the backoff afresh.
@@ -1480,21 +1323,10 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     assert_eq!(c.events(), []);
     assert_eq!(
         c.down_for(ConnId(4), t),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(1, ms(100))
-        ]
+        [down(transport_closed()), reconnecting(1, ms(100))]
     );
     c.timeout(t + ms(100));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: ConnId(5),
-            attempt: 1
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(ConnId(5), 1)]);
     c.refused(ConnId(5), t + ms(100));
     assert_eq!(c.events().last(), Some(&reconnecting(2, ms(200))));
 }
@@ -1518,13 +1350,7 @@ fn max_attempts_gives_up_closes_and_resolves_every_waiting_transaction() {
     c.refused(C2, secs(1));
     assert_eq!(c.events(), [refused(), reconnecting(3, secs(1))]);
     c.timeout(secs(2));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C3,
-            attempt: 3
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C3, 3)]);
     c.refused(C3, secs(2));
     assert_eq!(
         c.events(),
@@ -1554,9 +1380,7 @@ fn max_attempts_zero_never_reconnects() {
     assert_eq!(
         c.down_for(C1, secs(1)),
         [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
+            down(transport_closed()),
             LinkEvent::Error(LinkError::GaveUp { attempts: 1 }),
             LinkEvent::Closed,
         ]
@@ -1637,19 +1461,10 @@ fn close_while_authenticating_fails_the_connect_steps_call_and_the_waiting_trans
     let mut c = connecting(with_connect_step());
     let a = c.link.transact(c.t0(), None, false).unwrap();
     let b = c.link.transact(c.t0(), None, true).unwrap();
-    c.connected(C1, ms(1));
-    c.sent();
-    c.input(C1, ms(2), SERVER_METHODS);
+    c.handshake(C1, ms(1), ms(2), SERVER_METHODS);
     c.events();
     let auth = c
-        .link
-        .call(
-            C1,
-            c.at(ms(3)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(1))],
-            None,
-        )
+        .call_time(C1, ms(3), vec![Value::from(LocalFn(1))], None)
         .unwrap()
         .unwrap();
     c.link.close(c.at(ms(4)));
@@ -1657,10 +1472,7 @@ fn close_while_authenticating_fails_the_connect_steps_call_and_the_waiting_trans
         c.events(),
         [
             LinkEvent::CloseTransport { conn: C1 },
-            LinkEvent::CallFailed {
-                call: auth,
-                reason: CallFailure::Closed
-            },
+            call_failed(auth, CallFailure::Closed),
             LinkEvent::TransactionClosed { tx: a },
             LinkEvent::TransactionClosed { tx: b },
             LinkEvent::Closed,
@@ -1673,14 +1485,7 @@ fn close_while_authenticating_fails_the_connect_steps_call_and_the_waiting_trans
 fn close_while_up_reports_down_then_closed_and_fails_calls_in_flight() {
     let mut c = up_at_t0(ClientConfig::default());
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(ms(3)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(1))],
-            Some(secs(5)),
-        )
+        .call_time(C1, ms(3), vec![Value::from(LocalFn(1))], Some(secs(5)))
         .unwrap()
         .unwrap();
     let running = c.link.transact(c.at(ms(4)), None, true).unwrap();
@@ -1692,13 +1497,8 @@ fn close_while_up_reports_down_then_closed_and_fails_calls_in_flight() {
         [
             LinkEvent::CloseTransport { conn: C1 },
             // Calls resolve before Down, as when a connection fails.
-            LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::Closed
-            },
-            LinkEvent::Down {
-                reason: LinkError::Local(LocalError::Closed)
-            },
+            call_failed(call, CallFailure::Closed),
+            down(LinkError::Local(LocalError::Closed)),
             LinkEvent::Closed,
         ]
     );
@@ -1730,13 +1530,7 @@ fn reports_for_an_old_or_unknown_connection_are_ignored() {
     let mut c = up_at_t0(no_ping());
     c.down_for(C1, secs(1));
     c.timeout(secs(2));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
     let stale = |c: &mut Client, t: Duration| {
         for conn in [C1, ConnId(99)] {
             c.connected(conn, t);
@@ -1918,9 +1712,7 @@ fn a_blank_line_from_the_server_is_bad_json_and_the_queue_is_kept() {
         "{ev:?}"
     );
     assert_eq!(c.link.queued(), 1);
-    c.timeout(ms(2) + secs(1));
-    c.events();
-    let ev = c.up(C2, secs(2));
+    let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
     assert!(ev.contains(&LinkEvent::TransactionReady { tx, conn: C2 }));
 }
 
@@ -1929,14 +1721,7 @@ fn messages_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
     // Chunking must not matter: an answer that arrived whole before the garbage is an answer.
     let mut c = up_at_t0(ClientConfig::default());
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(ms(1)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(5))],
-            None,
-        )
+        .call_time(C1, ms(1), vec![Value::from(LocalFn(5))], None)
         .unwrap()
         .unwrap();
     c.sent();
@@ -2032,14 +1817,7 @@ fn a_call_whose_callback_the_server_culls_unanswered_fails_as_dropped() {
     let mut c = up_at_t0(ClientConfig::default());
     c.events();
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(secs(1)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(7))],
-            None,
-        )
+        .call_time(C1, secs(1), vec![Value::from(LocalFn(7))], None)
         .unwrap()
         .expect("tracked: it carries a callback");
     c.sent();
@@ -2048,10 +1826,7 @@ fn a_call_whose_callback_the_server_culls_unanswered_fails_as_dropped() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::Dropped
-            },
+            call_failed(call, CallFailure::Dropped),
             LinkEvent::Released {
                 conn: C1,
                 function: LocalFn(7)
@@ -2118,13 +1893,7 @@ fn a_reply_callback_is_forgotten_when_its_call_times_out() {
     let call = call_time_with_reply(&mut c, ms(1), 5, Some(secs(1)));
     c.sent();
     c.timeout(ms(1) + secs(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::CallFailed {
-            call,
-            reason: CallFailure::TimedOut
-        }]
-    );
+    assert_eq!(c.events(), [call_failed(call, CallFailure::TimedOut)]);
     assert_eq!(c.link.counters(), idle);
     c.input(
         C1,
@@ -2276,13 +2045,7 @@ fn a_call_waiting_for_a_slot_times_out_from_when_it_was_made_and_is_never_sent()
     c.sent();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(1))));
     c.timeout(secs(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::CallFailed {
-            call: waiting,
-            reason: CallFailure::TimedOut
-        }]
-    );
+    assert_eq!(c.events(), [call_failed(waiting, CallFailure::TimedOut)]);
     c.input(
         C1,
         secs(2),

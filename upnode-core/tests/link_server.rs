@@ -218,10 +218,7 @@ fn a_client_that_does_not_answer_its_ping_is_dropped_exactly_at_the_ping_timeout
     s.timeout(secs(14) - NS);
     assert_eq!(s.events(), []);
     s.timeout(secs(14));
-    let mut expected = vec![LinkEvent::CallFailed {
-        call: call.unwrap(),
-        reason: CallFailure::LinkDown,
-    }];
+    let mut expected = vec![call_failed(call.unwrap(), CallFailure::LinkDown)];
     expected.extend(ended(LinkError::PingTimeout(secs(4)), true));
     assert_eq!(s.events(), expected);
     assert_silent_after_close(&mut s);
@@ -371,13 +368,7 @@ fn a_call_to_the_client_times_out_exactly_at_its_deadline() {
     s.timeout(secs(3) - NS);
     assert_eq!(s.events(), []);
     s.timeout(secs(3));
-    assert_eq!(
-        s.events(),
-        [LinkEvent::CallFailed {
-            call,
-            reason: CallFailure::TimedOut
-        }]
-    );
+    assert_eq!(s.events(), [call_failed(call, CallFailure::TimedOut)]);
     s.timeout(secs(3));
     assert_eq!(s.events(), []);
     assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(10))), "the ping");
@@ -415,10 +406,7 @@ fn a_transport_that_closes_reports_down_and_closed_and_fails_calls_in_flight() {
     let call = s.call_beep(ms(1), None).unwrap().unwrap();
     s.conn
         .handle_transport_closed(s.at(ms(2)), Some("eof".into()));
-    let mut expected = vec![LinkEvent::CallFailed {
-        call,
-        reason: CallFailure::LinkDown,
-    }];
+    let mut expected = vec![call_failed(call, CallFailure::LinkDown)];
     expected.extend(ended(
         LinkError::TransportClosed {
             detail: Some("eof".into()),
@@ -439,10 +427,7 @@ fn close_ends_the_connection_and_fails_calls_in_flight_as_closed() {
     let call = s.call_beep(ms(1), Some(secs(1))).unwrap().unwrap();
     s.sent();
     s.conn.close(s.at(ms(2)));
-    let mut expected = vec![LinkEvent::CallFailed {
-        call,
-        reason: CallFailure::Closed,
-    }];
+    let mut expected = vec![call_failed(call, CallFailure::Closed)];
     expected.extend(ended(LinkError::Local(LocalError::Closed), true));
     assert_eq!(s.events(), expected);
     assert_silent_after_close(&mut s);
@@ -632,10 +617,7 @@ fn output_over_its_cap_pauses_input_holds_calls_and_a_stall_ends_the_connection(
     assert_eq!(s.events(), []);
     s.timeout(secs(4));
     let ev = s.events();
-    assert!(ev.contains(&LinkEvent::CallFailed {
-        call,
-        reason: CallFailure::LinkDown
-    }));
+    assert!(ev.contains(&call_failed(call, CallFailure::LinkDown)));
     assert!(
         ev.contains(&LinkEvent::Down {
             reason: LinkError::OutputStalled {
