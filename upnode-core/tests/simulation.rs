@@ -8,6 +8,7 @@
 //! - `UPNODE_SIM_SEED=1234 cargo test -p upnode-core --test simulation -- replay_one_seed
 //!   --nocapture` replays one seed and prints its plan and full event log.
 
+mod harness;
 mod sim;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -84,9 +85,9 @@ fn random_seeds_part_3() {
 /// `--nocapture`).
 #[test]
 fn random_seeds_reach_every_outcome() {
+    use crate::harness::{CallFailure, LinkError, LinkEvent};
     use sim::world::{Act, Entry};
     use std::collections::BTreeMap;
-    use upnode_core::link::{CallFailure, LinkError, LinkEvent};
     let mut seen: BTreeMap<&'static str, u64> = BTreeMap::new();
     for seed in 0..1000 {
         let (w, _) = sim::run_seed(seed);
@@ -232,7 +233,7 @@ fn replay_one_seed() {
     let (w, v) = sim::run_seed(seed);
     println!("plan: {:#?}", w.plan);
     println!("{}", w.render_log());
-    println!("steps: {}, end: {:?}", w.steps, w.now);
+    println!("steps: {}, end: {:?}", w.steps, w.now());
     for x in &v {
         println!("VIOLATION {x}");
     }
@@ -261,8 +262,8 @@ fn regression(seed: u64) -> sim::world::World {
 /// `CallFailed { Closed }`, so the driver saw the link down with a call still pending.
 #[test]
 fn regression_seed_4_close_while_up_fails_calls_before_down() {
+    use crate::harness::{CallFailure, LinkEvent};
     use sim::world::{Act, Entry};
-    use upnode_core::link::{CallFailure, LinkEvent};
     let w = regression(4);
     let close = w
         .log
@@ -308,9 +309,7 @@ mod scenarios {
     use super::sim::plan::{Op, Plan, Step, TxPlan, BEEP, TIME};
     use super::sim::world::{Act, Entry, World};
     use super::sim::{check, run_plan};
-    use std::time::Duration;
-    use upnode_core::link::{LinkEvent, LinkState, TxId};
-    use upnode_core::Value;
+    use crate::harness::{Duration, LinkEvent, LinkState, TxId, Value};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -697,8 +696,8 @@ mod scenarios {
 /// calls `finish`. `finish` promises "it will not run again".
 #[test]
 fn finish_after_the_link_queued_it_again_does_not_run_it_again() {
+    use crate::harness::Duration;
     use sim::plan::{Op, Plan, TxPlan};
-    use std::time::Duration;
     let ms = Duration::from_millis;
     let mut p = Plan::quiet(7);
     p.latency_min = ms(1);
@@ -722,8 +721,8 @@ fn finish_after_the_link_queued_it_again_does_not_run_it_again() {
     p.close_at = Some(ms(4000));
     let (w, v) = sim::run_plan(p);
     assert!(v.is_empty(), "{v:#?}\n{}", w.render_log());
+    use crate::harness::{CallFailure, LinkError, LinkEvent};
     use sim::world::{Act, Entry};
-    use upnode_core::link::{CallFailure, LinkError, LinkEvent};
     let at = |t: Duration| -> Vec<String> {
         w.log
             .iter()
@@ -776,8 +775,8 @@ fn finish_after_the_link_queued_it_again_does_not_run_it_again() {
 /// comes in the same batch); it must never run again.
 #[test]
 fn seed_173159_answer_and_give_up_in_one_call() {
+    use crate::harness::{LinkError, LinkEvent};
     use sim::world::{Act, Entry};
-    use upnode_core::link::{LinkError, LinkEvent};
     let w = regression(173159);
     let client_at = |t| -> Vec<&LinkEvent> {
         w.log
