@@ -341,6 +341,15 @@ mod scenarios {
     }
 
     /// The client's events before the driver called `close()`.
+    /// When the client went up, before `close`.
+    fn ups_before_close(w: &World) -> Vec<Duration> {
+        before_close(w)
+            .iter()
+            .filter(|(_, e)| matches!(e, LinkEvent::Up { .. }))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
     fn before_close(w: &World) -> Vec<(Duration, &LinkEvent)> {
         w.log
             .iter()
@@ -427,11 +436,7 @@ mod scenarios {
         // 751 ms (the FIN takes 1 ms); one reconnect 1 s later, at 1751 ms, when the server
         // listens again: connected at 1752 ms, up at 1755 ms after auth's round trip.
         assert_eq!(ups_downs_reconnects(&w), (2, 1, 1));
-        let ups: Vec<Duration> = before_close(&w)
-            .iter()
-            .filter(|(_, e)| matches!(e, LinkEvent::Up { .. }))
-            .map(|(t, _)| *t)
-            .collect();
+        let ups = ups_before_close(&w);
         assert_eq!(ups, vec![ms(4), ms(1755)]);
         assert_eq!(auth_calls(&w), 2);
         let a = answers(&w);
@@ -533,11 +538,7 @@ mod scenarios {
         // Refused at 1 ms and 1002 ms, up at 2004 ms; down at 3001 ms; refused at 4002 ms,
         // up at 5004 ms: four reconnects (two before each up).
         assert_eq!(ups_downs_reconnects(&w), (2, 1, 4));
-        let ups: Vec<Duration> = before_close(&w)
-            .iter()
-            .filter(|(_, e)| matches!(e, LinkEvent::Up { .. }))
-            .map(|(t, _)| *t)
-            .collect();
+        let ups = ups_before_close(&w);
         assert_eq!(ups, vec![ms(2004), ms(5004)]);
         let a = answers(&w);
         assert_eq!(

@@ -26,21 +26,7 @@ pub struct Client {
     pub clock: Clock,
 }
 
-impl Drive for Client {
-    type M = ClientLink;
-    fn machine(&self) -> &ClientLink {
-        &self.link
-    }
-    fn machine_mut(&mut self) -> &mut ClientLink {
-        &mut self.link
-    }
-    fn clock(&self) -> &Clock {
-        &self.clock
-    }
-    fn clock_mut(&mut self) -> &mut Clock {
-        &mut self.clock
-    }
-}
+impl_drive!(Client, link: ClientLink);
 
 impl Client {
     pub fn new(config: ClientConfig) -> Client {

@@ -268,6 +268,28 @@ pub trait Drive {
     }
 }
 
+/// `impl Drive for $ty` where `$ty` holds the machine in `$field` and a `clock: Clock`.
+macro_rules! impl_drive {
+    ($ty:ty, $field:ident: $m:ty) => {
+        impl $crate::harness::Drive for $ty {
+            type M = $m;
+            fn machine(&self) -> &$m {
+                &self.$field
+            }
+            fn machine_mut(&mut self) -> &mut $m {
+                &mut self.$field
+            }
+            fn clock(&self) -> &$crate::harness::Clock {
+                &self.clock
+            }
+            fn clock_mut(&mut self) -> &mut $crate::harness::Clock {
+                &mut self.clock
+            }
+        }
+    };
+}
+use impl_drive;
+
 // ---- events the scenarios expect ------------------------------------------------------------------
 
 pub fn open_transport(conn: ConnId, attempt: u32) -> LinkEvent {

@@ -28,21 +28,7 @@ pub struct Server {
     pub clock: Clock,
 }
 
-impl Drive for Server {
-    type M = ServerConn;
-    fn machine(&self) -> &ServerConn {
-        &self.conn
-    }
-    fn machine_mut(&mut self) -> &mut ServerConn {
-        &mut self.conn
-    }
-    fn clock(&self) -> &Clock {
-        &self.clock
-    }
-    fn clock_mut(&mut self) -> &mut Clock {
-        &mut self.clock
-    }
-}
+impl_drive!(Server, conn: ServerConn);
 
 impl Server {
     /// A connection accepted at `t0` serving the §11 interface (`time` under key 1).

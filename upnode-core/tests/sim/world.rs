@@ -585,20 +585,7 @@ impl World {
 
     /// Makes a transaction now, as the workload does.
     pub fn transact(&mut self, p: TxPlan) {
-        let now = self.clock.instant();
-        let r = self.client.transact(now, p.timeout, p.retry);
-        if let Ok(tx) = r {
-            if tx.number() as usize != self.tx_plans.len() {
-                self.violation(format!("transaction numbered {tx:?} out of sequence"));
-            }
-            self.tx_plans.push(p.clone());
-            self.tx_ids.push(tx);
-        }
-        self.act(Act::Transact {
-            tx: r,
-            timeout: p.timeout,
-            retry: p.retry,
-        });
+        self.make_transaction(p, true);
         self.drain_client();
     }
 
@@ -797,9 +784,18 @@ impl World {
 
     /// A transaction made while the driver handles an event (scenario 7).
     fn transact_inside(&mut self, p: TxPlan) {
+        self.make_transaction(p, false);
+    }
+
+    /// `transact` now, recorded (and, with `check_number`, its number checked); the caller
+    /// drains.
+    fn make_transaction(&mut self, p: TxPlan, check_number: bool) {
         let now = self.clock.instant();
         let r = self.client.transact(now, p.timeout, p.retry);
         if let Ok(tx) = r {
+            if check_number && tx.number() as usize != self.tx_plans.len() {
+                self.violation(format!("transaction numbered {tx:?} out of sequence"));
+            }
             self.tx_plans.push(p.clone());
             self.tx_ids.push(tx);
         }
