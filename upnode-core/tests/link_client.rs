@@ -573,8 +573,7 @@ fn a_transport_that_never_opens_is_abandoned_at_the_connect_timeout() {
     // The driver's late report of the abandoned attempt is ignored.
     c.connected(C1, secs(10) + ms(1));
     assert_eq!(c.link.state(), LinkState::Waiting);
-    assert_eq!(c.link.poll_transmit(), None);
-    assert_eq!(c.events(), []);
+    c.expect_quiet();
 }
 
 #[test]
@@ -746,8 +745,7 @@ fn with_ping_disabled_no_ping_is_ever_sent() {
     for s in [10, 15, 20, 3_600] {
         c.timeout(secs(s));
     }
-    assert_eq!(c.sent(), Vec::<String>::new());
-    assert_eq!(c.events(), []);
+    c.expect_quiet();
     assert_eq!(c.link.state(), LinkState::Up);
 }
 
@@ -769,8 +767,7 @@ fn a_zero_ping_interval_disables_the_heartbeat_like_upnodes_ping_0() {
     });
     assert_eq!(c.link.poll_timeout(), None, "no timer that is always due");
     c.timeout(secs(3_600));
-    assert_eq!(c.sent(), Vec::<String>::new());
-    assert_eq!(c.events(), []);
+    c.expect_quiet();
 }
 
 #[test]
@@ -789,8 +786,7 @@ fn a_server_without_ping_is_reported_and_served_without_heartbeat() {
     assert_eq!(c.link.poll_timeout(), None);
     c.timeout(secs(10));
     c.timeout(secs(3_600));
-    assert_eq!(c.sent(), Vec::<String>::new());
-    assert_eq!(c.events(), []);
+    c.expect_quiet();
     assert_eq!(c.link.state(), LinkState::Up);
 }
 
@@ -1407,8 +1403,7 @@ fn assert_silent_after_close(c: &mut Client) {
         c.link.fail_connect_step(conn, c.at(secs(3_601)), "x");
     }
     c.link.close(c.at(secs(3_602)));
-    assert_eq!(c.events(), []);
-    assert_eq!(c.link.poll_transmit(), None);
+    c.expect_quiet();
     let now = c.at(secs(3_603));
     assert_eq!(
         c.link.transact(now, None, false),
@@ -1550,8 +1545,7 @@ fn reports_for_an_old_or_unknown_connection_are_ignored() {
     c.connected(C2, secs(2));
     assert_eq!(c.sent_on(), [(C2, OUR_METHODS.to_owned())]);
     stale(&mut c, secs(3));
-    assert_eq!(c.events(), []);
-    assert_eq!(c.link.poll_transmit(), None);
+    c.expect_quiet();
     assert_eq!(c.link.state(), LinkState::Handshaking);
     c.input(C2, secs(3), SERVER_METHODS);
     assert_eq!(

@@ -21,8 +21,7 @@ fn assert_silent_after_close(s: &mut Server) {
         .handle_transport_closed(s.at(secs(3_601)), Some("late".into()));
     s.conn.release(RemoteFn(0));
     s.conn.close(s.at(secs(3_602)));
-    assert_eq!(s.events(), []);
-    assert_eq!(s.sent(), Vec::<String>::new());
+    s.expect_quiet();
     assert_eq!(
         s.call(secs(3_603), Target::Name("beep".into()), vec![], None),
         Err(CallError::Closed)
@@ -241,8 +240,7 @@ fn a_client_without_ping_is_never_pinged() {
     for t in [10, 20, 3_600] {
         s.timeout(secs(t));
     }
-    assert_eq!(s.sent(), Vec::<String>::new());
-    assert_eq!(s.events(), []);
+    s.expect_quiet();
     assert!(!s.conn.is_closed());
 }
 
@@ -253,8 +251,7 @@ fn with_ping_disabled_no_client_is_pinged() {
     let mut s = open_with(config, CLIENT_METHODS, Duration::ZERO);
     assert_eq!(s.conn.poll_timeout(), None);
     s.timeout(secs(3_600));
-    assert_eq!(s.sent(), Vec::<String>::new());
-    assert_eq!(s.events(), []);
+    s.expect_quiet();
 }
 
 #[test]
@@ -264,8 +261,7 @@ fn a_zero_ping_interval_never_pings() {
     let mut s = open_with(config, CLIENT_METHODS, Duration::ZERO);
     assert_eq!(s.conn.poll_timeout(), None, "no timer that is always due");
     s.timeout(secs(3_600));
-    assert_eq!(s.sent(), Vec::<String>::new());
-    assert_eq!(s.events(), []);
+    s.expect_quiet();
 }
 
 #[test]
@@ -528,8 +524,7 @@ fn spurious_and_early_timeouts_are_harmless() {
         for t in [from, from, from + ms(1), from + ms(900)] {
             s.timeout(t);
         }
-        assert_eq!(s.events(), []);
-        assert_eq!(s.sent(), Vec::<String>::new());
+        s.expect_quiet();
         assert_eq!(s.conn.poll_timeout(), before);
     };
     poke(&mut s, Duration::ZERO);
