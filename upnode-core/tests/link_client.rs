@@ -211,10 +211,10 @@ fn a_waiting_transaction_times_out_exactly_at_its_deadline_once_and_is_never_mad
     let deadline = ms(600);
     assert_eq!(c.link.poll_timeout(), Some(c.at(deadline)));
 
-    c.timeout(deadline - NS);
-    assert_eq!(c.events(), [], "1 ns early is too early");
-    c.timeout(deadline);
-    assert_eq!(c.events(), [LinkEvent::TransactionTimedOut { tx }]);
+    assert_eq!(
+        c.timeout_exactly(deadline),
+        [LinkEvent::TransactionTimedOut { tx }]
+    );
     assert_eq!(c.link.queued(), 0);
     c.timeout(deadline);
     c.timeout(deadline + ms(1));
@@ -465,11 +465,8 @@ fn a_connect_step_that_never_signals_times_out_exactly_at_its_deadline() {
     c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
     c.events();
     assert_eq!(c.link.poll_timeout(), Some(c.at(ms(20) + secs(3))));
-    c.timeout(ms(20) + secs(3) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(ms(20) + secs(3));
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(ms(20) + secs(3)),
         [
             LinkEvent::CloseTransport { conn: C1 },
             LinkEvent::Error(LinkError::ConnectStepTimeout(secs(3))),
@@ -534,11 +531,8 @@ fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_tim
     c.sent();
     let deadline = ms(100) + secs(10);
     assert_eq!(c.link.poll_timeout(), Some(c.at(deadline)));
-    c.timeout(deadline - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(deadline);
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(deadline),
         [
             LinkEvent::CloseTransport { conn: C1 },
             LinkEvent::Error(LinkError::HandshakeTimeout(secs(10))),
@@ -559,11 +553,8 @@ fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_tim
 #[test]
 fn a_transport_that_never_opens_is_abandoned_at_the_connect_timeout() {
     let mut c = connecting(ClientConfig::default());
-    c.timeout(secs(10) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(secs(10));
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(secs(10)),
         [
             LinkEvent::CloseTransport { conn: C1 },
             LinkEvent::Error(LinkError::ConnectTimeout(secs(10))),
@@ -681,11 +672,8 @@ fn an_unanswered_ping_takes_the_link_down_exactly_at_the_ping_timeout_and_reconn
     c.events();
     c.timeout(secs(10));
     assert_eq!(c.sent(), [OUR_PING]);
-    c.timeout(secs(15) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(secs(15));
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(secs(15)),
         [
             LinkEvent::CloseTransport { conn: C1 },
             down(LinkError::PingTimeout(secs(5))),
@@ -990,10 +978,10 @@ fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() 
         .unwrap();
     c.sent();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(3))));
-    c.timeout(secs(3) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(secs(3));
-    assert_eq!(c.events(), [call_failed(call, CallFailure::TimedOut)]);
+    assert_eq!(
+        c.timeout_exactly(secs(3)),
+        [call_failed(call, CallFailure::TimedOut)]
+    );
     c.timeout(secs(3));
     assert_eq!(c.events(), []);
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(10))), "the ping");
@@ -2105,11 +2093,8 @@ fn with_a_short_heartbeat_a_silent_server_is_given_up_on_within_ping_plus_timeou
     c.connected(C1, Duration::ZERO);
     c.sent();
     assert_eq!(c.link.poll_timeout(), Some(c.at(ms(1300))));
-    c.timeout(ms(1300) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(ms(1300));
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(ms(1300)),
         [
             LinkEvent::CloseTransport { conn: C1 },
             LinkEvent::Error(LinkError::HandshakeTimeout(ms(1300))),

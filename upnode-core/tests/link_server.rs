@@ -119,11 +119,8 @@ fn a_user_ping_is_kept_and_client_calls_to_it_go_to_the_user() {
 fn a_client_that_never_sends_methods_is_dropped_at_the_handshake_timeout() {
     let mut s = Server::new(ServerConfig::default());
     s.sent();
-    s.timeout(secs(5) - NS);
-    assert_eq!(s.events(), []);
-    s.timeout(secs(5));
     assert_eq!(
-        s.events(),
+        s.timeout_exactly(secs(5)),
         ended(LinkError::HandshakeTimeout(secs(5)), true)
     );
     assert_silent_after_close(&mut s);
@@ -214,12 +211,10 @@ fn a_client_that_does_not_answer_its_ping_is_dropped_exactly_at_the_ping_timeout
     // Traffic other than the answer does not count.
     s.input(secs(11), r#"{"method":"time","arguments":[]}"#);
     assert_eq!(s.events().len(), 1);
-    s.timeout(secs(14) - NS);
-    assert_eq!(s.events(), []);
-    s.timeout(secs(14));
+    let ev = s.timeout_exactly(secs(14));
     let mut expected = vec![call_failed(call.unwrap(), CallFailure::LinkDown)];
     expected.extend(ended(LinkError::PingTimeout(secs(4)), true));
-    assert_eq!(s.events(), expected);
+    assert_eq!(ev, expected);
     assert_silent_after_close(&mut s);
 }
 
@@ -361,10 +356,10 @@ fn a_call_to_the_client_times_out_exactly_at_its_deadline() {
     let mut s = open(CLIENT_METHODS_BEEP);
     let call = s.call_beep(secs(1), Some(secs(2))).unwrap().unwrap();
     assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(3))));
-    s.timeout(secs(3) - NS);
-    assert_eq!(s.events(), []);
-    s.timeout(secs(3));
-    assert_eq!(s.events(), [call_failed(call, CallFailure::TimedOut)]);
+    assert_eq!(
+        s.timeout_exactly(secs(3)),
+        [call_failed(call, CallFailure::TimedOut)]
+    );
     s.timeout(secs(3));
     assert_eq!(s.events(), []);
     assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(10))), "the ping");
@@ -608,10 +603,7 @@ fn output_over_its_cap_pauses_input_holds_calls_and_a_stall_ends_the_connection(
     let now = s.at(secs(1));
     s.conn.handle_unsent(now, 5000);
     assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(4))));
-    s.timeout(secs(4) - NS);
-    assert_eq!(s.events(), []);
-    s.timeout(secs(4));
-    let ev = s.events();
+    let ev = s.timeout_exactly(secs(4));
     assert!(ev.contains(&call_failed(call, CallFailure::LinkDown)));
     assert!(
         ev.contains(&LinkEvent::Down {

@@ -254,6 +254,16 @@ pub trait Drive {
         Some(due)
     }
 
+    /// `handle_timeout` 1 ns before `d` (nothing may be reported) and then at `d`; what `d`
+    /// reports. For deadlines that must fire exactly on time.
+    #[track_caller]
+    fn timeout_exactly(&mut self, d: Duration) -> Vec<LinkEvent> {
+        self.timeout(d - NS);
+        assert_eq!(self.events(), [], "1 ns early is too early");
+        self.timeout(d);
+        self.events()
+    }
+
     /// The pending events are exactly `expected`.
     #[track_caller]
     fn expect_events(&mut self, expected: &[LinkEvent]) {
