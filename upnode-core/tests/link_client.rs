@@ -108,12 +108,7 @@ fn a_user_ping_is_kept_and_the_servers_calls_to_it_go_to_the_user() {
     );
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(7),
-            args: vec![Value::from(RemoteFn(2))],
-            answers: None,
-        }]
+        [called(C1, LocalFn(7), vec![Value::from(RemoteFn(2))], None)]
     );
     assert_eq!(c.sent(), Vec::<String>::new());
 }
@@ -363,12 +358,12 @@ fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
     let session = Value::object([("beep", Value::from(RemoteFn(2)))]);
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(3),
-            args: vec![Value::Null, session.clone()],
-            answers: call,
-        }]
+        [called(
+            C1,
+            LocalFn(3),
+            vec![Value::Null, session.clone()],
+            call
+        )]
     );
     // ...and signals up with what it got.
     c.link.signal_up(C1, c.at(ms(60)), session.clone());
@@ -941,25 +936,12 @@ fn an_answered_call_resolves_with_answers_exactly_once() {
     )];
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args: args.clone(),
-            answers: Some(call),
-        }]
+        [called(C1, LocalFn(5), args.clone(), Some(call))]
     );
     assert_eq!(c.link.calls_in_flight(), 0);
     // A callback may be called again: delivered, but it answers nothing any more.
     c.input(C1, ms(6), answer);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args,
-            answers: None,
-        }]
-    );
+    assert_eq!(c.events(), [called(C1, LocalFn(5), args, None)]);
     // Neither its timeout nor the link going down resolves it again.
     c.timeout(secs(3) + ms(1));
     assert_eq!(c.events(), []);
@@ -992,12 +974,7 @@ fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() 
     );
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args: vec![Value::from("late")],
-            answers: None,
-        }]
+        [called(C1, LocalFn(5), vec![Value::from("late")], None)]
     );
     // The link staying up or going down does not fail it a second time.
     assert_eq!(
@@ -1712,12 +1689,7 @@ fn messages_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
     let ev = c.events();
     assert_eq!(
         ev[0],
-        LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args: vec![Value::from("now")],
-            answers: Some(call),
-        },
+        called(C1, LocalFn(5), vec![Value::from("now")], Some(call)),
         "{ev:?}"
     );
     assert_eq!(ev[1], LinkEvent::CloseTransport { conn: C1 });
@@ -1849,12 +1821,12 @@ fn a_reply_callback_is_forgotten_on_its_answer_and_a_second_call_is_a_non_fatal_
     c.input(C1, ms(2), answer);
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args: vec![Value::from("12:00")],
-            answers: Some(call),
-        }]
+        [called(
+            C1,
+            LocalFn(5),
+            vec![Value::from("12:00")],
+            Some(call)
+        )]
     );
     assert_eq!(c.link.counters(), idle, "back to idle after the answer");
     // The server (a Node peer that never culls) calls it again: reported, link stays up.

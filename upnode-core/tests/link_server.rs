@@ -105,12 +105,12 @@ fn a_user_ping_is_kept_and_client_calls_to_it_go_to_the_user() {
     );
     assert_eq!(
         s.events(),
-        [LinkEvent::Call {
-            conn: CONN,
-            function: LocalFn(4),
-            args: vec![Value::from(RemoteFn(7))],
-            answers: None,
-        }]
+        [called(
+            CONN,
+            LocalFn(4),
+            vec![Value::from(RemoteFn(7))],
+            None
+        )]
     );
     assert_eq!(s.sent(), Vec::<String>::new());
 }
@@ -131,15 +131,7 @@ fn calls_by_name_before_the_clients_methods_are_served() {
     let mut s = Server::new(ServerConfig::default());
     s.sent();
     s.input(ms(1), r#"{"method":"time","arguments":[]}"#);
-    assert_eq!(
-        s.events(),
-        [LinkEvent::Call {
-            conn: CONN,
-            function: LocalFn(1),
-            args: vec![],
-            answers: None,
-        }]
-    );
+    assert_eq!(s.events(), [called(CONN, LocalFn(1), vec![], None)]);
     // They do not complete the handshake.
     assert_eq!(s.conn.poll_timeout(), Some(s.at(secs(5))));
 }
@@ -288,12 +280,12 @@ fn a_client_call_reaches_the_handler_and_the_reply_goes_back_to_its_callback() {
     );
     assert_eq!(
         s.events(),
-        [LinkEvent::Call {
-            conn: CONN,
-            function: LocalFn(1),
-            args: vec![Value::from(RemoteFn(1))],
-            answers: None,
-        }]
+        [called(
+            CONN,
+            LocalFn(1),
+            vec![Value::from(RemoteFn(1))],
+            None
+        )]
     );
     let reply = s.call(
         ms(2),
@@ -330,22 +322,12 @@ fn a_call_to_the_client_resolves_with_answers_exactly_once() {
     s.input(ms(2), answer);
     assert_eq!(
         s.events(),
-        [LinkEvent::Call {
-            conn: CONN,
-            function: LocalFn(9),
-            args: vec![Value::from("boop")],
-            answers: call,
-        }]
+        [called(CONN, LocalFn(9), vec![Value::from("boop")], call)]
     );
     s.input(ms(3), answer);
     assert_eq!(
         s.events(),
-        [LinkEvent::Call {
-            conn: CONN,
-            function: LocalFn(9),
-            args: vec![Value::from("boop")],
-            answers: None,
-        }]
+        [called(CONN, LocalFn(9), vec![Value::from("boop")], None)]
     );
     s.timeout(secs(6));
     assert_eq!(s.events(), []);
@@ -456,12 +438,7 @@ fn lines_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
         ev[..2],
         [
             LinkEvent::Remote { conn: CONN },
-            LinkEvent::Call {
-                conn: CONN,
-                function: LocalFn(1),
-                args: vec![],
-                answers: None,
-            },
+            called(CONN, LocalFn(1), vec![], None),
         ],
         "{ev:?}"
     );

@@ -318,6 +318,21 @@ pub fn transport_closed() -> LinkError {
     LinkError::TransportClosed { detail: None }
 }
 
+/// Our `function` called by the peer on `conn` with `args` (the answer to `answers`, if any).
+pub fn called(
+    conn: ConnId,
+    function: LocalFn,
+    args: Vec<Value>,
+    answers: Option<CallId>,
+) -> LinkEvent {
+    LinkEvent::Call {
+        conn,
+        function,
+        args,
+        answers,
+    }
+}
+
 pub fn call_failed(call: CallId, reason: CallFailure) -> LinkEvent {
     LinkEvent::CallFailed { call, reason }
 }
