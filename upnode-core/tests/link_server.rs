@@ -515,18 +515,16 @@ fn poll_timeout_is_never_in_the_past_after_handle_timeout() {
     let mut s = open_with(config, CLIENT_METHODS, Duration::ZERO);
     s.sent();
     let mut answered = 0;
-    while let Some(next) = s.conn.poll_timeout() {
-        s.conn.handle_timeout(next);
-        if let Some(after) = s.conn.poll_timeout() {
-            assert!(after > next, "timer at {after:?} <= now {next:?}");
+    while let Some(now) = s.fire_next_timeout() {
+        if let Some(after) = s.next_timeout() {
+            assert!(after > now, "timer at {after:?} <= now {now:?}");
         }
         if !s.sent().is_empty() && answered < 5 {
             // Each ping has its own callback id, from 2 up.
             let id = 2 + answered;
             answered += 1;
-            let pong =
-                format!("{{\"method\":{id},\"arguments\":[],\"callbacks\":{{}},\"links\":[]}}\n");
-            s.conn.handle_input(next + ms(7), pong.as_bytes());
+            let pong = format!(r#"{{"method":{id},"arguments":[],"callbacks":{{}},"links":[]}}"#);
+            s.input(now + ms(7), &pong);
             assert_eq!(s.events(), [LinkEvent::Ping { rtt: ms(7) }]);
         }
     }

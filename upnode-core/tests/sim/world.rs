@@ -3,9 +3,9 @@
 
 use super::plan::{Op, Plan, Split, Step, TxPlan, AUTH, BEEP, ECHO, TIME};
 use crate::harness::{
-    poll_output, CallError, CallFailure, CallId, ClientLink, Clock, ConnId, Duration, Function,
-    LinkEvent, LinkState, LocalFn, Machine, Output, RemoteFn, ServerConn, SplitMix64, Target,
-    TransactError, TxId, Value,
+    earliest_timer, poll_output, CallError, CallFailure, CallId, ClientLink, Clock, ConnId,
+    Duration, Function, LinkEvent, LinkState, LocalFn, Machine, Output, RemoteFn, ServerConn,
+    SplitMix64, Target, TransactError, TxId, Value,
 };
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -469,13 +469,7 @@ impl World {
             }
             let agenda = self.agenda.first_key_value().map(|(k, _)| k.0);
             let client = self.client.timer().map(|i| self.clock.offset(i));
-            let server = self
-                .sconns
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.conn.timer().map(|t| (t, i)))
-                .min()
-                .map(|(t, i)| (self.clock.offset(t), i));
+            let server = earliest_timer(&self.clock, self.sconns.iter().map(|s| &s.conn));
             let next = [agenda, client, server.map(|s| s.0)]
                 .into_iter()
                 .flatten()
