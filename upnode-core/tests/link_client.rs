@@ -134,13 +134,7 @@ fn server_methods_report_remote_then_queued_transactions_in_fifo_order_then_up()
     c.input(C1, ms(20), SERVER_METHODS);
     assert_eq!(
         c.events(),
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady { tx: a, conn: C1 },
-            LinkEvent::TransactionReady { tx: b, conn: C1 },
-            LinkEvent::TransactionReady { tx: d, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ]
+        [remote(C1), ready(a, C1), ready(b, C1), ready(d, C1), up(C1)]
     );
     assert_eq!(c.link.state(), LinkState::Up);
     assert_eq!(c.link.queued(), 0);
@@ -189,7 +183,7 @@ fn a_transaction_made_while_up_is_ready_at_once_and_its_timeout_never_fires() {
         .link
         .transact(c.at(secs(1)), Some(secs(2)), false)
         .unwrap();
-    assert_eq!(c.events(), [LinkEvent::TransactionReady { tx, conn: C1 }]);
+    assert_eq!(c.events(), [ready(tx, C1)]);
     assert_eq!(c.link.poll_timeout(), None);
     c.timeout(secs(3));
     c.timeout(secs(60));
@@ -221,10 +215,7 @@ fn a_waiting_transaction_times_out_exactly_at_its_deadline_once_and_is_never_mad
     );
 
     let ev = c.up(C1, ms(700));
-    assert_eq!(
-        ev,
-        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }]
-    );
+    assert_eq!(ev, [remote(C1), up(C1)]);
 }
 
 #[test]
@@ -238,13 +229,10 @@ fn a_transaction_whose_deadline_passed_times_out_even_if_up_arrives_before_the_t
     assert_eq!(
         c.events(),
         [
-            LinkEvent::Remote { conn: C1 },
+            remote(C1),
             LinkEvent::TransactionTimedOut { tx: late },
-            LinkEvent::TransactionReady {
-                tx: on_time,
-                conn: C1
-            },
-            LinkEvent::Up { conn: C1 },
+            ready(on_time, C1),
+            up(C1),
         ]
     );
     c.timeout(secs(1));
@@ -269,14 +257,7 @@ fn cancel_withdraws_a_waiting_transaction_and_nothing_is_reported_for_it() {
     c.timeout(secs(1));
     assert_eq!(c.events(), []);
     let ev = c.up(C1, secs(2));
-    assert_eq!(
-        ev,
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady { tx: kept, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ]
-    );
+    assert_eq!(ev, [remote(C1), ready(kept, C1), up(C1)]);
     assert!(!c.link.cancel(kept), "a ready transaction is not waiting");
 }
 
@@ -298,22 +279,11 @@ fn a_full_queue_refuses_with_queue_full_and_loses_nothing() {
     assert_eq!(c.link.queued(), 2);
     assert_eq!(c.events(), []);
     let ev = c.up(C1, secs(1));
-    assert_eq!(
-        ev,
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady { tx: a, conn: C1 },
-            LinkEvent::TransactionReady { tx: b, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ]
-    );
+    assert_eq!(ev, [remote(C1), ready(a, C1), ready(b, C1), up(C1)]);
     // Refused transactions used no number.
     let next = c.link.transact(c.at(secs(1)), None, false).unwrap();
     assert_eq!(next.number(), 2);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::TransactionReady { tx: next, conn: C1 }]
-    );
+    assert_eq!(c.events(), [ready(next, C1)]);
 }
 
 // ---- connect step -----------------------------------------------------------------------------
@@ -323,7 +293,7 @@ fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
     let mut c = connecting(with_connect_step());
     let queued = c.link.transact(c.t0(), None, false).unwrap();
     c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
+    assert_eq!(c.events(), [remote(C1)]);
     assert_eq!(c.link.state(), LinkState::Authenticating);
     assert!(
         c.link.remote().is_some(),
@@ -367,27 +337,11 @@ fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
     );
     // ...and signals up with what it got.
     c.link.signal_up(C1, c.at(ms(60)), session.clone());
-    assert_eq!(
-        c.events(),
-        [
-            LinkEvent::TransactionReady {
-                tx: queued,
-                conn: C1
-            },
-            LinkEvent::TransactionReady {
-                tx: during,
-                conn: C1
-            },
-            LinkEvent::Up { conn: C1 },
-        ]
-    );
+    assert_eq!(c.events(), [ready(queued, C1), ready(during, C1), up(C1)]);
     assert_eq!(c.link.state(), LinkState::Up);
     assert_eq!(c.link.up_value(), Some(&session));
     let now = c.link.transact(c.at(ms(70)), None, false).unwrap();
-    assert_eq!(
-        c.events(),
-        [LinkEvent::TransactionReady { tx: now, conn: C1 }]
-    );
+    assert_eq!(c.events(), [ready(now, C1)]);
     // The connect step deadline is gone; only the heartbeat remains.
     assert_eq!(c.link.poll_timeout(), Some(c.at(ms(20) + secs(10))));
     c.timeout(ms(20) + secs(10));
@@ -410,10 +364,7 @@ fn signal_up_twice_or_without_a_connect_step_pending_is_ignored() {
     assert_eq!(c.link.state(), LinkState::Handshaking);
     c.input(C1, ms(2), SERVER_METHODS);
     c.link.signal_up(C1, c.at(ms(3)), Value::from(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }]
-    );
+    assert_eq!(c.events(), [remote(C1), up(C1)]);
     c.link.signal_up(C1, c.at(ms(4)), Value::from(2));
     assert_eq!(c.events(), []);
     assert_eq!(c.link.up_value(), Some(&Value::from(1)));
@@ -424,7 +375,7 @@ fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects()
     let mut c = connecting(with_connect_step());
     let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
+    assert_eq!(c.events(), [remote(C1)]);
     c.link.fail_connect_step(C1, c.at(ms(30)), "ACCESS DENIED");
     assert_eq!(
         c.events(),
@@ -441,15 +392,9 @@ fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects()
     c.timeout(ms(30) + secs(1));
     assert_eq!(c.events(), [open_transport(C2, 2)]);
     c.handshake(C2, ms(1_040), ms(1_050), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C2 }]);
+    assert_eq!(c.events(), [remote(C2)]);
     c.link.signal_up(C2, c.at(ms(1_060)), Value::Null);
-    assert_eq!(
-        c.events(),
-        [
-            LinkEvent::TransactionReady { tx, conn: C2 },
-            LinkEvent::Up { conn: C2 }
-        ]
-    );
+    assert_eq!(c.events(), [ready(tx, C2), up(C2)]);
 }
 
 #[test]
@@ -493,9 +438,9 @@ fn a_connect_step_without_a_timeout_waits_as_long_as_the_transport_lives() {
 fn the_connect_step_runs_again_on_every_reconnect() {
     let mut c = connecting(with_connect_step());
     c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
+    assert_eq!(c.events(), [remote(C1)]);
     c.link.signal_up(C1, c.at(ms(2)), Value::from("first"));
-    assert_eq!(c.events(), [LinkEvent::Up { conn: C1 }]);
+    assert_eq!(c.events(), [up(C1)]);
 
     assert_eq!(
         c.down_for(C1, secs(2)),
@@ -507,12 +452,12 @@ fn the_connect_step_runs_again_on_every_reconnect() {
     c.connected(C2, secs(3));
     assert_eq!(c.sent(), [OUR_METHODS]);
     c.input(C2, secs(3), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C2 }]);
+    assert_eq!(c.events(), [remote(C2)]);
     assert_eq!(c.link.state(), LinkState::Authenticating);
     c.link.signal_up(C1, c.at(secs(3)), Value::from("stale"));
     assert_eq!(c.events(), [], "a signal for the old connection is ignored");
     c.link.signal_up(C2, c.at(secs(3)), Value::from("second"));
-    assert_eq!(c.events(), [LinkEvent::Up { conn: C2 }]);
+    assert_eq!(c.events(), [up(C2)]);
     assert_eq!(c.link.up_value(), Some(&Value::from("second")));
 }
 
@@ -740,7 +685,7 @@ fn a_zero_ping_interval_disables_the_heartbeat_like_upnodes_ping_0() {
     c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS_NO_PING);
     assert_eq!(
         c.events(),
-        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }],
+        [remote(C1), up(C1)],
         "no NoPingMethod: no heartbeat is wanted"
     );
     let mut c = up_at_t0({
@@ -761,8 +706,8 @@ fn a_server_without_ping_is_reported_and_served_without_heartbeat() {
         c.events(),
         [
             LinkEvent::Error(LinkError::NoPingMethod),
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::Up { conn: C1 },
+            remote(C1),
+            up(C1),
         ]
     );
     assert!(LinkError::NoPingMethod.is_remote());
@@ -777,10 +722,7 @@ fn a_server_without_ping_is_reported_and_served_without_heartbeat() {
 fn a_server_without_ping_is_not_an_error_when_our_ping_is_disabled() {
     let mut c = connecting(no_ping());
     c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS_NO_PING);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }]
-    );
+    assert_eq!(c.events(), [remote(C1), up(C1)]);
 }
 
 #[test]
@@ -1067,42 +1009,21 @@ fn a_retry_transaction_runs_again_on_the_next_connection_until_finished() {
     let retry = c.link.transact(c.t0(), None, true).unwrap();
     let once = c.link.transact(c.t0(), None, false).unwrap();
     let ev = c.up(C1, ms(10));
-    assert_eq!(
-        ev,
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady {
-                tx: retry,
-                conn: C1
-            },
-            LinkEvent::TransactionReady { tx: once, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ]
-    );
+    assert_eq!(ev, [remote(C1), ready(retry, C1), ready(once, C1), up(C1)]);
     // The connection drops before the retry transaction finished.
     c.down_for(C1, secs(1));
     assert_eq!(c.link.queued(), 1);
     let ev = c.reconnect_up(secs(2), C2, secs(2));
     assert_eq!(
         ev,
-        [
-            LinkEvent::Remote { conn: C2 },
-            LinkEvent::TransactionReady {
-                tx: retry,
-                conn: C2
-            },
-            LinkEvent::Up { conn: C2 },
-        ],
+        [remote(C2), ready(retry, C2), up(C2)],
         "at-least-once: it runs again; the other does not"
     );
     c.link.finish(retry);
     c.down_for(C2, secs(3));
     assert_eq!(c.link.queued(), 0, "finished: it does not run again");
     let ev = c.reconnect_up(secs(4), C3, secs(4));
-    assert_eq!(
-        ev,
-        [LinkEvent::Remote { conn: C3 }, LinkEvent::Up { conn: C3 }]
-    );
+    assert_eq!(ev, [remote(C3), up(C3)]);
 }
 
 #[test]
@@ -1112,23 +1033,20 @@ fn a_retry_transaction_finished_after_the_drop_was_handled_does_not_rerun() {
     // queued the transaction again.
     let mut c = up_at_t0(no_ping());
     let tx = c.link.transact(c.at(ms(1)), None, true).unwrap();
-    assert_eq!(c.events(), [LinkEvent::TransactionReady { tx, conn: C1 }]);
+    assert_eq!(c.events(), [ready(tx, C1)]);
     c.down_for(C1, ms(2));
     assert_eq!(c.link.queued(), 1);
     c.link.finish(tx);
     assert_eq!(c.link.queued(), 0, "finished: withdrawn");
     let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
-    assert_eq!(
-        ev,
-        [LinkEvent::Remote { conn: C2 }, LinkEvent::Up { conn: C2 }]
-    );
+    assert_eq!(ev, [remote(C2), up(C2)]);
 }
 
 #[test]
 fn a_retry_transaction_made_while_up_is_also_rerun_after_a_drop() {
     let mut c = up_at_t0(no_ping());
     let tx = c.link.transact(c.at(ms(1)), None, true).unwrap();
-    assert_eq!(c.events(), [LinkEvent::TransactionReady { tx, conn: C1 }]);
+    assert_eq!(c.events(), [ready(tx, C1)]);
     // A fatal protocol error is a drop like any other.
     c.input(C1, ms(2), "{oops");
     let ev = c.events();
@@ -1143,7 +1061,7 @@ fn a_retry_transaction_made_while_up_is_also_rerun_after_a_drop() {
         ]
     ));
     let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
-    assert!(ev.contains(&LinkEvent::TransactionReady { tx, conn: C2 }));
+    assert!(ev.contains(&ready(tx, C2)));
     // A cancelled running transaction does not rerun either.
     assert!(!c.link.cancel(tx));
     c.down_for(C2, secs(3));
@@ -1513,10 +1431,7 @@ fn reports_for_an_old_or_unknown_connection_are_ignored() {
     c.expect_quiet();
     assert_eq!(c.link.state(), LinkState::Handshaking);
     c.input(C2, secs(3), SERVER_METHODS);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::Remote { conn: C2 }, LinkEvent::Up { conn: C2 }]
-    );
+    assert_eq!(c.events(), [remote(C2), up(C2)]);
     stale(&mut c, secs(4));
     assert_eq!(c.events(), []);
     assert_eq!(c.link.state(), LinkState::Up);
@@ -1545,13 +1460,7 @@ fn spurious_and_early_timeouts_are_harmless_in_every_state() {
     c.events();
     poke(&mut c, secs(2)); // authenticating
     c.link.signal_up(C1, c.at(secs(3)), Value::Null);
-    assert_eq!(
-        c.events(),
-        [
-            LinkEvent::TransactionReady { tx, conn: C1 },
-            LinkEvent::Up { conn: C1 }
-        ]
-    );
+    assert_eq!(c.events(), [ready(tx, C1), up(C1)]);
     poke(&mut c, secs(3)); // up
     c.down_for(C1, secs(4));
     poke(&mut c, secs(4)); // waiting
@@ -1672,7 +1581,7 @@ fn a_blank_line_from_the_server_is_bad_json_and_the_queue_is_kept() {
     );
     assert_eq!(c.link.queued(), 1);
     let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
-    assert!(ev.contains(&LinkEvent::TransactionReady { tx, conn: C2 }));
+    assert!(ev.contains(&ready(tx, C2)));
 }
 
 #[test]
@@ -1712,15 +1621,7 @@ fn methods_and_a_bad_line_in_one_chunk_go_up_then_down() {
     let chunk = format!("{SERVER_METHODS}\n{{oops\n");
     c.link.handle_input(C1, c.at(ms(1)), chunk.as_bytes());
     let ev = c.events();
-    assert_eq!(
-        ev[..3],
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady { tx, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ],
-        "{ev:?}"
-    );
+    assert_eq!(ev[..3], [remote(C1), ready(tx, C1), up(C1)], "{ev:?}");
     assert_eq!(ev[3], LinkEvent::CloseTransport { conn: C1 });
     assert!(matches!(ev[4], LinkEvent::Down { .. }));
     assert_eq!(ev[5], reconnecting(2, secs(1)));

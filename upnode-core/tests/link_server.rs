@@ -77,7 +77,7 @@ fn data_members_travel_as_data_both_ways() {
         ms(1),
         r#"{"method":"methods","arguments":[{"beep":5,"ping":"[Function]"}],"callbacks":{"0":["0","ping"]},"links":[]}"#,
     );
-    assert_eq!(s.events(), [LinkEvent::Remote { conn: CONN }]);
+    assert_eq!(s.events(), [remote(CONN)]);
     assert_eq!(
         s.conn.remote(),
         Some(&Value::object([
@@ -150,7 +150,7 @@ fn the_clients_methods_replace_the_handshake_timeout_with_the_heartbeat() {
 fn a_repeated_methods_is_reported_again() {
     let mut s = open(CLIENT_METHODS);
     s.input(ms(5), CLIENT_METHODS_BEEP);
-    assert_eq!(s.events(), [LinkEvent::Remote { conn: CONN }]);
+    assert_eq!(s.events(), [remote(CONN)]);
     assert!(s.conn.remote().unwrap().get("beep").is_some());
 }
 
@@ -436,10 +436,7 @@ fn lines_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
     let ev = s.events();
     assert_eq!(
         ev[..2],
-        [
-            LinkEvent::Remote { conn: CONN },
-            called(CONN, LocalFn(1), vec![], None),
-        ],
+        [remote(CONN), called(CONN, LocalFn(1), vec![], None)],
         "{ev:?}"
     );
     assert_eq!(ev[2], LinkEvent::CloseTransport { conn: CONN });

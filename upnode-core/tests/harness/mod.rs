@@ -315,6 +315,18 @@ use impl_drive;
 
 // ---- events the scenarios expect ------------------------------------------------------------------
 
+pub fn remote(conn: ConnId) -> LinkEvent {
+    LinkEvent::Remote { conn }
+}
+
+pub fn up(conn: ConnId) -> LinkEvent {
+    LinkEvent::Up { conn }
+}
+
+pub fn ready(tx: TxId, conn: ConnId) -> LinkEvent {
+    LinkEvent::TransactionReady { tx, conn }
+}
+
 pub fn open_transport(conn: ConnId, attempt: u32) -> LinkEvent {
     LinkEvent::OpenTransport { conn, attempt }
 }
