@@ -380,7 +380,7 @@ fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects()
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::ConnectStepFailed {
                 detail: "ACCESS DENIED".into()
             }),
@@ -408,7 +408,7 @@ fn a_connect_step_that_never_signals_times_out_exactly_at_its_deadline() {
     assert_eq!(
         c.timeout_exactly(ms(20) + secs(3)),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::ConnectStepTimeout(secs(3))),
             reconnecting(2, secs(1)),
         ]
@@ -474,7 +474,7 @@ fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_tim
     assert_eq!(
         c.timeout_exactly(deadline),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::HandshakeTimeout(secs(10))),
             reconnecting(2, secs(1)),
         ]
@@ -496,7 +496,7 @@ fn a_transport_that_never_opens_is_abandoned_at_the_connect_timeout() {
     assert_eq!(
         c.timeout_exactly(secs(10)),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::ConnectTimeout(secs(10))),
             reconnecting(2, secs(1)),
         ]
@@ -615,7 +615,7 @@ fn an_unanswered_ping_takes_the_link_down_exactly_at_the_ping_timeout_and_reconn
     assert_eq!(
         c.timeout_exactly(secs(15)),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             down(LinkError::PingTimeout(secs(5))),
             // Up for 15 s but silent after the handshake: never proven alive for stable_after, so
             // the backoff goes on where it was.
@@ -647,7 +647,7 @@ fn a_server_that_goes_silent_right_after_methods_never_resets_the_backoff() {
         assert_eq!(
             c.events(),
             [
-                LinkEvent::CloseTransport { conn: ConnId(n) },
+                close_transport(ConnId(n)),
                 down(LinkError::PingTimeout(secs(5))),
                 reconnecting(n as u32 + 1, delay),
             ]
@@ -782,7 +782,7 @@ fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             down(LinkError::PingTimeout(secs(5))),
             reconnecting(2, secs(1)),
         ]
@@ -820,7 +820,7 @@ fn the_heartbeat_also_runs_during_the_connect_step() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::PingTimeout(secs(5))),
             reconnecting(2, secs(1)),
         ]
@@ -1308,7 +1308,7 @@ fn close_while_connecting_closes_the_pending_transport_and_never_reconnects() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::TransactionClosed { tx },
             LinkEvent::Closed,
         ]
@@ -1326,7 +1326,7 @@ fn close_while_handshaking_closes_the_transport() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::TransactionClosed { tx },
             LinkEvent::Closed,
         ]
@@ -1349,7 +1349,7 @@ fn close_while_authenticating_fails_the_connect_steps_call_and_the_waiting_trans
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             call_failed(auth, CallFailure::Closed),
             LinkEvent::TransactionClosed { tx: a },
             LinkEvent::TransactionClosed { tx: b },
@@ -1373,7 +1373,7 @@ fn close_while_up_reports_down_then_closed_and_fails_calls_in_flight() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             // Calls resolve before Down, as when a connection fails.
             call_failed(call, CallFailure::Closed),
             down(LinkError::Local(LocalError::Closed)),
@@ -1545,7 +1545,7 @@ fn bad_json_from_the_server_while_up_takes_the_link_down_and_reconnects() {
     c.input(C1, secs(1), r#"{"method":"time","#);
     let ev = c.events();
     assert_eq!(ev.len(), 3, "{ev:?}");
-    assert_eq!(ev[0], LinkEvent::CloseTransport { conn: C1 });
+    assert_eq!(ev[0], close_transport(C1));
     let LinkEvent::Down {
         reason: LinkError::Remote(e @ RemoteError::BadJson { .. }),
     } = &ev[1]
@@ -1601,7 +1601,7 @@ fn messages_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
         called(C1, LocalFn(5), vec![Value::from("now")], Some(call)),
         "{ev:?}"
     );
-    assert_eq!(ev[1], LinkEvent::CloseTransport { conn: C1 });
+    assert_eq!(ev[1], close_transport(C1));
     assert!(matches!(
         ev[2],
         LinkEvent::Down {
@@ -1622,7 +1622,7 @@ fn methods_and_a_bad_line_in_one_chunk_go_up_then_down() {
     c.link.handle_input(C1, c.at(ms(1)), chunk.as_bytes());
     let ev = c.events();
     assert_eq!(ev[..3], [remote(C1), ready(tx, C1), up(C1)], "{ev:?}");
-    assert_eq!(ev[3], LinkEvent::CloseTransport { conn: C1 });
+    assert_eq!(ev[3], close_transport(C1));
     assert!(matches!(ev[4], LinkEvent::Down { .. }));
     assert_eq!(ev[5], reconnecting(2, secs(1)));
 }
@@ -1969,7 +1969,7 @@ fn with_a_short_heartbeat_a_silent_server_is_given_up_on_within_ping_plus_timeou
     assert_eq!(
         c.timeout_exactly(ms(1300)),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::HandshakeTimeout(ms(1300))),
             reconnecting(2, secs(1)),
         ]

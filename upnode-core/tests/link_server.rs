@@ -439,7 +439,7 @@ fn lines_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
         [remote(CONN), called(CONN, LocalFn(1), vec![], None)],
         "{ev:?}"
     );
-    assert_eq!(ev[2], LinkEvent::CloseTransport { conn: CONN });
+    assert_eq!(ev[2], close_transport(CONN));
     assert!(matches!(ev[3], LinkEvent::Down { .. }));
     assert_eq!(ev[4], LinkEvent::Closed);
     assert_eq!(ev.len(), 5);

@@ -327,6 +327,10 @@ pub fn ready(tx: TxId, conn: ConnId) -> LinkEvent {
     LinkEvent::TransactionReady { tx, conn }
 }
 
+pub fn close_transport(conn: ConnId) -> LinkEvent {
+    LinkEvent::CloseTransport { conn }
+}
+
 pub fn open_transport(conn: ConnId, attempt: u32) -> LinkEvent {
     LinkEvent::OpenTransport { conn, attempt }
 }
