@@ -6,12 +6,16 @@
 //!   `base + Duration`; `set`/`advance` move it, `offset` turns a machine's instant back.
 //! - [`Machine`]: what drives both machines alike (events, transmits, timer); [`poll_output`]
 //!   takes the next output in the driving contract's order (events first), [`drain_events`] and
-//!   [`drain_lines`] take all of one kind.
+//!   [`drain_lines`] take all of one kind, [`earliest_timer`] finds the next timer of many.
 //! - [`Drive`]: a machine with its clock, as the named scenarios use it: `events()`, `sent()`,
 //!   `timeout(d)`, `fire_next_timeout()` (advance to `poll_timeout` and fire it), and the common
-//!   assertions `expect_events`, `expect_quiet`.
-//! - [`client`]: a [`ClientLink`] facing a scripted §11 server ([`client::Client`]);
-//!   [`server`]: a [`ServerConn`] facing a scripted §11 client ([`server::Server`]).
+//!   assertions `timeout_exactly(d)` (nothing 1 ns early), `expect_events`, `expect_quiet`.
+//! - Builders for the events the scenarios expect: [`remote`], [`up`], [`ready`], [`down`],
+//!   [`called`], [`call_failed`], [`open_transport`], [`close_transport`], [`reconnecting`].
+//! - [`client`]: a [`ClientLink`] facing a scripted §11 server ([`client::Client`]: `input`,
+//!   `connected`, `handshake`, `up`, `reconnect_up`, `down_for`, `call_time`);
+//!   [`server`]: a [`ServerConn`] facing a scripted §11 client ([`server::Server`]: `input`,
+//!   `call`, `call_beep`; `open`, `ended`, `assert_ended_by`).
 //!
 //! Every core type the link tests name is imported here, in one place: a rename or a move in
 //! `upnode-core` is followed by editing the `pub use` lines below.
