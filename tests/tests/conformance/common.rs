@@ -233,3 +233,12 @@ pub fn is_down(e: &ClientEvent) -> bool {
 pub fn is_reconnect(e: &ClientEvent) -> bool {
     matches!(e, ClientEvent::Reconnect { .. })
 }
+
+/// `remote`'s `time()`, on `R`'s clock within [`DEADLINE`] (the conformance servers answer
+/// `"now"`).
+pub async fn call_time<R: Rt>(remote: &Remote) -> String {
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+        .await
+        .unwrap();
+    t
+}

@@ -6,8 +6,8 @@
 //! on the same port.
 
 use crate::common::{
-    beep_once, fast_client, free_port, is_down, is_reconnect, is_up, listen_on, log_in, ms,
-    port_of, spawned, stop, within, Events, Watchdog,
+    beep_once, call_time, fast_client, free_port, is_down, is_reconnect, is_up, listen_on, log_in,
+    ms, port_of, spawned, stop, within, Events, Watchdog,
 };
 use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
@@ -346,9 +346,7 @@ pub async fn no_leak_across_up_down_cycles_and_close<R: Rt>() {
         let listener = listen_on::<R>(&server, port).await;
         events.wait_for("up", is_up).await;
         let remote = client.up().await.unwrap();
-        let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-            .await
-            .unwrap();
+        let t = call_time::<R>(&remote).await;
         assert_eq!(t, "now");
         // A callback of ours on this connection: it must go when the connection goes.
         let held = per_conn.clone();
