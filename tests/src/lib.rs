@@ -12,6 +12,8 @@
 //!   [`TcpStream`], recording every line sent and received;
 //! - [`reencode`] / [`assert_reencodes_identically`]: check that our writer
 //!   produces exactly the bytes Node produced for the same message;
+//! - [`ms`], [`within`], [`within_for`], [`tables`]: the small helpers every test file of
+//!   this crate uses (the conformance suite's runtime-generic ones are in its `common.rs`);
 //! - [`proxy::Proxy`]: a loopback TCP proxy that injects network faults under the test's
 //!   control (delay, cut with FIN or reset at a byte, byte-by-byte writes, black hole,
 //!   stopped reads, refused connections).
@@ -25,6 +27,7 @@ pub mod proxy;
 
 use std::collections::VecDeque;
 use std::fs;
+use std::future::Future;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -39,11 +42,37 @@ use upnode_core::{
     Function, LocalFn, Map, RemoteFn, Session, SessionConfig, SessionEvent, Target, Value,
 };
 
-/// How long any single wait on a Node peer may take before the test fails.
+/// How long any single wait (on a Node peer, a connection, an answer) may take before the
+/// test fails.
 ///
 /// Generous because the test machine may be busy; a passing test never waits
 /// this long, it only bounds a failing one.
 pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Milliseconds, for brevity.
+pub const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Awaits `fut` on tokio's clock, failing the test with `what` if it takes longer than
+/// `limit`.
+pub async fn within_for<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
+
+/// [`within_for`] [`DEADLINE`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    within_for(DEADLINE, what, fut).await
+}
+
+/// The tables of `c`: everything but the unsent-bytes gauge, which moves with every write.
+pub fn tables(mut c: upnode_async::Counters) -> upnode_async::Counters {
+    c.link.unsent_bytes = 0;
+    c
+}
 
 /// The folder holding `package.json` and the Node scripts.
 pub fn node_dir() -> PathBuf {

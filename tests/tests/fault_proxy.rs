@@ -7,29 +7,13 @@
 //! Every wait is bounded by [`DEADLINE`] only so that a broken build fails instead of
 //! hanging. Everything binds to 127.0.0.1 on ports the system picks.
 
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use upnode_tests::proxy::{Admission, Cut, Direction, Fault, Proxy, Stats};
-
-/// The longest any single wait may take before the test fails; a passing run never comes
-/// near it.
-const DEADLINE: Duration = Duration::from_secs(20);
-
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {DEADLINE:?} waiting for {what}"),
-    }
-}
+use upnode_tests::{ms, within, DEADLINE};
 
 /// Waits until the proxy's counters satisfy `pred`.
 async fn proxy_until(

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use upnode_tests::NodePeer;
+use upnode_tests::{tables, NodePeer};
 use upnode_tokio::upnode_core::Value;
 use upnode_tokio::{
     CallError, Client, ClientBuilderExt, ClientEvent, Counters, Interface, Remote, Server,
@@ -24,10 +24,7 @@ const RUN_DEADLINE: Duration = Duration::from_secs(240);
 const NODE_LIFETIME_MS: &str = "300000";
 
 async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(RUN_DEADLINE, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {RUN_DEADLINE:?} waiting for {what}"),
-    }
+    upnode_tests::within_for(RUN_DEADLINE, what, fut).await
 }
 
 fn line(node: &mut NodePeer) -> String {
@@ -50,12 +47,6 @@ where
         }
         pending.next().await;
     }
-}
-
-/// The tables of `c`: everything but the unsent-bytes gauge, which moves with every write.
-fn tables(mut c: Counters) -> Counters {
-    c.link.unsent_bytes = 0;
-    c
 }
 
 /// The tables of each server connection.

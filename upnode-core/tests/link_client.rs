@@ -2,166 +2,10 @@
 //! §11), the test reads back exactly what the link transmits and reports, and time is virtual
 //! (`t0 + Duration`).
 
-use std::time::{Duration, Instant};
-use upnode_core::config::ClientConfig;
-use upnode_core::config::{Backoff, Exponential, Jitter, ReconnectPolicy};
-use upnode_core::config::{
-    WhenFull, DEFAULT_CONNECT_STEP_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_MAX_RECONNECT_ATTEMPTS, DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_QUEUE_CAP,
-    DEFAULT_RECONNECT_DELAY, DEFAULT_STABLE_AFTER,
-};
-use upnode_core::link::{
-    CallFailure, CallId, ClientLink, ConnId, LinkError, LinkEvent, LinkState, SendError,
-    TransactError, RESERVED_FN_BASE,
-};
-use upnode_core::{LocalError, LocalFn, RemoteError, RemoteFn, SessionConfig, Target, Value};
+mod harness;
 
-// ---- the scripted server's lines --------------------------------------------------------------
-
-/// The Node server of PROTOCOL.md §11: `time` is its callback 0, `ping` its callback 1.
-const SERVER_METHODS: &str = r#"{"method":"methods","arguments":[{"time":"[Function]","ping":"[Function]"}],"callbacks":{"0":["0","time"],"1":["0","ping"]},"links":[]}"#;
-/// A plain dnode server without upnode's `ping`.
-const SERVER_METHODS_NO_PING: &str = r#"{"method":"methods","arguments":[{"time":"[Function]"}],"callbacks":{"0":["0","time"]},"links":[]}"#;
-/// What a client that exports nothing of its own sends: only the link's `ping`.
-const OUR_METHODS: &str = r#"{"method":"methods","arguments":[{"ping":"[Function]"}],"callbacks":{"0":["0","ping"]},"links":[]}"#;
-/// Our heartbeat: the server's `ping` (its callback 1) with our callback 1 (0 is our `ping`).
-const OUR_PING: &str =
-    r#"{"method":1,"arguments":["[Function]"],"callbacks":{"1":["0"]},"links":[]}"#;
-/// The server answering [`OUR_PING`].
-const SERVER_PONG: &str = r#"{"method":1,"arguments":[],"callbacks":{},"links":[]}"#;
-
-const C1: ConnId = ConnId(1);
-const C2: ConnId = ConnId(2);
-const C3: ConnId = ConnId(3);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-const NS: Duration = Duration::from_nanos(1);
-
-/// The one real clock reading of a test; everything after is `t0 + Duration`.
-#[allow(clippy::disallowed_methods)]
-fn clock() -> Instant {
-    Instant::now()
-}
-
-/// A client link driven by the test.
-struct Client {
-    link: ClientLink,
-    t0: Instant,
-}
-
-impl Client {
-    fn new(config: ClientConfig) -> Client {
-        Client::with_exports(config, Value::Null)
-    }
-
-    fn with_exports(config: ClientConfig, exports: Value) -> Client {
-        let t0 = clock();
-        let link = ClientLink::new(config, exports, t0).expect("valid policy");
-        Client { link, t0 }
-    }
-
-    fn at(&self, d: Duration) -> Instant {
-        self.t0 + d
-    }
-
-    fn events(&mut self) -> Vec<LinkEvent> {
-        std::iter::from_fn(|| self.link.poll_event()).collect()
-    }
-
-    /// Every line transmitted since the last look, with its transport.
-    fn sent_on(&mut self) -> Vec<(ConnId, String)> {
-        let mut out = Vec::new();
-        while let Some((conn, bytes)) = self.link.poll_transmit() {
-            let text = std::str::from_utf8(&bytes).expect("utf-8").to_owned();
-            assert!(text.ends_with('\n'), "whole lines only: {text:?}");
-            out.extend(text.lines().map(|l| (conn, l.to_owned())));
-        }
-        out
-    }
-
-    /// Every line transmitted since the last look.
-    fn sent(&mut self) -> Vec<String> {
-        self.sent_on().into_iter().map(|(_, l)| l).collect()
-    }
-
-    fn input(&mut self, conn: ConnId, d: Duration, line: &str) {
-        let now = self.at(d);
-        self.link
-            .handle_input(conn, now, format!("{line}\n").as_bytes());
-    }
-
-    fn timeout(&mut self, d: Duration) {
-        let now = self.at(d);
-        self.link.handle_timeout(now);
-    }
-
-    fn connected(&mut self, conn: ConnId, d: Duration) {
-        let now = self.at(d);
-        self.link.handle_connected(conn, now);
-    }
-
-    fn closed(&mut self, conn: ConnId, d: Duration) {
-        let now = self.at(d);
-        self.link.handle_transport_closed(conn, now, None);
-    }
-
-    fn refused(&mut self, conn: ConnId, d: Duration) {
-        let now = self.at(d);
-        self.link.handle_connect_failed(conn, now, "refused");
-    }
-
-    /// The pending transport `conn` opens at `d` and the §11 server handshakes at once; the
-    /// link must go up (no connect step). Transmissions and events are drained.
-    fn up(&mut self, conn: ConnId, d: Duration) -> Vec<LinkEvent> {
-        self.connected(conn, d);
-        assert_eq!(self.sent(), [OUR_METHODS]);
-        self.input(conn, d, SERVER_METHODS);
-        let ev = self.events();
-        assert_eq!(ev.first(), Some(&LinkEvent::Remote { conn }), "{ev:?}");
-        assert_eq!(ev.last(), Some(&LinkEvent::Up { conn }), "{ev:?}");
-        assert_eq!(self.link.state(), LinkState::Up);
-        ev
-    }
-}
-
-/// A fresh client whose first transport is pending (its `OpenTransport` already read).
-fn connecting(config: ClientConfig) -> Client {
-    let mut c = Client::new(config);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C1,
-            attempt: 1
-        }]
-    );
-    c
-}
-
-/// A client that is up on [`C1`] since `t0`.
-fn up_at_t0(config: ClientConfig) -> Client {
-    let mut c = connecting(config);
-    c.up(C1, Duration::ZERO);
-    c
-}
-
-fn no_ping() -> ClientConfig {
-    let mut config = ClientConfig::default();
-    config.ping_interval = None;
-    config
-}
-
-fn with_connect_step() -> ClientConfig {
-    let mut config = ClientConfig::default();
-    config.connect_step = true;
-    config
-}
+use harness::client::*;
+use harness::*;
 
 fn exponential_no_jitter() -> ReconnectPolicy {
     ReconnectPolicy::new(Backoff::Exponential(Exponential {
@@ -170,19 +14,6 @@ fn exponential_no_jitter() -> ReconnectPolicy {
         factor: 2.0,
         jitter: Jitter::None,
     }))
-}
-
-fn down_for(c: &mut Client, conn: ConnId, d: Duration) -> Vec<LinkEvent> {
-    c.closed(conn, d);
-    c.events()
-}
-
-fn transport_closed() -> LinkError {
-    LinkError::TransportClosed { detail: None }
-}
-
-fn reconnecting(attempt: u32, delay: Duration) -> LinkEvent {
-    LinkEvent::Reconnecting { attempt, delay }
 }
 
 // ---- defaults ---------------------------------------------------------------------------------
@@ -225,13 +56,7 @@ fn client_defaults_are_upnodes_documented_values() {
 #[test]
 fn first_connect_asks_for_transport_attempt_1_with_the_connect_timeout_armed() {
     let mut c = Client::new(ClientConfig::default());
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C1,
-            attempt: 1
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C1, 1)]);
     assert_eq!(c.link.state(), LinkState::Connecting);
     assert_eq!(c.link.conn(), Some(C1));
     assert_eq!(c.link.poll_transmit(), None);
@@ -283,12 +108,7 @@ fn a_user_ping_is_kept_and_the_servers_calls_to_it_go_to_the_user() {
     );
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(7),
-            args: vec![Value::from(RemoteFn(2))],
-            answers: None,
-        }]
+        [called(C1, LocalFn(7), vec![Value::from(RemoteFn(2))], None)]
     );
     assert_eq!(c.sent(), Vec::<String>::new());
 }
@@ -296,7 +116,7 @@ fn a_user_ping_is_kept_and_the_servers_calls_to_it_go_to_the_user() {
 #[test]
 fn server_methods_report_remote_then_queued_transactions_in_fifo_order_then_up() {
     let mut c = connecting(ClientConfig::default());
-    let a = c.link.transact(c.t0, None, false).unwrap();
+    let a = c.link.transact(c.t0(), None, false).unwrap();
     let b = c.link.transact(c.at(ms(1)), Some(secs(5)), false).unwrap();
     let d = c.link.transact(c.at(ms(2)), None, true).unwrap();
     assert_eq!((a.number(), b.number(), d.number()), (0, 1, 2));
@@ -314,13 +134,7 @@ fn server_methods_report_remote_then_queued_transactions_in_fifo_order_then_up()
     c.input(C1, ms(20), SERVER_METHODS);
     assert_eq!(
         c.events(),
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady { tx: a, conn: C1 },
-            LinkEvent::TransactionReady { tx: b, conn: C1 },
-            LinkEvent::TransactionReady { tx: d, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ]
+        [remote(C1), ready(a, C1), ready(b, C1), ready(d, C1), up(C1)]
     );
     assert_eq!(c.link.state(), LinkState::Up);
     assert_eq!(c.link.queued(), 0);
@@ -369,7 +183,7 @@ fn a_transaction_made_while_up_is_ready_at_once_and_its_timeout_never_fires() {
         .link
         .transact(c.at(secs(1)), Some(secs(2)), false)
         .unwrap();
-    assert_eq!(c.events(), [LinkEvent::TransactionReady { tx, conn: C1 }]);
+    assert_eq!(c.events(), [ready(tx, C1)]);
     assert_eq!(c.link.poll_timeout(), None);
     c.timeout(secs(3));
     c.timeout(secs(60));
@@ -386,10 +200,10 @@ fn a_waiting_transaction_times_out_exactly_at_its_deadline_once_and_is_never_mad
     let deadline = ms(600);
     assert_eq!(c.link.poll_timeout(), Some(c.at(deadline)));
 
-    c.timeout(deadline - NS);
-    assert_eq!(c.events(), [], "1 ns early is too early");
-    c.timeout(deadline);
-    assert_eq!(c.events(), [LinkEvent::TransactionTimedOut { tx }]);
+    assert_eq!(
+        c.timeout_exactly(deadline),
+        [LinkEvent::TransactionTimedOut { tx }]
+    );
     assert_eq!(c.link.queued(), 0);
     c.timeout(deadline);
     c.timeout(deadline + ms(1));
@@ -401,10 +215,7 @@ fn a_waiting_transaction_times_out_exactly_at_its_deadline_once_and_is_never_mad
     );
 
     let ev = c.up(C1, ms(700));
-    assert_eq!(
-        ev,
-        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }]
-    );
+    assert_eq!(ev, [remote(C1), up(C1)]);
 }
 
 #[test]
@@ -412,21 +223,16 @@ fn a_transaction_whose_deadline_passed_times_out_even_if_up_arrives_before_the_t
     // The driver's timer has not fired yet when the server's methods come in, 1 ms after the
     // deadline: the link knows the time and must not run a transaction late.
     let mut c = connecting(ClientConfig::default());
-    let late = c.link.transact(c.t0, Some(secs(1)), false).unwrap();
-    let on_time = c.link.transact(c.t0, Some(secs(2)), false).unwrap();
-    c.connected(C1, ms(500));
-    c.sent();
-    c.input(C1, ms(1_001), SERVER_METHODS);
+    let late = c.link.transact(c.t0(), Some(secs(1)), false).unwrap();
+    let on_time = c.link.transact(c.t0(), Some(secs(2)), false).unwrap();
+    c.handshake(C1, ms(500), ms(1_001), SERVER_METHODS);
     assert_eq!(
         c.events(),
         [
-            LinkEvent::Remote { conn: C1 },
+            remote(C1),
             LinkEvent::TransactionTimedOut { tx: late },
-            LinkEvent::TransactionReady {
-                tx: on_time,
-                conn: C1
-            },
-            LinkEvent::Up { conn: C1 },
+            ready(on_time, C1),
+            up(C1),
         ]
     );
     c.timeout(secs(1));
@@ -437,8 +243,8 @@ fn a_transaction_whose_deadline_passed_times_out_even_if_up_arrives_before_the_t
 #[test]
 fn cancel_withdraws_a_waiting_transaction_and_nothing_is_reported_for_it() {
     let mut c = connecting(ClientConfig::default());
-    let gone = c.link.transact(c.t0, Some(secs(1)), false).unwrap();
-    let kept = c.link.transact(c.t0, None, false).unwrap();
+    let gone = c.link.transact(c.t0(), Some(secs(1)), false).unwrap();
+    let kept = c.link.transact(c.t0(), None, false).unwrap();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(1))));
     assert!(c.link.cancel(gone));
     assert!(!c.link.cancel(gone), "only once");
@@ -451,14 +257,7 @@ fn cancel_withdraws_a_waiting_transaction_and_nothing_is_reported_for_it() {
     c.timeout(secs(1));
     assert_eq!(c.events(), []);
     let ev = c.up(C1, secs(2));
-    assert_eq!(
-        ev,
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady { tx: kept, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ]
-    );
+    assert_eq!(ev, [remote(C1), ready(kept, C1), up(C1)]);
     assert!(!c.link.cancel(kept), "a ready transaction is not waiting");
 }
 
@@ -467,35 +266,24 @@ fn a_full_queue_refuses_with_queue_full_and_loses_nothing() {
     let mut config = ClientConfig::default();
     config.queue_cap = 2;
     let mut c = connecting(config);
-    let a = c.link.transact(c.t0, None, false).unwrap();
-    let b = c.link.transact(c.t0, Some(secs(5)), false).unwrap();
+    let a = c.link.transact(c.t0(), None, false).unwrap();
+    let b = c.link.transact(c.t0(), Some(secs(5)), false).unwrap();
     assert_eq!(
-        c.link.transact(c.t0, None, false),
+        c.link.transact(c.t0(), None, false),
         Err(TransactError::QueueFull { cap: 2 })
     );
     assert_eq!(
-        c.link.transact(c.t0, None, true),
+        c.link.transact(c.t0(), None, true),
         Err(TransactError::QueueFull { cap: 2 })
     );
     assert_eq!(c.link.queued(), 2);
     assert_eq!(c.events(), []);
     let ev = c.up(C1, secs(1));
-    assert_eq!(
-        ev,
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady { tx: a, conn: C1 },
-            LinkEvent::TransactionReady { tx: b, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ]
-    );
+    assert_eq!(ev, [remote(C1), ready(a, C1), ready(b, C1), up(C1)]);
     // Refused transactions used no number.
     let next = c.link.transact(c.at(secs(1)), None, false).unwrap();
     assert_eq!(next.number(), 2);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::TransactionReady { tx: next, conn: C1 }]
-    );
+    assert_eq!(c.events(), [ready(next, C1)]);
 }
 
 // ---- connect step -----------------------------------------------------------------------------
@@ -503,11 +291,9 @@ fn a_full_queue_refuses_with_queue_full_and_loses_nothing() {
 #[test]
 fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
     let mut c = connecting(with_connect_step());
-    let queued = c.link.transact(c.t0, None, false).unwrap();
-    c.connected(C1, ms(10));
-    c.sent();
-    c.input(C1, ms(20), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
+    let queued = c.link.transact(c.t0(), None, false).unwrap();
+    c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
+    assert_eq!(c.events(), [remote(C1)]);
     assert_eq!(c.link.state(), LinkState::Authenticating);
     assert!(
         c.link.remote().is_some(),
@@ -523,11 +309,9 @@ fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
 
     // The connect step calls `auth` on the remote...
     let call = c
-        .link
-        .call(
+        .call_time(
             C1,
-            c.at(ms(40)),
-            Target::Method("time".into()),
+            ms(40),
             vec![Value::from("moo"), Value::from(LocalFn(3))],
             None,
         )
@@ -544,36 +328,20 @@ fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
     let session = Value::object([("beep", Value::from(RemoteFn(2)))]);
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(3),
-            args: vec![Value::Null, session.clone()],
-            answers: call,
-        }]
+        [called(
+            C1,
+            LocalFn(3),
+            vec![Value::Null, session.clone()],
+            call
+        )]
     );
     // ...and signals up with what it got.
     c.link.signal_up(C1, c.at(ms(60)), session.clone());
-    assert_eq!(
-        c.events(),
-        [
-            LinkEvent::TransactionReady {
-                tx: queued,
-                conn: C1
-            },
-            LinkEvent::TransactionReady {
-                tx: during,
-                conn: C1
-            },
-            LinkEvent::Up { conn: C1 },
-        ]
-    );
+    assert_eq!(c.events(), [ready(queued, C1), ready(during, C1), up(C1)]);
     assert_eq!(c.link.state(), LinkState::Up);
     assert_eq!(c.link.up_value(), Some(&session));
     let now = c.link.transact(c.at(ms(70)), None, false).unwrap();
-    assert_eq!(
-        c.events(),
-        [LinkEvent::TransactionReady { tx: now, conn: C1 }]
-    );
+    assert_eq!(c.events(), [ready(now, C1)]);
     // The connect step deadline is gone; only the heartbeat remains.
     assert_eq!(c.link.poll_timeout(), Some(c.at(ms(20) + secs(10))));
     c.timeout(ms(20) + secs(10));
@@ -587,7 +355,7 @@ fn with_a_connect_step_remote_is_reported_and_nothing_runs_until_signal_up() {
 #[test]
 fn signal_up_twice_or_without_a_connect_step_pending_is_ignored() {
     let mut c = connecting(with_connect_step());
-    c.link.signal_up(C1, c.t0, Value::from(1));
+    c.link.signal_up(C1, c.t0(), Value::from(1));
     assert_eq!(c.events(), []);
     assert_eq!(c.link.state(), LinkState::Connecting);
     c.connected(C1, ms(1));
@@ -596,10 +364,7 @@ fn signal_up_twice_or_without_a_connect_step_pending_is_ignored() {
     assert_eq!(c.link.state(), LinkState::Handshaking);
     c.input(C1, ms(2), SERVER_METHODS);
     c.link.signal_up(C1, c.at(ms(3)), Value::from(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }]
-    );
+    assert_eq!(c.events(), [remote(C1), up(C1)]);
     c.link.signal_up(C1, c.at(ms(4)), Value::from(2));
     assert_eq!(c.events(), []);
     assert_eq!(c.link.up_value(), Some(&Value::from(1)));
@@ -608,16 +373,14 @@ fn signal_up_twice_or_without_a_connect_step_pending_is_ignored() {
 #[test]
 fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects() {
     let mut c = connecting(with_connect_step());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
-    c.connected(C1, ms(10));
-    c.sent();
-    c.input(C1, ms(20), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
+    c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
+    assert_eq!(c.events(), [remote(C1)]);
     c.link.fail_connect_step(C1, c.at(ms(30)), "ACCESS DENIED");
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::ConnectStepFailed {
                 detail: "ACCESS DENIED".into()
             }),
@@ -627,25 +390,11 @@ fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects()
     assert_eq!(c.link.state(), LinkState::Waiting);
     assert_eq!(c.link.queued(), 1, "the transaction still waits");
     c.timeout(ms(30) + secs(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
-    c.connected(C2, ms(1_040));
-    c.sent();
-    c.input(C2, ms(1_050), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C2 }]);
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
+    c.handshake(C2, ms(1_040), ms(1_050), SERVER_METHODS);
+    assert_eq!(c.events(), [remote(C2)]);
     c.link.signal_up(C2, c.at(ms(1_060)), Value::Null);
-    assert_eq!(
-        c.events(),
-        [
-            LinkEvent::TransactionReady { tx, conn: C2 },
-            LinkEvent::Up { conn: C2 }
-        ]
-    );
+    assert_eq!(c.events(), [ready(tx, C2), up(C2)]);
 }
 
 #[test]
@@ -653,18 +402,13 @@ fn a_connect_step_that_never_signals_times_out_exactly_at_its_deadline() {
     let mut config = with_connect_step();
     config.connect_step_timeout = Some(secs(3));
     let mut c = connecting(config);
-    c.connected(C1, ms(10));
-    c.sent();
-    c.input(C1, ms(20), SERVER_METHODS);
+    c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
     c.events();
     assert_eq!(c.link.poll_timeout(), Some(c.at(ms(20) + secs(3))));
-    c.timeout(ms(20) + secs(3) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(ms(20) + secs(3));
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(ms(20) + secs(3)),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::ConnectStepTimeout(secs(3))),
             reconnecting(2, secs(1)),
         ]
@@ -682,9 +426,7 @@ fn a_connect_step_without_a_timeout_waits_as_long_as_the_transport_lives() {
     config.connect_step_timeout = None;
     config.ping_interval = None;
     let mut c = connecting(config);
-    c.connected(C1, ms(10));
-    c.sent();
-    c.input(C1, ms(20), SERVER_METHODS);
+    c.handshake(C1, ms(10), ms(20), SERVER_METHODS);
     c.events();
     assert_eq!(c.link.poll_timeout(), None);
     c.timeout(secs(3_600));
@@ -695,40 +437,27 @@ fn a_connect_step_without_a_timeout_waits_as_long_as_the_transport_lives() {
 #[test]
 fn the_connect_step_runs_again_on_every_reconnect() {
     let mut c = connecting(with_connect_step());
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, ms(1), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C1 }]);
+    c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS);
+    assert_eq!(c.events(), [remote(C1)]);
     c.link.signal_up(C1, c.at(ms(2)), Value::from("first"));
-    assert_eq!(c.events(), [LinkEvent::Up { conn: C1 }]);
+    assert_eq!(c.events(), [up(C1)]);
 
     assert_eq!(
-        down_for(&mut c, C1, secs(2)),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(2, secs(1))
-        ]
+        c.down_for(C1, secs(2)),
+        [down(transport_closed()), reconnecting(2, secs(1))]
     );
     assert_eq!(c.link.up_value(), None);
     c.timeout(secs(3));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
     c.connected(C2, secs(3));
     assert_eq!(c.sent(), [OUR_METHODS]);
     c.input(C2, secs(3), SERVER_METHODS);
-    assert_eq!(c.events(), [LinkEvent::Remote { conn: C2 }]);
+    assert_eq!(c.events(), [remote(C2)]);
     assert_eq!(c.link.state(), LinkState::Authenticating);
     c.link.signal_up(C1, c.at(secs(3)), Value::from("stale"));
     assert_eq!(c.events(), [], "a signal for the old connection is ignored");
     c.link.signal_up(C2, c.at(secs(3)), Value::from("second"));
-    assert_eq!(c.events(), [LinkEvent::Up { conn: C2 }]);
+    assert_eq!(c.events(), [up(C2)]);
     assert_eq!(c.link.up_value(), Some(&Value::from("second")));
 }
 
@@ -737,18 +466,15 @@ fn the_connect_step_runs_again_on_every_reconnect() {
 #[test]
 fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_timeout() {
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, ms(100));
     c.sent();
     let deadline = ms(100) + secs(10);
     assert_eq!(c.link.poll_timeout(), Some(c.at(deadline)));
-    c.timeout(deadline - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(deadline);
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(deadline),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::HandshakeTimeout(secs(10))),
             reconnecting(2, secs(1)),
         ]
@@ -756,13 +482,7 @@ fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_tim
     assert_eq!(c.link.state(), LinkState::Waiting);
     assert_eq!(c.link.queued(), 1);
     c.timeout(deadline + secs(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
     // Methods arriving late on the dead transport are ignored.
     c.input(C1, deadline + secs(1), SERVER_METHODS);
     assert_eq!(c.events(), []);
@@ -773,13 +493,10 @@ fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_tim
 #[test]
 fn a_transport_that_never_opens_is_abandoned_at_the_connect_timeout() {
     let mut c = connecting(ClientConfig::default());
-    c.timeout(secs(10) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(secs(10));
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(secs(10)),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::ConnectTimeout(secs(10))),
             reconnecting(2, secs(1)),
         ]
@@ -787,8 +504,7 @@ fn a_transport_that_never_opens_is_abandoned_at_the_connect_timeout() {
     // The driver's late report of the abandoned attempt is ignored.
     c.connected(C1, secs(10) + ms(1));
     assert_eq!(c.link.state(), LinkState::Waiting);
-    assert_eq!(c.link.poll_transmit(), None);
-    assert_eq!(c.events(), []);
+    c.expect_quiet();
 }
 
 #[test]
@@ -825,9 +541,7 @@ fn a_refused_connect_reports_connect_failed_and_waits_one_second() {
 #[test]
 fn the_first_ping_goes_out_exactly_one_interval_after_the_servers_methods() {
     let mut c = connecting(ClientConfig::default());
-    c.connected(C1, ms(40));
-    c.sent();
-    c.input(C1, ms(50), SERVER_METHODS);
+    c.handshake(C1, ms(40), ms(50), SERVER_METHODS);
     c.events();
     let due = ms(50) + secs(10);
     assert_eq!(c.link.poll_timeout(), Some(c.at(due)));
@@ -894,20 +608,15 @@ fn an_answered_ping_reports_its_round_trip_and_the_next_one_follows_an_interval_
 #[test]
 fn an_unanswered_ping_takes_the_link_down_exactly_at_the_ping_timeout_and_reconnects() {
     let mut c = up_at_t0(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, true).unwrap();
+    let tx = c.link.transact(c.t0(), None, true).unwrap();
     c.events();
     c.timeout(secs(10));
     assert_eq!(c.sent(), [OUR_PING]);
-    c.timeout(secs(15) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(secs(15));
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(secs(15)),
         [
-            LinkEvent::CloseTransport { conn: C1 },
-            LinkEvent::Down {
-                reason: LinkError::PingTimeout(secs(5))
-            },
+            close_transport(C1),
+            down(LinkError::PingTimeout(secs(5))),
             // Up for 15 s but silent after the handshake: never proven alive for stable_after, so
             // the backoff goes on where it was.
             reconnecting(2, secs(1)),
@@ -938,10 +647,8 @@ fn a_server_that_goes_silent_right_after_methods_never_resets_the_backoff() {
         assert_eq!(
             c.events(),
             [
-                LinkEvent::CloseTransport { conn: ConnId(n) },
-                LinkEvent::Down {
-                    reason: LinkError::PingTimeout(secs(5))
-                },
+                close_transport(ConnId(n)),
+                down(LinkError::PingTimeout(secs(5))),
                 reconnecting(n as u32 + 1, delay),
             ]
         );
@@ -966,8 +673,7 @@ fn with_ping_disabled_no_ping_is_ever_sent() {
     for s in [10, 15, 20, 3_600] {
         c.timeout(secs(s));
     }
-    assert_eq!(c.sent(), Vec::<String>::new());
-    assert_eq!(c.events(), []);
+    c.expect_quiet();
     assert_eq!(c.link.state(), LinkState::Up);
 }
 
@@ -976,12 +682,10 @@ fn a_zero_ping_interval_disables_the_heartbeat_like_upnodes_ping_0() {
     let mut config = ClientConfig::default();
     config.ping_interval = Some(Duration::ZERO);
     let mut c = connecting(config);
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, ms(1), SERVER_METHODS_NO_PING);
+    c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS_NO_PING);
     assert_eq!(
         c.events(),
-        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }],
+        [remote(C1), up(C1)],
         "no NoPingMethod: no heartbeat is wanted"
     );
     let mut c = up_at_t0({
@@ -991,43 +695,34 @@ fn a_zero_ping_interval_disables_the_heartbeat_like_upnodes_ping_0() {
     });
     assert_eq!(c.link.poll_timeout(), None, "no timer that is always due");
     c.timeout(secs(3_600));
-    assert_eq!(c.sent(), Vec::<String>::new());
-    assert_eq!(c.events(), []);
+    c.expect_quiet();
 }
 
 #[test]
 fn a_server_without_ping_is_reported_and_served_without_heartbeat() {
     let mut c = connecting(ClientConfig::default());
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, ms(1), SERVER_METHODS_NO_PING);
+    c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS_NO_PING);
     assert_eq!(
         c.events(),
         [
             LinkEvent::Error(LinkError::NoPingMethod),
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::Up { conn: C1 },
+            remote(C1),
+            up(C1),
         ]
     );
     assert!(LinkError::NoPingMethod.is_remote());
     assert_eq!(c.link.poll_timeout(), None);
     c.timeout(secs(10));
     c.timeout(secs(3_600));
-    assert_eq!(c.sent(), Vec::<String>::new());
-    assert_eq!(c.events(), []);
+    c.expect_quiet();
     assert_eq!(c.link.state(), LinkState::Up);
 }
 
 #[test]
 fn a_server_without_ping_is_not_an_error_when_our_ping_is_disabled() {
     let mut c = connecting(no_ping());
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, ms(1), SERVER_METHODS_NO_PING);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::Remote { conn: C1 }, LinkEvent::Up { conn: C1 }]
-    );
+    c.handshake(C1, Duration::ZERO, ms(1), SERVER_METHODS_NO_PING);
+    assert_eq!(c.events(), [remote(C1), up(C1)]);
 }
 
 #[test]
@@ -1071,9 +766,7 @@ fn we_answer_the_servers_ping_by_name_too() {
 fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
     let mut c = up_at_t0(ClientConfig::default());
     for t in [1_000, 5_000, 9_999] {
-        c.link
-            .call(C1, c.at(ms(t)), Target::Method("time".into()), vec![], None)
-            .unwrap();
+        c.call_time(C1, ms(t), vec![], None).unwrap();
         c.timeout(ms(t));
     }
     assert_eq!(c.sent().len(), 3);
@@ -1081,9 +774,7 @@ fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
     c.timeout(secs(10));
     assert_eq!(c.sent(), [OUR_PING]);
     for t in [11_000, 14_999] {
-        c.link
-            .call(C1, c.at(ms(t)), Target::Method("time".into()), vec![], None)
-            .unwrap();
+        c.call_time(C1, ms(t), vec![], None).unwrap();
         c.timeout(ms(t));
     }
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(15))));
@@ -1091,10 +782,8 @@ fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
-            LinkEvent::Down {
-                reason: LinkError::PingTimeout(secs(5))
-            },
+            close_transport(C1),
+            down(LinkError::PingTimeout(secs(5))),
             reconnecting(2, secs(1)),
         ]
     );
@@ -1115,9 +804,7 @@ fn only_the_pong_answers_a_ping_other_incoming_traffic_does_not() {
     c.events();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(15))));
     c.timeout(secs(15));
-    assert!(c.events().contains(&LinkEvent::Down {
-        reason: LinkError::PingTimeout(secs(5))
-    }));
+    assert!(c.events().contains(&down(LinkError::PingTimeout(secs(5)))));
 }
 
 #[test]
@@ -1125,9 +812,7 @@ fn the_heartbeat_also_runs_during_the_connect_step() {
     let mut config = with_connect_step();
     config.connect_step_timeout = None;
     let mut c = connecting(config);
-    c.connected(C1, Duration::ZERO);
-    c.sent();
-    c.input(C1, Duration::ZERO, SERVER_METHODS);
+    c.handshake(C1, Duration::ZERO, Duration::ZERO, SERVER_METHODS);
     c.events();
     c.timeout(secs(10));
     assert_eq!(c.sent(), [OUR_PING]);
@@ -1135,7 +820,7 @@ fn the_heartbeat_also_runs_during_the_connect_step() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::PingTimeout(secs(5))),
             reconnecting(2, secs(1)),
         ]
@@ -1147,20 +832,10 @@ fn the_heartbeat_also_runs_during_the_connect_step() {
 #[test]
 fn a_call_with_a_callback_fails_with_link_down_when_the_transport_closes() {
     let mut c = up_at_t0(ClientConfig::default());
-    let plain = c
-        .link
-        .call(C1, c.at(ms(1)), Target::Method("time".into()), vec![], None)
-        .unwrap();
+    let plain = c.call_time(C1, ms(1), vec![], None).unwrap();
     assert_eq!(plain, None, "no callback, nothing to track");
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(ms(2)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(5))],
-            None,
-        )
+        .call_time(C1, ms(2), vec![Value::from(LocalFn(5))], None)
         .unwrap();
     assert_eq!(call, Some(CallId(0)));
     assert_eq!(
@@ -1176,10 +851,7 @@ fn a_call_with_a_callback_fails_with_link_down_when_the_transport_closes() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CallFailed {
-                call: CallId(0),
-                reason: CallFailure::LinkDown
-            },
+            call_failed(CallId(0), CallFailure::LinkDown),
             LinkEvent::Down {
                 reason: LinkError::TransportClosed {
                     detail: Some("reset".into())
@@ -1195,14 +867,7 @@ fn a_call_with_a_callback_fails_with_link_down_when_the_transport_closes() {
 fn an_answered_call_resolves_with_answers_exactly_once() {
     let mut c = up_at_t0(ClientConfig::default());
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(ms(1)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(5))],
-            Some(secs(3)),
-        )
+        .call_time(C1, ms(1), vec![Value::from(LocalFn(5))], Some(secs(3)))
         .unwrap()
         .unwrap();
     c.sent();
@@ -1213,36 +878,18 @@ fn an_answered_call_resolves_with_answers_exactly_once() {
     )];
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args: args.clone(),
-            answers: Some(call),
-        }]
+        [called(C1, LocalFn(5), args.clone(), Some(call))]
     );
     assert_eq!(c.link.calls_in_flight(), 0);
     // A callback may be called again: delivered, but it answers nothing any more.
     c.input(C1, ms(6), answer);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args,
-            answers: None,
-        }]
-    );
+    assert_eq!(c.events(), [called(C1, LocalFn(5), args, None)]);
     // Neither its timeout nor the link going down resolves it again.
     c.timeout(secs(3) + ms(1));
     assert_eq!(c.events(), []);
     assert_eq!(
-        down_for(&mut c, C1, secs(4)),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(2, secs(1))
-        ]
+        c.down_for(C1, secs(4)),
+        [down(transport_closed()), reconnecting(2, secs(1))]
     );
 }
 
@@ -1250,27 +897,14 @@ fn an_answered_call_resolves_with_answers_exactly_once() {
 fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() {
     let mut c = up_at_t0(ClientConfig::default());
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(secs(1)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(5))],
-            Some(secs(2)),
-        )
+        .call_time(C1, secs(1), vec![Value::from(LocalFn(5))], Some(secs(2)))
         .unwrap()
         .unwrap();
     c.sent();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(3))));
-    c.timeout(secs(3) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(secs(3));
     assert_eq!(
-        c.events(),
-        [LinkEvent::CallFailed {
-            call,
-            reason: CallFailure::TimedOut
-        }]
+        c.timeout_exactly(secs(3)),
+        [call_failed(call, CallFailure::TimedOut)]
     );
     c.timeout(secs(3));
     assert_eq!(c.events(), []);
@@ -1282,22 +916,12 @@ fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() 
     );
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args: vec![Value::from("late")],
-            answers: None,
-        }]
+        [called(C1, LocalFn(5), vec![Value::from("late")], None)]
     );
     // The link staying up or going down does not fail it a second time.
     assert_eq!(
-        down_for(&mut c, C1, secs(5)),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(2, secs(1))
-        ]
+        c.down_for(C1, secs(5)),
+        [down(transport_closed()), reconnecting(2, secs(1))]
     );
 }
 
@@ -1316,11 +940,9 @@ fn calls_on_a_stale_or_pending_connection_are_refused_with_not_connected() {
     );
     c.up(C1, Duration::ZERO);
     assert_eq!(call(&mut c, C2), Err(SendError::NotConnected), "not ours");
-    down_for(&mut c, C1, secs(1));
+    c.down_for(C1, secs(1));
     assert_eq!(call(&mut c, C1), Err(SendError::NotConnected), "waiting");
-    c.timeout(secs(2));
-    c.events();
-    c.up(C2, secs(2));
+    c.reconnect_up(secs(2), C2, secs(2));
     assert_eq!(call(&mut c, C1), Err(SendError::NotConnected), "stale");
     assert_eq!(c.sent(), Vec::<String>::new(), "nothing was sent");
     assert_eq!(call(&mut c, C2), Ok(None));
@@ -1384,49 +1006,24 @@ fn calls_with_a_reserved_function_key_are_refused_and_nothing_is_sent() {
 #[test]
 fn a_retry_transaction_runs_again_on_the_next_connection_until_finished() {
     let mut c = connecting(no_ping());
-    let retry = c.link.transact(c.t0, None, true).unwrap();
-    let once = c.link.transact(c.t0, None, false).unwrap();
+    let retry = c.link.transact(c.t0(), None, true).unwrap();
+    let once = c.link.transact(c.t0(), None, false).unwrap();
     let ev = c.up(C1, ms(10));
-    assert_eq!(
-        ev,
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady {
-                tx: retry,
-                conn: C1
-            },
-            LinkEvent::TransactionReady { tx: once, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ]
-    );
+    assert_eq!(ev, [remote(C1), ready(retry, C1), ready(once, C1), up(C1)]);
     // The connection drops before the retry transaction finished.
-    down_for(&mut c, C1, secs(1));
+    c.down_for(C1, secs(1));
     assert_eq!(c.link.queued(), 1);
-    c.timeout(secs(2));
-    c.events();
-    let ev = c.up(C2, secs(2));
+    let ev = c.reconnect_up(secs(2), C2, secs(2));
     assert_eq!(
         ev,
-        [
-            LinkEvent::Remote { conn: C2 },
-            LinkEvent::TransactionReady {
-                tx: retry,
-                conn: C2
-            },
-            LinkEvent::Up { conn: C2 },
-        ],
+        [remote(C2), ready(retry, C2), up(C2)],
         "at-least-once: it runs again; the other does not"
     );
     c.link.finish(retry);
-    down_for(&mut c, C2, secs(3));
+    c.down_for(C2, secs(3));
     assert_eq!(c.link.queued(), 0, "finished: it does not run again");
-    c.timeout(secs(4));
-    c.events();
-    let ev = c.up(C3, secs(4));
-    assert_eq!(
-        ev,
-        [LinkEvent::Remote { conn: C3 }, LinkEvent::Up { conn: C3 }]
-    );
+    let ev = c.reconnect_up(secs(4), C3, secs(4));
+    assert_eq!(ev, [remote(C3), up(C3)]);
 }
 
 #[test]
@@ -1436,25 +1033,20 @@ fn a_retry_transaction_finished_after_the_drop_was_handled_does_not_rerun() {
     // queued the transaction again.
     let mut c = up_at_t0(no_ping());
     let tx = c.link.transact(c.at(ms(1)), None, true).unwrap();
-    assert_eq!(c.events(), [LinkEvent::TransactionReady { tx, conn: C1 }]);
-    down_for(&mut c, C1, ms(2));
+    assert_eq!(c.events(), [ready(tx, C1)]);
+    c.down_for(C1, ms(2));
     assert_eq!(c.link.queued(), 1);
     c.link.finish(tx);
     assert_eq!(c.link.queued(), 0, "finished: withdrawn");
-    c.timeout(ms(2) + secs(1));
-    c.events();
-    let ev = c.up(C2, secs(2));
-    assert_eq!(
-        ev,
-        [LinkEvent::Remote { conn: C2 }, LinkEvent::Up { conn: C2 }]
-    );
+    let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
+    assert_eq!(ev, [remote(C2), up(C2)]);
 }
 
 #[test]
 fn a_retry_transaction_made_while_up_is_also_rerun_after_a_drop() {
     let mut c = up_at_t0(no_ping());
     let tx = c.link.transact(c.at(ms(1)), None, true).unwrap();
-    assert_eq!(c.events(), [LinkEvent::TransactionReady { tx, conn: C1 }]);
+    assert_eq!(c.events(), [ready(tx, C1)]);
     // A fatal protocol error is a drop like any other.
     c.input(C1, ms(2), "{oops");
     let ev = c.events();
@@ -1468,13 +1060,11 @@ fn a_retry_transaction_made_while_up_is_also_rerun_after_a_drop() {
             LinkEvent::Reconnecting { attempt: 2, .. },
         ]
     ));
-    c.timeout(ms(2) + secs(1));
-    c.events();
-    let ev = c.up(C2, secs(2));
-    assert!(ev.contains(&LinkEvent::TransactionReady { tx, conn: C2 }));
+    let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
+    assert!(ev.contains(&ready(tx, C2)));
     // A cancelled running transaction does not rerun either.
     assert!(!c.link.cancel(tx));
-    down_for(&mut c, C2, secs(3));
+    c.down_for(C2, secs(3));
     assert_eq!(c.link.queued(), 0);
 }
 
@@ -1503,10 +1093,7 @@ fn the_default_reconnect_waits_a_fixed_second_before_every_attempt() {
         c.timeout(t);
         assert_eq!(
             c.events(),
-            [LinkEvent::OpenTransport {
-                conn: ConnId(u64::from(attempt)),
-                attempt
-            }]
+            [open_transport(ConnId(u64::from(attempt)), attempt)]
         );
     }
 }
@@ -1527,13 +1114,7 @@ fn refused_delays(config: ClientConfig, n: usize) -> Vec<Duration> {
         delays.push(delay);
         t += delay;
         c.timeout(t);
-        assert_eq!(
-            c.events(),
-            [LinkEvent::OpenTransport {
-                conn: ConnId(i as u64 + 2),
-                attempt
-            }]
-        );
+        assert_eq!(c.events(), [open_transport(ConnId(i as u64 + 2), attempt)]);
     }
     delays
 }
@@ -1594,53 +1175,25 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     c.refused(C1, Duration::ZERO);
     assert_eq!(c.events().last(), Some(&reconnecting(2, ms(100))));
     c.timeout(ms(100));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
     c.up(C2, ms(100));
     // Up for 1 s only: the backoff keeps growing.
     assert_eq!(
-        down_for(&mut c, C2, ms(1_100)),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(3, ms(200))
-        ]
+        c.down_for(C2, ms(1_100)),
+        [down(transport_closed()), reconnecting(3, ms(200))]
     );
     c.timeout(ms(1_300));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C3,
-            attempt: 3
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C3, 3)]);
     c.up(C3, ms(1_300));
     // Up 1 ns short of stable_after (10 s): still flapping.
     let t = ms(1_300) + secs(10) - NS;
     assert_eq!(
-        down_for(&mut c, C3, t),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(4, ms(400))
-        ]
+        c.down_for(C3, t),
+        [down(transport_closed()), reconnecting(4, ms(400))]
     );
     let t = t + ms(400);
     c.timeout(t);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: ConnId(4),
-            attempt: 4
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(ConnId(4), 4)]);
     c.up(ConnId(4), t);
     // Proven alive (traffic from the server) exactly stable_after after going up: the next
     // drop starts the backoff afresh.
@@ -1648,22 +1201,11 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     c.input(ConnId(4), t, r#"{"method":"cull","arguments":[99]}"#);
     assert_eq!(c.events(), []);
     assert_eq!(
-        down_for(&mut c, ConnId(4), t),
-        [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
-            reconnecting(1, ms(100))
-        ]
+        c.down_for(ConnId(4), t),
+        [down(transport_closed()), reconnecting(1, ms(100))]
     );
     c.timeout(t + ms(100));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: ConnId(5),
-            attempt: 1
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(ConnId(5), 1)]);
     c.refused(ConnId(5), t + ms(100));
     assert_eq!(c.events().last(), Some(&reconnecting(2, ms(200))));
 }
@@ -1673,8 +1215,8 @@ fn max_attempts_gives_up_closes_and_resolves_every_waiting_transaction() {
     let mut config = ClientConfig::default();
     config.reconnect = ReconnectPolicy::fixed(secs(1)).with_max_attempts(Some(2));
     let mut c = connecting(config);
-    let a = c.link.transact(c.t0, None, false).unwrap();
-    let b = c.link.transact(c.t0, Some(secs(60)), true).unwrap();
+    let a = c.link.transact(c.t0(), None, false).unwrap();
+    let b = c.link.transact(c.t0(), Some(secs(60)), true).unwrap();
     let refused = || {
         LinkEvent::Error(LinkError::ConnectFailed {
             detail: "refused".into(),
@@ -1687,13 +1229,7 @@ fn max_attempts_gives_up_closes_and_resolves_every_waiting_transaction() {
     c.refused(C2, secs(1));
     assert_eq!(c.events(), [refused(), reconnecting(3, secs(1))]);
     c.timeout(secs(2));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C3,
-            attempt: 3
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C3, 3)]);
     c.refused(C3, secs(2));
     assert_eq!(
         c.events(),
@@ -1721,11 +1257,9 @@ fn max_attempts_zero_never_reconnects() {
     config.reconnect = ReconnectPolicy::default().with_max_attempts(Some(0));
     let mut c = up_at_t0(config);
     assert_eq!(
-        down_for(&mut c, C1, secs(1)),
+        c.down_for(C1, secs(1)),
         [
-            LinkEvent::Down {
-                reason: transport_closed()
-            },
+            down(transport_closed()),
             LinkEvent::Error(LinkError::GaveUp { attempts: 1 }),
             LinkEvent::Closed,
         ]
@@ -1752,8 +1286,7 @@ fn assert_silent_after_close(c: &mut Client) {
         c.link.fail_connect_step(conn, c.at(secs(3_601)), "x");
     }
     c.link.close(c.at(secs(3_602)));
-    assert_eq!(c.events(), []);
-    assert_eq!(c.link.poll_transmit(), None);
+    c.expect_quiet();
     let now = c.at(secs(3_603));
     assert_eq!(
         c.link.transact(now, None, false),
@@ -1770,12 +1303,12 @@ fn assert_silent_after_close(c: &mut Client) {
 #[test]
 fn close_while_connecting_closes_the_pending_transport_and_never_reconnects() {
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, Some(secs(2)), false).unwrap();
+    let tx = c.link.transact(c.t0(), Some(secs(2)), false).unwrap();
     c.link.close(c.at(ms(500)));
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::TransactionClosed { tx },
             LinkEvent::Closed,
         ]
@@ -1786,14 +1319,14 @@ fn close_while_connecting_closes_the_pending_transport_and_never_reconnects() {
 #[test]
 fn close_while_handshaking_closes_the_transport() {
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, ms(1));
     assert_eq!(c.sent(), [OUR_METHODS]);
     c.link.close(c.at(ms(2)));
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::TransactionClosed { tx },
             LinkEvent::Closed,
         ]
@@ -1804,32 +1337,20 @@ fn close_while_handshaking_closes_the_transport() {
 #[test]
 fn close_while_authenticating_fails_the_connect_steps_call_and_the_waiting_transactions() {
     let mut c = connecting(with_connect_step());
-    let a = c.link.transact(c.t0, None, false).unwrap();
-    let b = c.link.transact(c.t0, None, true).unwrap();
-    c.connected(C1, ms(1));
-    c.sent();
-    c.input(C1, ms(2), SERVER_METHODS);
+    let a = c.link.transact(c.t0(), None, false).unwrap();
+    let b = c.link.transact(c.t0(), None, true).unwrap();
+    c.handshake(C1, ms(1), ms(2), SERVER_METHODS);
     c.events();
     let auth = c
-        .link
-        .call(
-            C1,
-            c.at(ms(3)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(1))],
-            None,
-        )
+        .call_time(C1, ms(3), vec![Value::from(LocalFn(1))], None)
         .unwrap()
         .unwrap();
     c.link.close(c.at(ms(4)));
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
-            LinkEvent::CallFailed {
-                call: auth,
-                reason: CallFailure::Closed
-            },
+            close_transport(C1),
+            call_failed(auth, CallFailure::Closed),
             LinkEvent::TransactionClosed { tx: a },
             LinkEvent::TransactionClosed { tx: b },
             LinkEvent::Closed,
@@ -1842,14 +1363,7 @@ fn close_while_authenticating_fails_the_connect_steps_call_and_the_waiting_trans
 fn close_while_up_reports_down_then_closed_and_fails_calls_in_flight() {
     let mut c = up_at_t0(ClientConfig::default());
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(ms(3)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(1))],
-            Some(secs(5)),
-        )
+        .call_time(C1, ms(3), vec![Value::from(LocalFn(1))], Some(secs(5)))
         .unwrap()
         .unwrap();
     let running = c.link.transact(c.at(ms(4)), None, true).unwrap();
@@ -1859,15 +1373,10 @@ fn close_while_up_reports_down_then_closed_and_fails_calls_in_flight() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             // Calls resolve before Down, as when a connection fails.
-            LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::Closed
-            },
-            LinkEvent::Down {
-                reason: LinkError::Local(LocalError::Closed)
-            },
+            call_failed(call, CallFailure::Closed),
+            down(LinkError::Local(LocalError::Closed)),
             LinkEvent::Closed,
         ]
     );
@@ -1880,7 +1389,7 @@ fn close_while_up_reports_down_then_closed_and_fails_calls_in_flight() {
 fn close_during_the_reconnect_wait_stops_reconnecting_for_good() {
     // upnode 0.6 emitted one more `reconnect` here.
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.refused(C1, Duration::ZERO);
     c.events();
     assert_eq!(c.link.state(), LinkState::Waiting);
@@ -1897,15 +1406,9 @@ fn close_during_the_reconnect_wait_stops_reconnecting_for_good() {
 #[test]
 fn reports_for_an_old_or_unknown_connection_are_ignored() {
     let mut c = up_at_t0(no_ping());
-    down_for(&mut c, C1, secs(1));
+    c.down_for(C1, secs(1));
     c.timeout(secs(2));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::OpenTransport {
-            conn: C2,
-            attempt: 2
-        }]
-    );
+    assert_eq!(c.events(), [open_transport(C2, 2)]);
     let stale = |c: &mut Client, t: Duration| {
         for conn in [C1, ConnId(99)] {
             c.connected(conn, t);
@@ -1925,14 +1428,10 @@ fn reports_for_an_old_or_unknown_connection_are_ignored() {
     c.connected(C2, secs(2));
     assert_eq!(c.sent_on(), [(C2, OUR_METHODS.to_owned())]);
     stale(&mut c, secs(3));
-    assert_eq!(c.events(), []);
-    assert_eq!(c.link.poll_transmit(), None);
+    c.expect_quiet();
     assert_eq!(c.link.state(), LinkState::Handshaking);
     c.input(C2, secs(3), SERVER_METHODS);
-    assert_eq!(
-        c.events(),
-        [LinkEvent::Remote { conn: C2 }, LinkEvent::Up { conn: C2 }]
-    );
+    assert_eq!(c.events(), [remote(C2), up(C2)]);
     stale(&mut c, secs(4));
     assert_eq!(c.events(), []);
     assert_eq!(c.link.state(), LinkState::Up);
@@ -1941,7 +1440,7 @@ fn reports_for_an_old_or_unknown_connection_are_ignored() {
 #[test]
 fn spurious_and_early_timeouts_are_harmless_in_every_state() {
     let mut c = connecting(with_connect_step());
-    let tx = c.link.transact(c.t0, Some(secs(30)), false).unwrap();
+    let tx = c.link.transact(c.t0(), Some(secs(30)), false).unwrap();
     let poke = |c: &mut Client, from: Duration| {
         let before = c.link.poll_timeout();
         let state = c.link.state();
@@ -1961,15 +1460,9 @@ fn spurious_and_early_timeouts_are_harmless_in_every_state() {
     c.events();
     poke(&mut c, secs(2)); // authenticating
     c.link.signal_up(C1, c.at(secs(3)), Value::Null);
-    assert_eq!(
-        c.events(),
-        [
-            LinkEvent::TransactionReady { tx, conn: C1 },
-            LinkEvent::Up { conn: C1 }
-        ]
-    );
+    assert_eq!(c.events(), [ready(tx, C1), up(C1)]);
     poke(&mut c, secs(3)); // up
-    down_for(&mut c, C1, secs(4));
+    c.down_for(C1, secs(4));
     poke(&mut c, secs(4)); // waiting
 }
 
@@ -1982,7 +1475,7 @@ fn poll_timeout_is_never_in_the_past_after_handle_timeout() {
     config.reconnect = ReconnectPolicy::exponential();
     config.seed = 7;
     let mut c = Client::new(config);
-    let mut now = c.t0;
+    let mut now = c.t0();
     let mut steps: u64 = 0;
     let mut opened = 0u32;
     let mut resolved = 0usize;
@@ -2052,7 +1545,7 @@ fn bad_json_from_the_server_while_up_takes_the_link_down_and_reconnects() {
     c.input(C1, secs(1), r#"{"method":"time","#);
     let ev = c.events();
     assert_eq!(ev.len(), 3, "{ev:?}");
-    assert_eq!(ev[0], LinkEvent::CloseTransport { conn: C1 });
+    assert_eq!(ev[0], close_transport(C1));
     let LinkEvent::Down {
         reason: LinkError::Remote(e @ RemoteError::BadJson { .. }),
     } = &ev[1]
@@ -2067,7 +1560,7 @@ fn bad_json_from_the_server_while_up_takes_the_link_down_and_reconnects() {
 #[test]
 fn a_blank_line_from_the_server_is_bad_json_and_the_queue_is_kept() {
     let mut c = connecting(ClientConfig::default());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, ms(1));
     c.sent();
     c.input(C1, ms(2), "");
@@ -2087,10 +1580,8 @@ fn a_blank_line_from_the_server_is_bad_json_and_the_queue_is_kept() {
         "{ev:?}"
     );
     assert_eq!(c.link.queued(), 1);
-    c.timeout(ms(2) + secs(1));
-    c.events();
-    let ev = c.up(C2, secs(2));
-    assert!(ev.contains(&LinkEvent::TransactionReady { tx, conn: C2 }));
+    let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
+    assert!(ev.contains(&ready(tx, C2)));
 }
 
 #[test]
@@ -2098,14 +1589,7 @@ fn messages_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
     // Chunking must not matter: an answer that arrived whole before the garbage is an answer.
     let mut c = up_at_t0(ClientConfig::default());
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(ms(1)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(5))],
-            None,
-        )
+        .call_time(C1, ms(1), vec![Value::from(LocalFn(5))], None)
         .unwrap()
         .unwrap();
     c.sent();
@@ -2114,15 +1598,10 @@ fn messages_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
     let ev = c.events();
     assert_eq!(
         ev[0],
-        LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args: vec![Value::from("now")],
-            answers: Some(call),
-        },
+        called(C1, LocalFn(5), vec![Value::from("now")], Some(call)),
         "{ev:?}"
     );
-    assert_eq!(ev[1], LinkEvent::CloseTransport { conn: C1 });
+    assert_eq!(ev[1], close_transport(C1));
     assert!(matches!(
         ev[2],
         LinkEvent::Down {
@@ -2136,22 +1615,14 @@ fn messages_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
 #[test]
 fn methods_and_a_bad_line_in_one_chunk_go_up_then_down() {
     let mut c = connecting(no_ping());
-    let tx = c.link.transact(c.t0, None, false).unwrap();
+    let tx = c.link.transact(c.t0(), None, false).unwrap();
     c.connected(C1, Duration::ZERO);
     c.sent();
     let chunk = format!("{SERVER_METHODS}\n{{oops\n");
     c.link.handle_input(C1, c.at(ms(1)), chunk.as_bytes());
     let ev = c.events();
-    assert_eq!(
-        ev[..3],
-        [
-            LinkEvent::Remote { conn: C1 },
-            LinkEvent::TransactionReady { tx, conn: C1 },
-            LinkEvent::Up { conn: C1 },
-        ],
-        "{ev:?}"
-    );
-    assert_eq!(ev[3], LinkEvent::CloseTransport { conn: C1 });
+    assert_eq!(ev[..3], [remote(C1), ready(tx, C1), up(C1)], "{ev:?}");
+    assert_eq!(ev[3], close_transport(C1));
     assert!(matches!(ev[4], LinkEvent::Down { .. }));
     assert_eq!(ev[5], reconnecting(2, secs(1)));
 }
@@ -2201,14 +1672,7 @@ fn a_call_whose_callback_the_server_culls_unanswered_fails_as_dropped() {
     let mut c = up_at_t0(ClientConfig::default());
     c.events();
     let call = c
-        .link
-        .call(
-            C1,
-            c.at(secs(1)),
-            Target::Method("time".into()),
-            vec![Value::from(LocalFn(7))],
-            None,
-        )
+        .call_time(C1, secs(1), vec![Value::from(LocalFn(7))], None)
         .unwrap()
         .expect("tracked: it carries a callback");
     c.sent();
@@ -2217,10 +1681,7 @@ fn a_call_whose_callback_the_server_culls_unanswered_fails_as_dropped() {
     assert_eq!(
         c.events(),
         [
-            LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::Dropped
-            },
+            call_failed(call, CallFailure::Dropped),
             LinkEvent::Released {
                 conn: C1,
                 function: LocalFn(7)
@@ -2261,12 +1722,12 @@ fn a_reply_callback_is_forgotten_on_its_answer_and_a_second_call_is_a_non_fatal_
     c.input(C1, ms(2), answer);
     assert_eq!(
         c.events(),
-        [LinkEvent::Call {
-            conn: C1,
-            function: LocalFn(5),
-            args: vec![Value::from("12:00")],
-            answers: Some(call),
-        }]
+        [called(
+            C1,
+            LocalFn(5),
+            vec![Value::from("12:00")],
+            Some(call)
+        )]
     );
     assert_eq!(c.link.counters(), idle, "back to idle after the answer");
     // The server (a Node peer that never culls) calls it again: reported, link stays up.
@@ -2287,13 +1748,7 @@ fn a_reply_callback_is_forgotten_when_its_call_times_out() {
     let call = call_time_with_reply(&mut c, ms(1), 5, Some(secs(1)));
     c.sent();
     c.timeout(ms(1) + secs(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::CallFailed {
-            call,
-            reason: CallFailure::TimedOut
-        }]
-    );
+    assert_eq!(c.events(), [call_failed(call, CallFailure::TimedOut)]);
     assert_eq!(c.link.counters(), idle);
     c.input(
         C1,
@@ -2445,13 +1900,7 @@ fn a_call_waiting_for_a_slot_times_out_from_when_it_was_made_and_is_never_sent()
     c.sent();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(1))));
     c.timeout(secs(1));
-    assert_eq!(
-        c.events(),
-        [LinkEvent::CallFailed {
-            call: waiting,
-            reason: CallFailure::TimedOut
-        }]
-    );
+    assert_eq!(c.events(), [call_failed(waiting, CallFailure::TimedOut)]);
     c.input(
         C1,
         secs(2),
@@ -2517,13 +1966,10 @@ fn with_a_short_heartbeat_a_silent_server_is_given_up_on_within_ping_plus_timeou
     c.connected(C1, Duration::ZERO);
     c.sent();
     assert_eq!(c.link.poll_timeout(), Some(c.at(ms(1300))));
-    c.timeout(ms(1300) - NS);
-    assert_eq!(c.events(), []);
-    c.timeout(ms(1300));
     assert_eq!(
-        c.events(),
+        c.timeout_exactly(ms(1300)),
         [
-            LinkEvent::CloseTransport { conn: C1 },
+            close_transport(C1),
             LinkEvent::Error(LinkError::HandshakeTimeout(ms(1300))),
             reconnecting(2, secs(1)),
         ]

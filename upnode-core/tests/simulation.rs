@@ -8,6 +8,7 @@
 //! - `UPNODE_SIM_SEED=1234 cargo test -p upnode-core --test simulation -- replay_one_seed
 //!   --nocapture` replays one seed and prints its plan and full event log.
 
+mod harness;
 mod sim;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -84,9 +85,9 @@ fn random_seeds_part_3() {
 /// `--nocapture`).
 #[test]
 fn random_seeds_reach_every_outcome() {
+    use crate::harness::{CallFailure, LinkError, LinkEvent};
     use sim::world::{Act, Entry};
     use std::collections::BTreeMap;
-    use upnode_core::link::{CallFailure, LinkError, LinkEvent};
     let mut seen: BTreeMap<&'static str, u64> = BTreeMap::new();
     for seed in 0..1000 {
         let (w, _) = sim::run_seed(seed);
@@ -232,7 +233,7 @@ fn replay_one_seed() {
     let (w, v) = sim::run_seed(seed);
     println!("plan: {:#?}", w.plan);
     println!("{}", w.render_log());
-    println!("steps: {}, end: {:?}", w.steps, w.now);
+    println!("steps: {}, end: {:?}", w.steps, w.now());
     for x in &v {
         println!("VIOLATION {x}");
     }
@@ -261,8 +262,8 @@ fn regression(seed: u64) -> sim::world::World {
 /// `CallFailed { Closed }`, so the driver saw the link down with a call still pending.
 #[test]
 fn regression_seed_4_close_while_up_fails_calls_before_down() {
+    use crate::harness::{CallFailure, LinkEvent};
     use sim::world::{Act, Entry};
-    use upnode_core::link::{CallFailure, LinkEvent};
     let w = regression(4);
     let close = w
         .log
@@ -308,9 +309,7 @@ mod scenarios {
     use super::sim::plan::{Op, Plan, Step, TxPlan, BEEP, TIME};
     use super::sim::world::{Act, Entry, World};
     use super::sim::{check, run_plan};
-    use std::time::Duration;
-    use upnode_core::link::{LinkEvent, LinkState, TxId};
-    use upnode_core::Value;
+    use crate::harness::{Duration, LinkEvent, LinkState, TxId, Value};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -342,6 +341,15 @@ mod scenarios {
     }
 
     /// The client's events before the driver called `close()`.
+    /// When the client went up, before `close`.
+    fn ups_before_close(w: &World) -> Vec<Duration> {
+        before_close(w)
+            .iter()
+            .filter(|(_, e)| matches!(e, LinkEvent::Up { .. }))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
     fn before_close(w: &World) -> Vec<(Duration, &LinkEvent)> {
         w.log
             .iter()
@@ -428,11 +436,7 @@ mod scenarios {
         // 751 ms (the FIN takes 1 ms); one reconnect 1 s later, at 1751 ms, when the server
         // listens again: connected at 1752 ms, up at 1755 ms after auth's round trip.
         assert_eq!(ups_downs_reconnects(&w), (2, 1, 1));
-        let ups: Vec<Duration> = before_close(&w)
-            .iter()
-            .filter(|(_, e)| matches!(e, LinkEvent::Up { .. }))
-            .map(|(t, _)| *t)
-            .collect();
+        let ups = ups_before_close(&w);
         assert_eq!(ups, vec![ms(4), ms(1755)]);
         assert_eq!(auth_calls(&w), 2);
         let a = answers(&w);
@@ -534,11 +538,7 @@ mod scenarios {
         // Refused at 1 ms and 1002 ms, up at 2004 ms; down at 3001 ms; refused at 4002 ms,
         // up at 5004 ms: four reconnects (two before each up).
         assert_eq!(ups_downs_reconnects(&w), (2, 1, 4));
-        let ups: Vec<Duration> = before_close(&w)
-            .iter()
-            .filter(|(_, e)| matches!(e, LinkEvent::Up { .. }))
-            .map(|(t, _)| *t)
-            .collect();
+        let ups = ups_before_close(&w);
         assert_eq!(ups, vec![ms(2004), ms(5004)]);
         let a = answers(&w);
         assert_eq!(
@@ -697,8 +697,8 @@ mod scenarios {
 /// calls `finish`. `finish` promises "it will not run again".
 #[test]
 fn finish_after_the_link_queued_it_again_does_not_run_it_again() {
+    use crate::harness::Duration;
     use sim::plan::{Op, Plan, TxPlan};
-    use std::time::Duration;
     let ms = Duration::from_millis;
     let mut p = Plan::quiet(7);
     p.latency_min = ms(1);
@@ -722,8 +722,8 @@ fn finish_after_the_link_queued_it_again_does_not_run_it_again() {
     p.close_at = Some(ms(4000));
     let (w, v) = sim::run_plan(p);
     assert!(v.is_empty(), "{v:#?}\n{}", w.render_log());
+    use crate::harness::{CallFailure, LinkError, LinkEvent};
     use sim::world::{Act, Entry};
-    use upnode_core::link::{CallFailure, LinkError, LinkEvent};
     let at = |t: Duration| -> Vec<String> {
         w.log
             .iter()
@@ -776,8 +776,8 @@ fn finish_after_the_link_queued_it_again_does_not_run_it_again() {
 /// comes in the same batch); it must never run again.
 #[test]
 fn seed_173159_answer_and_give_up_in_one_call() {
+    use crate::harness::{LinkError, LinkEvent};
     use sim::world::{Act, Entry};
-    use upnode_core::link::{LinkError, LinkEvent};
     let w = regression(173159);
     let client_at = |t| -> Vec<&LinkEvent> {
         w.log

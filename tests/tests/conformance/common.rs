@@ -14,16 +14,12 @@ use std::marker::PhantomData;
 use std::net::TcpListener as StdListener;
 use std::time::{Duration, Instant};
 use upnode_async::upnode_core::config::ReconnectPolicy;
-use upnode_async::{Client, ClientBuilder, Listener, Server};
+use upnode_async::{Client, ClientBuilder, ClientEvent, HandlerError, Listener, Remote, Server};
 
-/// The longest any single wait may take before the test fails. A passing run never
-/// comes near it; it only bounds a failing one on a busy machine.
-pub const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Milliseconds, for brevity.
-pub const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+/// The longest any single wait may take before the test fails (a passing run never comes near
+/// it; it only bounds a failing one on a busy machine), milliseconds for brevity, and the
+/// tables of a connection's counters: shared with the crate's other test files.
+pub use upnode_tests::{ms, tables, DEADLINE};
 
 /// `fut`'s output, or `Err(())` if it takes longer than `d` on `R`'s clock.
 pub async fn timeout<R: Rt, T>(d: Duration, fut: impl Future<Output = T>) -> Result<T, ()> {
@@ -204,8 +200,45 @@ pub async fn yield_now() {
     .await;
 }
 
-/// The tables of `c`: everything but the unsent-bytes gauge, which moves with every write.
-pub fn tables(mut c: upnode_async::Counters) -> upnode_async::Counters {
-    c.link.unsent_bytes = 0;
-    c
+/// The connect step of the README's authenticated client: log in, and hand out the
+/// session object `auth` returned.
+pub async fn log_in(remote: Remote) -> Result<Remote, HandlerError> {
+    let reply = remote.call_raw("auth", &("moo", "hax")).await?;
+    if let Some(err) = reply.get::<Option<String>>(0)? {
+        return Err(err.into());
+    }
+    reply
+        .remote(1)
+        .ok_or_else(|| "auth answered no session".into())
+}
+
+/// One transaction: wait for the link, then beep.
+pub async fn beep_once(client: Client) -> String {
+    let session = client.up().await.expect("the client is open");
+    let (s,): (String,) = session.call("beep", &()).await.expect("beep answers");
+    s
+}
+
+/// The client went up.
+pub fn is_up(e: &ClientEvent) -> bool {
+    matches!(e, ClientEvent::Up)
+}
+
+/// The client went down.
+pub fn is_down(e: &ClientEvent) -> bool {
+    matches!(e, ClientEvent::Down(_))
+}
+
+/// The client is about to reconnect.
+pub fn is_reconnect(e: &ClientEvent) -> bool {
+    matches!(e, ClientEvent::Reconnect { .. })
+}
+
+/// `remote`'s `time()`, on `R`'s clock within [`DEADLINE`] (the conformance servers answer
+/// `"now"`).
+pub async fn call_time<R: Rt>(remote: &Remote) -> String {
+    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
+        .await
+        .unwrap();
+    t
 }

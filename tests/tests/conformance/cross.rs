@@ -3,7 +3,7 @@
 //! server gets a tokio runtime of its own, entered on the test thread.
 
 use crate::async_std::AsyncStd;
-use crate::common::{fast_client, stop, within};
+use crate::common::{call_time, fast_client, stop, within};
 use crate::features::{certificate, client_tls, server_tls};
 use crate::rt::{Connect, Rt};
 use crate::smol::Smol;
@@ -53,9 +53,7 @@ async fn cross<C: Rt, S: Rt>(tls: bool) {
     }
     .unwrap();
     let remote = within::<C, _>("up", client.up()).await.unwrap();
-    let (t,): (String,) = within::<C, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<C>(&remote).await;
     assert_eq!(t, "now");
     let who = within::<C, _>("the server's call", rx).await.unwrap();
     assert_eq!(who, Ok(("the client".to_owned(),)));

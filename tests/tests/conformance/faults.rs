@@ -10,7 +10,7 @@
 //! timers are checked on real time (`std::time::Instant`, as the proxy and every runtime
 //! use) with a stated allowance for a loaded machine.
 
-use crate::common::{ms, spawned, timeout, within, DEADLINE};
+use crate::common::{is_down, is_up, ms, spawned, timeout, within, DEADLINE};
 use crate::rt::{Connect, Rt};
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -205,14 +205,6 @@ impl<R: Rt> Events<R> {
     fn kinds(&self) -> Vec<&ClientEvent> {
         self.seen.iter().map(|(_, e)| e).collect()
     }
-}
-
-fn is_up(e: &ClientEvent) -> bool {
-    matches!(e, ClientEvent::Up)
-}
-
-fn is_down(e: &ClientEvent) -> bool {
-    matches!(e, ClientEvent::Down(_))
 }
 
 fn is_trouble_of_ours(e: &ClientEvent) -> bool {

@@ -3,7 +3,7 @@
 //! inside objects, Unix sockets and TLS.
 
 use crate::common::{
-    fast_client, ms, spawned, stop, tables, timeout, within, yield_now, Events, Watchdog,
+    call_time, fast_client, ms, spawned, stop, tables, timeout, within, yield_now, Events, Watchdog,
 };
 use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
@@ -58,9 +58,7 @@ pub async fn in_flight_call_fails_with_link_down_when_the_server_dies<R: Rt>() {
     // Wait until the server has the call, then take the server away mid-call.
     let mut server_events = server.events();
     while parked.lock().unwrap().is_empty() {
-        let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-            .await
-            .unwrap();
+        let t = call_time::<R>(&remote).await;
         assert_eq!(t, "now");
     }
     stop::<R>(listener, &server).await;
@@ -88,9 +86,7 @@ pub async fn call_timeout_fails_a_call_nobody_answers<R: Rt>() {
     let r = within::<R, _>("the call", remote.call::<_, (String,)>("hang", &())).await;
     assert_eq!(r, Err(CallError::TimedOut(ms(100))));
     // The link is fine.
-    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<R>(&remote).await;
     assert_eq!(t, "now");
     assert_eq!(parked.lock().unwrap().len(), 1);
     client.close().await;
@@ -151,9 +147,7 @@ pub async fn failing_and_panicking_handlers_leave_the_connection_and_server_aliv
     assert!(r.is_err(), "{r:?}");
 
     // Same connection, still serving.
-    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<R>(&remote).await;
     assert_eq!(t, "now");
     assert_eq!(server.connections(), 1);
     assert_eq!(
@@ -525,9 +519,7 @@ pub async fn unix_socket_client_and_server<R: Rt>() {
     let client = fast_client().connect_unix::<R>(&path).unwrap();
     let mut events = Events::<R, _>::new(client.events());
     let remote = within::<R, _>("up", client.up()).await.unwrap();
-    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<R>(&remote).await;
     assert_eq!(t, "now");
 
     // Restart on the same path: the client comes back.
@@ -539,9 +531,7 @@ pub async fn unix_socket_client_and_server<R: Rt>() {
     let server = time_server::<R>();
     let listener = R::listen_unix(&server, path.clone()).await.unwrap();
     let remote = within::<R, _>("up again", client.up()).await.unwrap();
-    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<R>(&remote).await;
     assert_eq!(t, "now");
 
     client.close().await;
@@ -599,9 +589,7 @@ pub async fn tls_with_a_generated_certificate<R: Rt>() {
         .connect_tls::<R>(listener.local_addr(), "localhost", client_tls(roots))
         .unwrap();
     let remote = within::<R, _>("up over TLS", client.up()).await.unwrap();
-    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<R>(&remote).await;
     assert_eq!(t, "now");
     client.close().await;
     stop::<R>(listener, &server).await;
@@ -699,9 +687,7 @@ pub async fn a_tcp_reset_before_methods_drops_that_connection_and_the_server_kee
         .connect_tcp::<R>(listener.local_addr())
         .unwrap();
     let remote = within::<R, _>("up", client.up()).await.unwrap();
-    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<R>(&remote).await;
     assert_eq!(t, "now");
     client.close().await;
     stop::<R>(listener, &server).await;
@@ -892,9 +878,7 @@ pub async fn a_timed_out_call_leaves_no_callback_behind_and_a_late_answer_is_rep
         )
         .await;
     assert!(format!("{ev:?}").contains("NoSuchCallback"), "{ev:?}");
-    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<R>(&remote).await;
     assert_eq!(t, "now", "the link lives on");
     client.close().await;
     stop::<R>(listener, &server).await;

@@ -9,14 +9,16 @@
 //! Node peers are child processes read line by line (blocking, with a deadline): the test's
 //! own future runs on the test thread, while the runtime's other threads drive our side.
 
-use crate::common::{listen_on, port_of, spawned, stop, within, Events};
+use crate::common::{
+    beep_once, is_down, is_up, listen_on, log_in, port_of, spawned, stop, within, Events,
+};
 use crate::rt::{Connect, Rt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use upnode_async::upnode_core::config::ReconnectPolicy;
 use upnode_async::upnode_core::Value;
-use upnode_async::{Client, ClientEvent, Interface, Remote, Server};
+use upnode_async::{Client, Interface, Server};
 use upnode_tests::NodePeer;
 
 /// The next line the Node peer prints.
@@ -198,14 +200,6 @@ pub async fn node_auth_client_logs_in_again_after_our_server_restarts<R: Rt>() {
     stop::<R>(listener, &server).await;
 }
 
-fn is_up(e: &ClientEvent) -> bool {
-    matches!(e, ClientEvent::Up)
-}
-
-fn is_down(e: &ClientEvent) -> bool {
-    matches!(e, ClientEvent::Down(_))
-}
-
 /// Starts a Node server script on a fixed port (after a kill, the same one again).
 fn node_server_on(script: &str, port: u16) -> NodePeer {
     let mut node = NodePeer::spawn(script, &[&port.to_string()]);
@@ -264,23 +258,6 @@ pub async fn our_client_survives_a_node_server_kill_and_restart<R: Rt>() {
 
     client.close().await;
     drop(node);
-}
-
-/// The README's authenticated client in Rust: log in on every connection.
-async fn log_in(remote: Remote) -> Result<Remote, upnode_async::HandlerError> {
-    let reply = remote.call_raw("auth", &("moo", "hax")).await?;
-    if let Some(err) = reply.get::<Option<String>>(0)? {
-        return Err(err.into());
-    }
-    reply
-        .remote(1)
-        .ok_or_else(|| "auth answered no session".into())
-}
-
-async fn beep_once(client: Client) -> String {
-    let session = client.up().await.expect("open");
-    let (s,): (String,) = session.call("beep", &()).await.expect("beep answers");
-    s
 }
 
 pub async fn our_auth_client_logs_in_again_after_a_node_server_restart<R: Rt>() {

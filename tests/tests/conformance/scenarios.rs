@@ -6,7 +6,8 @@
 //! on the same port.
 
 use crate::common::{
-    fast_client, free_port, listen_on, ms, port_of, spawned, stop, within, Events, Watchdog,
+    beep_once, call_time, fast_client, free_port, is_down, is_reconnect, is_up, listen_on, log_in,
+    ms, port_of, spawned, stop, within, Events, Watchdog,
 };
 use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
@@ -14,21 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use upnode_async::upnode_core::link::LinkState;
 use upnode_async::upnode_core::Value;
-use upnode_async::{
-    CallError, Client, ClientEvent, HandlerError, Interface, Remote, Server, UpError,
-};
-
-fn is_up(e: &ClientEvent) -> bool {
-    matches!(e, ClientEvent::Up)
-}
-
-fn is_down(e: &ClientEvent) -> bool {
-    matches!(e, ClientEvent::Down(_))
-}
-
-fn is_reconnect(e: &ClientEvent) -> bool {
-    matches!(e, ClientEvent::Reconnect { .. })
-}
+use upnode_async::{CallError, Client, ClientEvent, Interface, Remote, Server, UpError};
 
 /// The README's authenticated server: `auth(user, pass, cb)` answers `cb(null, {beep})`
 /// for moo/hax, `cb("ACCESS DENIED")` otherwise. `beep(cb)` names the server generation,
@@ -54,25 +41,6 @@ fn auth_server<R: Rt>(generation: u32, logins: Arc<AtomicUsize>) -> Server {
             }
         })
     })
-}
-
-/// The connect step of the README's authenticated client: log in, and hand out the
-/// session object `auth` returned.
-async fn log_in(remote: Remote) -> Result<Remote, HandlerError> {
-    let reply = remote.call_raw("auth", &("moo", "hax")).await?;
-    if let Some(err) = reply.get::<Option<String>>(0)? {
-        return Err(err.into());
-    }
-    reply
-        .remote(1)
-        .ok_or_else(|| "auth answered no session".into())
-}
-
-/// One transaction: wait for the link, then beep.
-async fn beep_once(client: Client) -> String {
-    let session = client.up().await.expect("the client is open");
-    let (s,): (String,) = session.call("beep", &()).await.expect("beep answers");
-    s
 }
 
 /// Scenario 1: auth: the connect step re-authenticates after a server restart; 10 beeps complete.
@@ -378,9 +346,7 @@ pub async fn no_leak_across_up_down_cycles_and_close<R: Rt>() {
         let listener = listen_on::<R>(&server, port).await;
         events.wait_for("up", is_up).await;
         let remote = client.up().await.unwrap();
-        let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-            .await
-            .unwrap();
+        let t = call_time::<R>(&remote).await;
         assert_eq!(t, "now");
         // A callback of ours on this connection: it must go when the connection goes.
         let held = per_conn.clone();

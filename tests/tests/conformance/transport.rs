@@ -1,7 +1,7 @@
 //! The adapter's own surface on each runtime: bad input as error values, a custom stream,
 //! `close` in every state of the link, and the handshake timeout against a silent server.
 
-use crate::common::{fast_client, ms, within, Events};
+use crate::common::{call_time, fast_client, ms, within, Events};
 use crate::rt::{Connect, Rt};
 use std::time::Duration;
 use upnode_async::upnode_core::config::{Backoff, Exponential, ReconnectPolicy};
@@ -97,9 +97,7 @@ pub async fn a_custom_stream_carries_the_link<R: Rt>() {
     let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
     let client = R::connect_stream_tcp(fast_client(), listener.local_addr().to_owned()).unwrap();
     let remote = within::<R, _>("up", client.up()).await.unwrap();
-    let (t,): (String,) = within::<R, _>("time", remote.call("time", &()))
-        .await
-        .unwrap();
+    let t = call_time::<R>(&remote).await;
     assert_eq!(t, "now");
     client.close().await;
     listener.stop().await;

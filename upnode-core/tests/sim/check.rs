@@ -26,9 +26,8 @@
 //!   likewise (or by its handshake timeout).
 
 use super::world::{Act, Entry, World};
+use crate::harness::{CallFailure, CallId, ConnId, Duration, LinkError, LinkEvent, TxId};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::time::Duration;
-use upnode_core::link::{CallFailure, CallId, ConnId, LinkError, LinkEvent, TxId};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum TxState {
@@ -221,7 +220,7 @@ impl Checker<'_> {
                     self.waiting.push_back(*tx);
                 }
                 Err(e) => {
-                    if !(self.closed && *e == upnode_core::link::TransactError::Closed) {
+                    if !(self.closed && *e == crate::harness::TransactError::Closed) {
                         self.bad(t, format!("transact failed: {e}"));
                     }
                 }
@@ -736,7 +735,7 @@ impl Checker<'_> {
 
     fn finish(&mut self) {
         let w = self.w;
-        let end = w.now;
+        let end = w.now();
         if w.plan.close_at.is_some() && !self.closed {
             self.bad(end, "the client never reported Closed".into());
         }

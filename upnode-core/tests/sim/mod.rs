@@ -40,17 +40,6 @@ pub mod check;
 pub mod plan;
 pub mod world;
 
-use std::sync::OnceLock;
-use std::time::Instant;
-
-/// The one real instant every virtual instant is offset from.
-pub fn base_instant() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    // Test code needs one real instant to offset from; nothing else reads a clock.
-    #[allow(clippy::disallowed_methods)]
-    *BASE.get_or_init(Instant::now)
-}
-
 /// Runs one seed: builds its plan, simulates, checks. Returns the world (with its log) and
 /// the violations found.
 pub fn run_seed(seed: u64) -> (world::World, Vec<String>) {

@@ -1,12 +1,10 @@
 //! What happens in one run: the link's settings, the faults and the client's workload, all
 //! drawn from one seed (or written by hand for a scenario).
 
-use std::time::Duration;
-use upnode_core::config::CullPolicy;
-use upnode_core::config::{Backoff, Exponential, Jitter, ReconnectPolicy};
-use upnode_core::config::{ClientConfig, ServerConfig};
-use upnode_core::link::rng::SplitMix64;
-use upnode_core::{LocalFn, Value};
+use crate::harness::{
+    Backoff, ClientConfig, CullPolicy, Duration, Exponential, Jitter, LocalFn, ReconnectPolicy,
+    ServerConfig, SplitMix64, Value,
+};
 
 /// The server's exported functions (keys of the server's `LocalFn`s).
 pub const TIME: LocalFn = LocalFn(1);

@@ -2,15 +2,13 @@
 //! the virtual clock, driven by the link's driving contract.
 
 use super::plan::{Op, Plan, Split, Step, TxPlan, AUTH, BEEP, ECHO, TIME};
+use crate::harness::{
+    earliest_timer, poll_output, CallFailure, CallId, ClientLink, Clock, ConnId, Duration,
+    Function, LinkEvent, LinkState, LocalFn, Machine, Output, RemoteFn, SendError, ServerConn,
+    SplitMix64, Target, TransactError, TxId, Value,
+};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
-use upnode_core::link::rng::SplitMix64;
-use upnode_core::link::{
-    CallFailure, CallId, ClientLink, ConnId, LinkEvent, LinkState, SendError, ServerConn,
-    TransactError, TxId,
-};
-use upnode_core::{Function, LocalFn, RemoteFn, Target, Value};
 
 /// One end of a connection; a delivery goes *to* a side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,9 +306,8 @@ enum Item {
 pub struct World {
     /// The plan being run.
     pub plan: Plan,
-    base: Instant,
     /// Virtual time.
-    pub now: Duration,
+    pub clock: Clock,
     rng: SplitMix64,
     /// The client link.
     pub client: ClientLink,
@@ -350,13 +347,16 @@ impl World {
     /// A world about to run `plan`: the client is created at time 0 (and asks for its
     /// first transport), the workload is on the agenda.
     pub fn new(plan: Plan) -> World {
-        let base = super::base_instant();
-        let client = ClientLink::new(plan.client.clone(), plan.client_exports.clone(), base)
-            .expect("valid policy");
+        let clock = Clock::shared();
+        let client = ClientLink::new(
+            plan.client.clone(),
+            plan.client_exports.clone(),
+            clock.base(),
+        )
+        .expect("valid policy");
         let mut w = World {
             rng: SplitMix64::new(plan.seed ^ 0x6e65_7477_6f72_6b21),
-            base,
-            now: Duration::ZERO,
+            clock,
             client,
             net: Vec::new(),
             by_conn: HashMap::new(),
@@ -397,12 +397,9 @@ impl World {
         w
     }
 
-    fn at(&self, t: Duration) -> Instant {
-        self.base + t
-    }
-
-    fn vt(&self, i: Instant) -> Duration {
-        i.duration_since(self.base)
+    /// Virtual now.
+    pub fn now(&self) -> Duration {
+        self.clock.now()
     }
 
     fn schedule(&mut self, at: Duration, item: Item) {
@@ -411,11 +408,15 @@ impl World {
     }
 
     fn act(&mut self, act: Act) {
-        self.log.push(Entry::Act { t: self.now, act });
+        self.log.push(Entry::Act {
+            t: self.clock.now(),
+            act,
+        });
     }
 
     fn violation(&mut self, what: String) {
-        self.violations.push(format!("t={:?}: {what}", self.now));
+        self.violations
+            .push(format!("t={:?}: {what}", self.clock.now()));
     }
 
     fn chance(&mut self, p: f64) -> bool {
@@ -467,24 +468,18 @@ impl World {
                 return;
             }
             let agenda = self.agenda.first_key_value().map(|(k, _)| k.0);
-            let client = self.client.poll_timeout().map(|i| self.vt(i));
-            let server = self
-                .sconns
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.conn.poll_timeout().map(|t| (t, i)))
-                .min()
-                .map(|(t, i)| (self.vt(t), i));
+            let client = self.client.timer().map(|i| self.clock.offset(i));
+            let server = earliest_timer(&self.clock, self.sconns.iter().map(|s| &s.conn));
             let next = [agenda, client, server.map(|s| s.0)]
                 .into_iter()
                 .flatten()
                 .min();
             let Some(next) = next else { return };
-            let next = next.max(self.now);
+            let next = next.max(self.clock.now());
             if next > until {
                 return;
             }
-            self.now = next;
+            self.clock.set(next);
             // Everything due now; when several are, the seed picks which goes first.
             let mut due = Vec::new();
             if agenda.is_some_and(|t| t <= next) {
@@ -503,14 +498,14 @@ impl World {
                     self.handle_item(item);
                 }
                 1 => {
-                    let now = self.at(self.now);
-                    self.client.handle_timeout(now);
+                    let now = self.clock.instant();
+                    self.client.fire(now);
                     self.drain_client();
                 }
                 _ => {
                     let s = server.expect("due").1;
-                    let now = self.at(self.now);
-                    self.sconns[s].conn.handle_timeout(now);
+                    let now = self.clock.instant();
+                    self.sconns[s].conn.fire(now);
                     self.drain_server(s);
                 }
             }
@@ -518,7 +513,7 @@ impl World {
     }
 
     fn handle_item(&mut self, item: Item) {
-        let now = self.at(self.now);
+        let now = self.clock.instant();
         match item {
             Item::ConnectArrives { net } => self.connect_arrives(net),
             Item::Deliver { net, to, data } => self.deliver(net, to, data),
@@ -584,43 +579,27 @@ impl World {
 
     /// Makes a transaction now, as the workload does.
     pub fn transact(&mut self, p: TxPlan) {
-        let now = self.at(self.now);
-        let r = self.client.transact(now, p.timeout, p.retry);
-        if let Ok(tx) = r {
-            if tx.number() as usize != self.tx_plans.len() {
-                self.violation(format!("transaction numbered {tx:?} out of sequence"));
-            }
-            self.tx_plans.push(p.clone());
-            self.tx_ids.push(tx);
-        }
-        self.act(Act::Transact {
-            tx: r,
-            timeout: p.timeout,
-            retry: p.retry,
-        });
+        self.make_transaction(p, true);
         self.drain_client();
     }
 
     /// Drains the client's events and output, reacting to each event, then checks what
     /// must hold whenever the link is quiet.
     fn drain_client(&mut self) {
-        loop {
-            if let Some(ev) = self.client.poll_event() {
-                self.log.push(Entry::Client {
-                    t: self.now,
-                    ev: ev.clone(),
-                });
-                self.on_client_event(ev);
-                continue;
-            }
-            if let Some((conn, bytes)) = self.client.poll_transmit() {
-                match self.by_conn.get(&conn) {
+        while let Some(out) = poll_output(&mut self.client) {
+            match out {
+                Output::Event(ev) => {
+                    self.log.push(Entry::Client {
+                        t: self.clock.now(),
+                        ev: ev.clone(),
+                    });
+                    self.on_client_event(ev);
+                }
+                Output::Transmit(conn, bytes) => match self.by_conn.get(&conn) {
                     Some(&net) => self.send(net, Side::Server, bytes),
                     None => self.violation(format!("transmit on unknown transport {conn:?}")),
-                }
-                continue;
+                },
             }
-            break;
         }
         let state = self.client.state();
         let live = matches!(
@@ -653,7 +632,7 @@ impl World {
     }
 
     fn on_client_event(&mut self, ev: LinkEvent) {
-        let now = self.at(self.now);
+        let now = self.clock.instant();
         match ev {
             LinkEvent::OpenTransport { conn, .. } => self.open(conn),
             LinkEvent::CloseTransport { conn } => {
@@ -799,9 +778,18 @@ impl World {
 
     /// A transaction made while the driver handles an event (scenario 7).
     fn transact_inside(&mut self, p: TxPlan) {
-        let now = self.at(self.now);
+        self.make_transaction(p, false);
+    }
+
+    /// `transact` now, recorded (and, with `check_number`, its number checked); the caller
+    /// drains.
+    fn make_transaction(&mut self, p: TxPlan, check_number: bool) {
+        let now = self.clock.instant();
         let r = self.client.transact(now, p.timeout, p.retry);
         if let Ok(tx) = r {
+            if check_number && tx.number() as usize != self.tx_plans.len() {
+                self.violation(format!("transaction numbered {tx:?} out of sequence"));
+            }
             self.tx_plans.push(p.clone());
             self.tx_ids.push(tx);
         }
@@ -850,22 +838,21 @@ impl World {
     // ---- the server's driver ----------------------------------------------------------------
 
     fn drain_server(&mut self, s: usize) {
-        loop {
-            if let Some(ev) = self.sconns[s].conn.poll_event() {
-                self.log.push(Entry::Server {
-                    t: self.now,
-                    s,
-                    ev: ev.clone(),
-                });
-                self.on_server_event(s, ev);
-                continue;
+        while let Some(out) = poll_output(&mut self.sconns[s].conn) {
+            match out {
+                Output::Event(ev) => {
+                    self.log.push(Entry::Server {
+                        t: self.clock.now(),
+                        s,
+                        ev: ev.clone(),
+                    });
+                    self.on_server_event(s, ev);
+                }
+                Output::Transmit(_, bytes) => {
+                    let net = self.sconns[s].net;
+                    self.send(net, Side::Client, bytes);
+                }
             }
-            if let Some(bytes) = self.sconns[s].conn.poll_transmit() {
-                let net = self.sconns[s].net;
-                self.send(net, Side::Client, bytes);
-                continue;
-            }
-            break;
         }
         let c = &self.sconns[s];
         if c.closed_at.is_some() && (!c.conn.is_closed() || c.conn.poll_timeout().is_some()) {
@@ -888,7 +875,7 @@ impl World {
                 if self.sconns[s].closed_at.is_some() {
                     self.violation(format!("server connection {s} closed twice"));
                 }
-                self.sconns[s].closed_at = Some(self.now);
+                self.sconns[s].closed_at = Some(self.clock.now());
             }
             LinkEvent::Call { function, args, .. } => {
                 let cb = args.iter().rev().find_map(|a| match a {
@@ -898,9 +885,10 @@ impl World {
                 let mut pending = None;
                 if let Some(cb) = cb {
                     let reply = match function {
-                        f if f == TIME => {
-                            Some(vec![Value::from(format!("time {}", self.now.as_millis()))])
-                        }
+                        f if f == TIME => Some(vec![Value::from(format!(
+                            "time {}",
+                            self.clock.now().as_millis()
+                        ))]),
                         f if f == ECHO => Some(vec![args.first().cloned().unwrap_or_default()]),
                         f if f == BEEP => Some(vec![Value::from("boop")]),
                         f if f == AUTH => self.auth_reply(&args),
@@ -920,7 +908,10 @@ impl World {
                         Some(r) if delay.is_zero() => self.server_reply(s, cb, r),
                         Some(r) => {
                             pending = Some(cb);
-                            self.schedule(self.now + delay, Item::ServerReply { s, cb, args: r });
+                            self.schedule(
+                                self.clock.now() + delay,
+                                Item::ServerReply { s, cb, args: r },
+                            );
                         }
                         // A hanging auth keeps the callback and never calls it.
                         None if function == AUTH => pending = Some(cb),
@@ -954,7 +945,7 @@ impl World {
     }
 
     fn server_reply(&mut self, s: usize, cb: RemoteFn, args: Vec<Value>) {
-        let now = self.at(self.now);
+        let now = self.clock.instant();
         let c = &mut self.sconns[s].conn;
         if c.is_closed() {
             return;
@@ -996,7 +987,7 @@ impl World {
             None
         };
         let black_hole = if self.chance(self.plan.p_black_hole) {
-            let at = self.now
+            let at = self.clock.now()
                 + self.plan.black_hole_after
                 + self.dur(Duration::ZERO, self.plan.black_hole_within);
             let at = self.round(Duration::from_millis(at.as_millis() as u64));
@@ -1021,7 +1012,7 @@ impl World {
         self.net.push(NetConn {
             client: conn,
             sconn: None,
-            opened_at: self.now,
+            opened_at: self.clock.now(),
             client_open: true,
             client_closed_at: None,
             server_open: false,
@@ -1033,19 +1024,19 @@ impl World {
             garbage_done: false,
             black_hole,
             split,
-            last: [self.now; 2],
+            last: [self.clock.now(); 2],
             sent: [0; 2],
         });
         self.by_conn.insert(conn, net);
         self.act(Act::Open { conn, net, faults });
         if !hang {
-            let at = self.now + self.latency();
+            let at = self.clock.now() + self.latency();
             self.schedule(at, Item::ConnectArrives { net });
         }
     }
 
     fn connect_arrives(&mut self, net: usize) {
-        let now = self.at(self.now);
+        let now = self.clock.instant();
         let c = &self.net[net];
         if !c.client_open {
             // The client gave up on it meanwhile.
@@ -1054,7 +1045,7 @@ impl World {
         let conn = c.client;
         if !self.server_up || c.refuse {
             self.net[net].client_open = false;
-            self.net[net].client_closed_at = Some(self.now);
+            self.net[net].client_closed_at = Some(self.clock.now());
             self.act(Act::Refused { conn });
             self.client
                 .handle_connect_failed(conn, now, "connection refused");
@@ -1070,14 +1061,14 @@ impl World {
         self.sconns.push(SConn {
             conn: conn_s,
             net,
-            accepted_at: self.now,
+            accepted_at: self.clock.now(),
             closed_at: None,
         });
         self.net[net].sconn = Some(s);
         self.net[net].server_open = true;
         self.act(Act::Connected { conn, s });
         if let Some(after) = self.plan.server_end_after {
-            self.schedule(self.now + after, Item::ServerEnd { s });
+            self.schedule(self.clock.now() + after, Item::ServerEnd { s });
         }
         self.drain_server(s);
         self.client.handle_connected(conn, now);
@@ -1153,7 +1144,7 @@ impl World {
     /// When the next chunk toward `to` arrives: after a latency, never before the last one.
     fn arrival(&mut self, net: usize, to: Side) -> Duration {
         let lat = self.latency();
-        let at = (self.now + lat).max(self.net[net].last[to.idx()]);
+        let at = (self.clock.now() + lat).max(self.net[net].last[to.idx()]);
         self.net[net].last[to.idx()] = at;
         at
     }
@@ -1164,7 +1155,7 @@ impl World {
             return;
         }
         c.client_open = false;
-        c.client_closed_at = Some(self.now);
+        c.client_closed_at = Some(self.clock.now());
         if c.server_open {
             let at = self.arrival(net, Side::Server);
             self.schedule(
@@ -1194,8 +1185,8 @@ impl World {
     }
 
     fn deliver(&mut self, net: usize, to: Side, data: Bytes) {
-        let now = self.at(self.now);
-        if self.net[net].holed(to, self.now) {
+        let now = self.clock.instant();
+        if self.net[net].holed(to, self.clock.now()) {
             self.act(Act::Lost {
                 net,
                 to,
@@ -1231,8 +1222,8 @@ impl World {
     }
 
     fn fin(&mut self, net: usize, to: Side) {
-        let now = self.at(self.now);
-        if self.net[net].holed(to, self.now) {
+        let now = self.clock.instant();
+        if self.net[net].holed(to, self.clock.now()) {
             self.act(Act::Lost { net, to, len: 0 });
             return;
         }
@@ -1245,7 +1236,7 @@ impl World {
                 }
                 c.client_open = false;
                 if was_open {
-                    c.client_closed_at = Some(self.now);
+                    c.client_closed_at = Some(self.clock.now());
                 }
                 let conn = c.client;
                 self.act(Act::ClientFin { conn });
