@@ -302,11 +302,9 @@ pub async fn run<E: Echo>(e: &mut E, p: Plan) -> Run {
 pub async fn flush(port: u16, n: usize) {
     use std::io::Write;
     let client = Client::builder()
-        .reconnect(
-            upnode_tokio::upnode_core::link::backoff::ReconnectPolicy::fixed(
-                std::time::Duration::from_millis(5),
-            ),
-        )
+        .reconnect(upnode_tokio::upnode_core::config::ReconnectPolicy::fixed(
+            std::time::Duration::from_millis(5),
+        ))
         .max_in_flight(
             n.max(upnode_tokio::upnode_core::config::DEFAULT_MAX_IN_FLIGHT),
             Default::default(),
