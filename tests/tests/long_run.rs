@@ -170,7 +170,7 @@ async fn a_node_client_makes_100_000_calls_to_our_server() {
 
     drop(node);
     listener.stop().await;
-    within("shutdown", server.shutdown()).await;
+    within("shutdown", server.shutdown_now()).await;
 }
 
 /// A server for the mixed run: `echo(x, cb)`, `count(n, cb)` calling `cb(i)` n times, and
@@ -281,7 +281,7 @@ async fn a_million_mixed_calls_between_our_client_and_server_leave_every_table_i
     );
     client.close().await;
     listener.stop().await;
-    within("shutdown", server.shutdown()).await;
+    within("shutdown", server.shutdown_now()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,5 +346,5 @@ async fn a_hundred_thousand_calls_outstanding_at_once_all_complete() {
     );
     client.close().await;
     listener.stop().await;
-    within("shutdown", server.shutdown()).await;
+    within("shutdown", server.shutdown_now()).await;
 }

@@ -1,7 +1,7 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
 use crate::driver::{after_call, drive, Core, Counters, Input, Machine, Side, Subscribers};
-use crate::error::{CallError, ConnectError, HandlerError, UpError};
+use crate::error::{CallError, ConnectError, GiveUp, HandlerError, UpError};
 use crate::peer::{Handler, Handlers, Interface, PeerOps, Remote};
 use crate::runtime::{Connector, Runtime};
 use bytes::Bytes;
@@ -56,6 +56,29 @@ pub struct ClientBuilder {
     call_timeout: Option<Duration>,
     event_capacity: usize,
     subscribers: Vec<mpsc::Sender<ClientEvent>>,
+    /// Whether the user fixed the jitter's seed (else it is drawn at connect).
+    seeded: bool,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("exports", &self.exports)
+            .field("on_connect", &self.on_connect.is_some())
+            .field("call_timeout", &self.call_timeout)
+            .field("seeded", &self.seeded)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A seed for the reconnect jitter from the operating system's randomness (std's hash
+/// keys, which are drawn from it once per thread and differ for every `RandomState`).
+fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x9e37_79b9_7f4a_7c15);
+    h.finish()
 }
 
 impl Default for ClientBuilder {
@@ -64,9 +87,10 @@ impl Default for ClientBuilder {
             config: ClientConfig::default(),
             exports: Interface::new(),
             on_connect: None,
-            call_timeout: None,
+            call_timeout: Some(crate::DEFAULT_CALL_TIMEOUT),
             event_capacity: 1024,
             subscribers: Vec::new(),
+            seeded: false,
         }
     }
 }
@@ -78,8 +102,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long a ping's answer may take before the link is declared dead. Default 5 s.
-    pub fn timeout(mut self, t: Duration) -> Self {
+    /// How long a ping's answer may take before the link is declared dead (upnode's
+    /// `timeout` option). Default 5 s.
+    pub fn ping_timeout(mut self, t: Duration) -> Self {
         self.config.ping_timeout = t;
         self
     }
@@ -105,9 +130,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Seed of the backoff jitter.
+    /// Fixes the seed of the reconnect jitter, for delays that repeat from run to run. By
+    /// default every client draws its own seed from the operating system's randomness (so
+    /// clients started together do not reconnect in lockstep).
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;
+        self.seeded = true;
         self
     }
 
@@ -126,8 +154,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Time limit of every call made through this client; `None` (the default) waits until
-    /// the answer or the link going down.
+    /// Time limit of every call made through this client (and through the remote objects it
+    /// hands out); `None` waits until the answer or the link going down. Default 60 s
+    /// ([`DEFAULT_CALL_TIMEOUT`](crate::DEFAULT_CALL_TIMEOUT)); one call can set its own
+    /// with [`Remote::with_timeout`].
     pub fn call_timeout(mut self, t: Option<Duration>) -> Self {
         self.call_timeout = t;
         self
@@ -149,14 +179,19 @@ impl ClientBuilder {
     }
 
     /// The link's full configuration, for settings without a shortcut here.
+    /// A seed set here fixes the jitter as [`seed`](Self::seed) does.
     pub fn config(mut self, f: impl FnOnce(&mut ClientConfig)) -> Self {
+        let seed = self.config.seed;
         f(&mut self.config);
+        self.seeded |= self.config.seed != seed;
         self
     }
 
     /// The connect step, run on every (re)connection once the server's interface arrives:
     /// it returns what transactions receive from then on (upnode's
-    /// `conn.emit('up', obj)`). An error (or panic) closes the transport and reconnects.
+    /// `conn.emit('up', obj)`). An error (or panic) closes the transport and reconnects;
+    /// a [`GiveUp`] error is final: the client closes, and [`Client::up`] and the other
+    /// waiting transactions fail with [`UpError::Closed`] carrying its reason.
     ///
     /// ```no_run
     /// # fn f(b: upnode_async::ClientBuilder) -> upnode_async::ClientBuilder {
@@ -184,13 +219,17 @@ impl ClientBuilder {
     /// started) if the reconnect policy is invalid. The adapters' `connect_*` functions
     /// call [`connect_over`](Self::connect_over), which also reports bad addresses.
     pub fn connect_with(
-        self,
+        mut self,
         runtime: Arc<dyn Runtime>,
         connector: Arc<dyn Connector>,
     ) -> Result<Client, upnode_core::link::backoff::PolicyError> {
+        if !self.seeded {
+            self.config.seed = os_seed();
+        }
         let now = runtime.now();
         let mut handlers = Handlers::default();
         let exports = self.exports.install(&mut handlers, None);
+        let seed = self.config.seed;
         let link = ClientLink::new(self.config, exports, now)?;
         let inner = Inner {
             link,
@@ -203,10 +242,14 @@ impl ClientBuilder {
             close_waiters: Vec::new(),
             live_conn: None,
             pending: Vec::new(),
+            last_error: None,
+            final_cause: None,
+            user_closed: false,
         };
         let shared = Arc::new(Shared {
             core: Core::new(inner, runtime.clone(), self.call_timeout),
             on_connect: self.on_connect,
+            seed,
         });
         runtime.spawn(Box::pin(drive(shared.clone(), Some(connector), None)));
         Ok(Client {
@@ -225,12 +268,27 @@ impl ClientBuilder {
 }
 
 pub(crate) enum Waiter {
-    Future(oneshot::Sender<Result<Option<Remote>, UpError>>),
+    Future(oneshot::Sender<Result<Remote, UpError>>),
     Closure(Box<dyn FnOnce(Option<Remote>) + Send>),
     /// An at-least-once transaction: told the up value every time it becomes ready (again
-    /// after each drop of the link before it finished), `None` when its wait timed out; the
-    /// channel ends when the client closes.
-    Repeat(mpsc::UnboundedSender<Option<Remote>>),
+    /// after each drop of the link before it finished), or why its wait failed.
+    Repeat(mpsc::UnboundedSender<Result<Remote, UpError>>),
+}
+
+/// How a transaction's wait ended.
+pub(crate) enum Outcome {
+    Ready(Option<Remote>),
+    Failed(UpError),
+}
+
+impl Outcome {
+    fn into_result(self) -> Result<Remote, UpError> {
+        match self {
+            Outcome::Ready(Some(r)) => Ok(r),
+            Outcome::Ready(None) => Err(UpError::Closed { cause: None }),
+            Outcome::Failed(e) => Err(e),
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -246,11 +304,28 @@ pub(crate) struct Inner {
     live_conn: Option<ConnId>,
     /// Events of this turn, emitted at its end.
     pending: Vec<ClientEvent>,
+    /// The last failure since the link was last up.
+    last_error: Option<LinkError>,
+    /// Why the client closed, when a connect step gave up.
+    final_cause: Option<LinkError>,
+    /// Whether the user closed the client.
+    user_closed: bool,
+}
+
+impl Inner {
+    /// Why the client is closed, as waiting transactions are told.
+    fn close_cause(&self) -> Option<LinkError> {
+        if self.user_closed {
+            return None;
+        }
+        self.final_cause.clone().or_else(|| self.last_error.clone())
+    }
 }
 
 pub(crate) struct Shared {
     core: Core<Inner>,
     on_connect: Option<ConnectStep>,
+    seed: u64,
 }
 
 impl Shared {
@@ -286,7 +361,7 @@ impl PeerOps for Shared {
                 .map(Some),
             None => inner.link.call(conn, now, target, args, timeout),
         };
-        let r = after_call(&mut inner.handlers, sent, reply);
+        let r = after_call(&mut inner.handlers, sent, reply, timeout);
         drop(guard);
         self.wake();
         r
@@ -330,6 +405,7 @@ impl PeerOps for Shared {
 /// [`transaction`](Self::transaction)) wait until the link is up and then receive the up
 /// value: the server's interface, or what the connect step returned.
 #[derive(Clone)]
+#[must_use = "a Client closes when its last clone is dropped"]
 pub struct Client {
     handle: Arc<Handle>,
 }
@@ -342,7 +418,11 @@ struct Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         let now = self.shared.now();
-        self.shared.lock().link.close(now);
+        {
+            let mut inner = self.shared.lock();
+            inner.user_closed = true;
+            inner.link.close(now);
+        }
         self.shared.wake();
     }
 }
@@ -371,25 +451,29 @@ impl Client {
             Err(upnode_core::link::TransactError::QueueFull { .. }) => {
                 Err((UpError::QueueFull, waiter))
             }
-            Err(_) => Err((UpError::Closed, waiter)),
+            Err(_) => {
+                let cause = inner.close_cause();
+                Err((UpError::Closed { cause }, waiter))
+            }
         }
     }
 
-    /// Waits until the link is up (at once if it is) and returns the up value.
+    /// Waits until the link is up (at once if it is) and returns the up value. Fails only
+    /// when the client closes first ([`UpError::Closed`], with the failure that closed it)
+    /// or its queue is full.
     pub async fn up(&self) -> Result<Remote, UpError> {
-        match self.wait(None).await? {
-            Some(r) => Ok(r),
-            None => Err(UpError::Closed),
-        }
+        self.wait(None).await
     }
 
-    /// Like [`up`](Self::up), but gives `Ok(None)` if the link is not up within `t` (the
-    /// original's `up(t, fn)` calling `fn()` with nothing). The time covers only the wait.
-    pub async fn up_timeout(&self, t: Duration) -> Result<Option<Remote>, UpError> {
+    /// Like [`up`](Self::up), but fails with [`UpError::TimedOut`] if the link is not up
+    /// within `t` (the original's `up(t, fn)` calling `fn()` with nothing), carrying the last
+    /// failure seen (a refused connection, a failing connect step…). The time covers only
+    /// the wait.
+    pub async fn up_timeout(&self, t: Duration) -> Result<Remote, UpError> {
         self.wait(Some(t)).await
     }
 
-    async fn wait(&self, t: Option<Duration>) -> Result<Option<Remote>, UpError> {
+    async fn wait(&self, t: Option<Duration>) -> Result<Remote, UpError> {
         let (tx, rx) = oneshot::channel();
         let id = match self.transact(t, Waiter::Future(tx)) {
             Ok(id) => id,
@@ -400,7 +484,7 @@ impl Client {
             shared: Arc::downgrade(&self.handle.shared),
             tx: Some(id),
         };
-        let r = rx.await.unwrap_or(Err(UpError::Closed));
+        let r = rx.await.unwrap_or(Err(UpError::Closed { cause: None }));
         guard.tx = None;
         r
     }
@@ -414,7 +498,7 @@ impl Client {
     /// The peer may therefore run the work more than once (the link may drop after the peer
     /// ran a call and before its answer came back): make it idempotent, or count on
     /// duplicates. [`up`](Self::up) and [`transaction`](Self::transaction) are at most
-    /// once. `timeout` bounds only the first wait for the link (`Err(UpError::TimedOut)`);
+    /// once. `timeout` bounds only the first wait for the link ([`UpError::TimedOut`]);
     /// dropping the future withdraws the transaction.
     ///
     /// ```no_run
@@ -445,12 +529,12 @@ impl Client {
         };
         loop {
             match rx.next().await {
-                Some(Some(remote)) => match f(remote).await {
+                Some(Ok(remote)) => match f(remote).await {
                     Err(CallError::LinkDown | CallError::NotConnected) => continue,
                     done => return Ok(done),
                 },
-                Some(None) => return Err(UpError::TimedOut),
-                None => return Err(UpError::Closed),
+                Some(Err(e)) => return Err(e),
+                None => return Err(UpError::Closed { cause: None }),
             }
         }
     }
@@ -487,6 +571,12 @@ impl Client {
         inner.subscribers.add(capacity)
     }
 
+    /// The seed of this client's reconnect jitter (drawn from the operating system unless
+    /// fixed with [`ClientBuilder::seed`]).
+    pub fn seed(&self) -> u64 {
+        self.handle.shared.seed
+    }
+
     /// Where the link is.
     pub fn state(&self) -> LinkState {
         self.handle.shared.lock().link.state()
@@ -513,6 +603,7 @@ impl Client {
             if inner.closed {
                 return;
             }
+            inner.user_closed = true;
             inner.link.close(now);
             let (tx, rx) = oneshot::channel();
             inner.close_waiters.push(tx);
@@ -560,7 +651,7 @@ impl Drop for CancelOnDrop {
 
 /// Work decided under the lock, done after it.
 pub(crate) enum Todo {
-    Resolve(Waiter, Option<Remote>, bool),
+    Resolve(Waiter, Outcome),
     ConnectStep(ConnId, Remote),
 }
 
@@ -636,10 +727,12 @@ impl Side for Shared {
             }
             LinkEvent::Up { conn } => {
                 tracing::info!(conn = conn.0, "link up");
+                inner.last_error = None;
                 inner.pending.push(ClientEvent::Up);
             }
             LinkEvent::Down { reason } => {
                 tracing::info!(%reason, "link down");
+                inner.last_error = Some(reason.clone());
                 inner.pending.push(ClientEvent::Down(reason));
             }
             LinkEvent::Reconnecting { attempt, delay } => {
@@ -649,22 +742,28 @@ impl Side for Shared {
                     .push(ClientEvent::Reconnect { attempt, delay });
             }
             LinkEvent::TransactionReady { tx, .. } => {
+                let ready = Outcome::Ready(inner.up_remote.clone());
                 if let Some(Waiter::Repeat(s)) = inner.waiters.get(&tx) {
                     // It stays: it may be ready again after a drop.
                     let w = Waiter::Repeat(s.clone());
-                    todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
+                    todo.push(Todo::Resolve(w, ready));
                 } else if let Some(w) = inner.waiters.remove(&tx) {
-                    todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
+                    todo.push(Todo::Resolve(w, ready));
                 }
             }
             LinkEvent::TransactionTimedOut { tx } => {
                 if let Some(w) = inner.waiters.remove(&tx) {
-                    todo.push(Todo::Resolve(w, None, false));
+                    let last_cause = inner.last_error.clone();
+                    todo.push(Todo::Resolve(
+                        w,
+                        Outcome::Failed(UpError::TimedOut { last_cause }),
+                    ));
                 }
             }
             LinkEvent::TransactionClosed { tx } => {
                 if let Some(w) = inner.waiters.remove(&tx) {
-                    todo.push(Todo::Resolve(w, None, true));
+                    let cause = inner.close_cause();
+                    todo.push(Todo::Resolve(w, Outcome::Failed(UpError::Closed { cause })));
                 }
             }
             LinkEvent::Ping { rtt } => {
@@ -676,6 +775,9 @@ impl Side for Shared {
                     tracing::info!(error = %e, "connection attempt failed");
                 } else {
                     tracing::warn!(error = %e, "link error");
+                }
+                if !matches!(e, LinkError::GaveUp { .. }) {
+                    inner.last_error = Some(e.clone());
                 }
                 inner.pending.push(ClientEvent::Error(e));
             }
@@ -714,19 +816,17 @@ impl Side for Shared {
 
     fn act(self: &Arc<Self>, todo: Todo) {
         match todo {
-            Todo::Resolve(Waiter::Future(tx), remote, closed) => {
-                let _ = tx.send(if closed {
-                    Err(UpError::Closed)
-                } else {
-                    Ok(remote)
-                });
+            Todo::Resolve(Waiter::Future(tx), outcome) => {
+                let _ = tx.send(outcome.into_result());
             }
-            Todo::Resolve(Waiter::Repeat(s), remote, closed) => {
-                if !closed {
-                    let _ = s.unbounded_send(remote);
-                }
+            Todo::Resolve(Waiter::Repeat(s), outcome) => {
+                let _ = s.unbounded_send(outcome.into_result());
             }
-            Todo::Resolve(Waiter::Closure(f), remote, _) => {
+            Todo::Resolve(Waiter::Closure(f), outcome) => {
+                let remote = match outcome {
+                    Outcome::Ready(r) => r,
+                    Outcome::Failed(_) => None,
+                };
                 if std::panic::catch_unwind(AssertUnwindSafe(|| f(remote))).is_err() {
                     self.handler_failed("a transaction panicked".into());
                 }
@@ -749,7 +849,22 @@ impl Side for Shared {
                             }
                             inner.link.signal_up(conn, now, value);
                         }
-                        Ok(Err(e)) => inner.link.fail_connect_step(conn, now, e.to_string()),
+                        Ok(Err(e)) => match e.downcast_ref::<GiveUp>() {
+                            Some(give_up)
+                                if inner.link.conn() == Some(conn)
+                                    && inner.link.state() == LinkState::Authenticating =>
+                            {
+                                // Final: close with this cause instead of reconnecting.
+                                let cause = LinkError::ConnectStepFailed {
+                                    detail: give_up.reason().to_owned(),
+                                };
+                                tracing::warn!(error = %cause, "the connect step gave up");
+                                inner.final_cause = Some(cause.clone());
+                                inner.pending.push(ClientEvent::Error(cause));
+                                inner.link.close(now);
+                            }
+                            _ => inner.link.fail_connect_step(conn, now, e.to_string()),
+                        },
                         Err(_) => {
                             inner
                                 .link

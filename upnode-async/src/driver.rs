@@ -161,11 +161,12 @@ pub(crate) fn after_call(
     handlers: &mut Handlers,
     result: Result<Option<CallId>, upnode_core::link::CallError>,
     reply: Option<LocalFn>,
+    timeout: Option<Duration>,
 ) -> Result<(), CallError> {
     match result {
         Ok(Some(id)) => {
             if let Some(f) = reply {
-                handlers.arm_reply(id, f);
+                handlers.arm_reply(id, f, timeout);
             }
             Ok(())
         }
@@ -346,7 +347,7 @@ pub(crate) async fn drive<S: Side>(
                         }
                     }
                     LinkEvent::CallFailed { call, reason } => {
-                        handlers.on_call_failed(call, reason, core.call_timeout);
+                        handlers.on_call_failed(call, reason);
                     }
                     LinkEvent::Released { function, .. } => handlers.on_released(function),
                     ev => {
