@@ -31,9 +31,12 @@ macro_rules! adapter {
         boxed: $boxed:path $(,)?
     ) => {
         pub use $crate::{
-            rustls, upnode_core, Args, BadAddress, Call, CallError, Client, ClientBuilder, ClientEvent,
-            ConnHandle, ConnectError, Counters, HandlerError, Interface, ListenError, Listener, Remote,
-            Server, ServerBuilder, ServerEvent, UpError,
+            rustls, upnode_core, Args, Backoff, BadAddress, Call, CallError, CallLimits, Client,
+            ClientBuilder, ClientConfig, ClientEvent, ConnHandle, ConnId, ConnectError, Counters,
+            CullPolicy, Exponential, GiveUp, HandlerError, Interface, Jitter, LinkError, LinkState,
+            ListenError, Listener, LocalError, OutputLimits, PolicyError, ReconnectPolicy, Remote,
+            RemoteError, RpcError, Server, ServerBuilder, ServerConfig, ServerEvent, SessionConfig,
+            UpError, Value, WhenFull, DEFAULT_CALL_TIMEOUT,
         };
 
         #[doc = concat!("Connects to `addr` (`\"host:port\"`) with upnode's defaults, on ", $name, ".")]

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use upnode_core::config::WhenFull;
 use upnode_core::link::{
     backoff::ReconnectPolicy, ClientConfig, ClientLink, ConnId, LinkError, LinkEvent, LinkState,
@@ -43,6 +44,18 @@ pub enum ClientEvent {
     Handler(String),
     /// Closed for good.
     Closed,
+    /// This subscriber fell a full channel behind
+    /// ([`ClientBuilder::event_capacity`]) and missed `missed` events before the next one.
+    Lagged {
+        /// How many events it missed.
+        missed: u64,
+    },
+}
+
+impl crate::driver::Lagging for ClientEvent {
+    fn lagged(missed: u64) -> Self {
+        ClientEvent::Lagged { missed }
+    }
 }
 
 type ConnectStep =
@@ -58,6 +71,8 @@ pub struct ClientBuilder {
     subscribers: Vec<mpsc::Sender<ClientEvent>>,
     /// Whether the user fixed the jitter's seed (else it is drawn at connect).
     seeded: bool,
+    /// Where it connects, for the client's tracing span.
+    peer: Option<String>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -91,6 +106,7 @@ impl Default for ClientBuilder {
             event_capacity: 1024,
             subscribers: Vec::new(),
             seeded: false,
+            peer: None,
         }
     }
 }
@@ -214,6 +230,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Names where the client connects, in its tracing span.
+    pub(crate) fn peer_label(mut self, peer: &str) -> Self {
+        self.peer = Some(peer.to_owned());
+        self
+    }
+
+    /// How many events a subscriber ([`subscribe`](Self::subscribe), [`Client::events`]) may
+    /// fall behind before it misses some (it is then told how many with
+    /// [`ClientEvent::Lagged`]). Default 1024; at least 1.
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.event_capacity = n.max(1);
+        self
+    }
+
     /// Starts the client: it connects through `connector` in the background (on `runtime`)
     /// and reconnects until closed. Returns at once, or with an error (and nothing
     /// started) if the reconnect policy is invalid. The adapters' `connect_*` functions
@@ -251,7 +281,11 @@ impl ClientBuilder {
             on_connect: self.on_connect,
             seed,
         });
-        runtime.spawn(Box::pin(drive(shared.clone(), Some(connector), None)));
+        // Everything the client logs, its handlers' calls included, is inside this span.
+        let span = tracing::info_span!("upnode.client", peer = self.peer.as_deref().unwrap_or("-"));
+        runtime.spawn(Box::pin(
+            drive(shared.clone(), Some(connector), None).instrument(span),
+        ));
         Ok(Client {
             handle: Arc::new(Handle { shared }),
         })
@@ -410,6 +444,15 @@ pub struct Client {
     handle: Arc<Handle>,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state())
+            .field("seed", &self.seed())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Closes the link when the last [`Client`] clone goes.
 struct Handle {
     shared: Arc<Shared>,
@@ -559,8 +602,10 @@ impl Client {
     }
 
     /// A stream of the client's events, from now on; it ends after [`ClientEvent::Closed`]
-    /// (at once if the client is already closed). Events are dropped for a subscriber
-    /// that falls more than 1024 behind.
+    /// (at once if the client is already closed). A subscriber that falls more than
+    /// [`event_capacity`](ClientBuilder::event_capacity) (1024) behind misses events, and is
+    /// told how many by a [`ClientEvent::Lagged`] before the next one it receives.
+    #[must_use = "events are only delivered to a receiver that is kept and read"]
     pub fn events(&self) -> mpsc::Receiver<ClientEvent> {
         let mut inner = self.handle.shared.lock();
         let capacity = inner.event_capacity;
@@ -888,5 +933,32 @@ impl Side for Shared {
         for w in waiters {
             let _ = w.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_time_out_after_sixty_seconds_unless_told_otherwise() {
+        assert_eq!(crate::DEFAULT_CALL_TIMEOUT, Duration::from_secs(60));
+        let b = Client::builder();
+        assert_eq!(b.call_timeout, Some(crate::DEFAULT_CALL_TIMEOUT));
+        assert_eq!(b.call_timeout(None).call_timeout, None);
+        let s = crate::Server::builder();
+        assert!(
+            format!("{s:?}").contains("call_timeout: Some(60s)"),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn every_client_draws_its_own_jitter_seed_unless_one_is_fixed() {
+        assert_ne!(os_seed(), os_seed());
+        assert!(!Client::builder().seeded);
+        assert!(Client::builder().seed(7).seeded);
+        assert!(Client::builder().config(|c| c.seed = 9).seeded);
+        assert!(!Client::builder().config(|c| c.queue_cap = 9).seeded);
     }
 }

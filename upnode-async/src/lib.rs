@@ -7,6 +7,7 @@
 //! sockets ([`net::Net`]); connecting (every check of the user's input), listening, TLS and
 //! the accept loop are here, and [`adapter!`] writes the adapter's public functions.
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
 mod adapter;
@@ -34,6 +35,10 @@ pub use peer::{Args, Call, Interface, Remote};
 pub use runtime::{boxed, AsyncDuplex, BoxStream, Connector, Runtime};
 pub use server::{ConnHandle, Server, ServerBuilder, ServerEvent};
 pub use upnode_core;
+pub use upnode_core::config::{CallLimits, CullPolicy, OutputLimits, SessionConfig, WhenFull};
+pub use upnode_core::link::backoff::{Backoff, Exponential, Jitter, PolicyError, ReconnectPolicy};
+pub use upnode_core::link::{ClientConfig, ConnId, LinkError, LinkState, ServerConfig};
+pub use upnode_core::{LocalError, RemoteError, Value};
 
 /// How long a call waits for its answer unless told otherwise: 60 s. The default of
 /// [`ClientBuilder::call_timeout`] and [`ServerBuilder::call_timeout`]; a handle's

@@ -113,6 +113,7 @@ pub fn connect_tcp<N: Net>(
 ) -> Result<Client, ConnectError> {
     let addr = connect_addr(addr)?;
     let n = net.clone();
+    let builder = builder.peer_label(&addr);
     connect_stream(net, builder, move || n.tcp(addr.clone()))
 }
 
@@ -128,6 +129,7 @@ pub fn connect_unix<N: Net>(
         return Err(ConnectError::Path(path));
     }
     let n = net.clone();
+    let builder = builder.peer_label(&path.display().to_string());
     connect_stream(net, builder, move || n.unix(path.clone()))
 }
 
@@ -143,6 +145,7 @@ pub fn connect_tls<N: Net>(
     let addr = connect_addr(addr)?;
     let tls = TlsClient::new(config, server_name)?;
     let n = net.clone();
+    let builder = builder.peer_label(&addr);
     connect_stream(net, builder, move || {
         let tcp = n.tcp(addr.clone());
         let tls = tls.clone();
@@ -161,7 +164,7 @@ pub fn build_server<N: Net>(
 
 fn serve_plain(server: &Server, stream: BoxStream, peer: String) {
     tracing::debug!(%peer, "accepted");
-    server.serve(stream);
+    server.serve_from(stream, Some(&peer));
 }
 
 /// Serves `server` on a TCP address (port 0 picks a free one).

@@ -14,6 +14,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::task::Context;
 use std::time::Duration;
+use tracing::Instrument;
 use upnode_core::link::{CallFailure, CallId, ConnId};
 use upnode_core::{
     from_args, from_value, to_args, to_value, Function, LocalFn, RemoteFn, Target, Value,
@@ -55,8 +56,9 @@ pub(crate) enum Handler {
     Stream(mpsc::UnboundedSender<Args>),
     /// A closure, run on each call.
     Callback(Arc<dyn Fn(Args) + Send + Sync>),
-    /// An exported method: run as a task.
-    Method(MethodFn),
+    /// An exported method (with its name; `None` for functions made by `Call::method`): run
+    /// as a task.
+    Method(MethodFn, Option<Arc<str>>),
 }
 
 pub(crate) type MethodFn =
@@ -65,7 +67,7 @@ pub(crate) type MethodFn =
 /// What to do after a handler lookup, outside the connection's lock.
 pub(crate) enum Dispatch {
     Callback(Arc<dyn Fn(Args) + Send + Sync>, Args),
-    Method(MethodFn, Call),
+    Method(MethodFn, Call, Option<Arc<str>>),
 }
 
 /// Our functions on one client or server: keys, handlers, and the connection each belongs
@@ -122,12 +124,13 @@ impl Handlers {
                 None
             }
             Some((Handler::Callback(cb), _)) => Some(Dispatch::Callback(cb.clone(), args)),
-            Some((Handler::Method(m), _)) => Some(Dispatch::Method(
+            Some((Handler::Method(m, name), _)) => Some(Dispatch::Method(
                 m.clone(),
                 Call {
                     args,
                     peer: Arc::downgrade(peer),
                 },
+                name.clone(),
             )),
             None => None,
         }
@@ -203,12 +206,21 @@ pub(crate) fn run_dispatch(
                 on_error("a callback panicked".into());
             }
         }
-        Dispatch::Method(m, call) => {
+        Dispatch::Method(m, call, name) => {
+            // A span per call, inside the connection's span: the method's name (or a
+            // function passed in an answer) and the link's connection number.
+            let span = tracing::debug_span!(
+                "upnode.call",
+                method = name.as_deref().unwrap_or("(function)"),
+                link_conn = call.args.conn().0,
+            );
+            let _entered = span.enter();
             let running = call.peer.upgrade().and_then(|p| p.track_handler());
             let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(|| m(call))) else {
                 on_error("a method handler panicked".into());
                 return;
             };
+            let fut = fut.instrument(span.clone());
             let mut task: BoxFuture<'static, ()> = Box::pin(async move {
                 let _running = running;
                 match AssertUnwindSafe(fut).catch_unwind().await {
@@ -689,7 +701,7 @@ impl Call {
         let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
         let m: MethodFn = Arc::new(move |c| Box::pin(f(c)));
         Ok(Value::from(
-            peer.register(self.args.conn(), Handler::Method(m)),
+            peer.register(self.args.conn(), Handler::Method(m, None)),
         ))
     }
 }
@@ -840,7 +852,9 @@ impl Interface {
     pub(crate) fn install(&self, handlers: &mut Handlers, conn: Option<ConnId>) -> Value {
         Value::object(self.entries.iter().map(|(k, e)| {
             let v = match e {
-                Export::Method(m) => Value::from(handlers.insert(Handler::Method(m.clone()), conn)),
+                Export::Method(m) => Value::from(
+                    handlers.insert(Handler::Method(m.clone(), Some(k.as_str().into())), conn),
+                ),
                 Export::Value(v) => v.clone(),
             };
             (k.clone(), v)

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use upnode_core::config::WhenFull;
 use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConfig, ServerConn};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
@@ -32,6 +33,18 @@ pub enum ServerEvent {
     Error(u64, LinkError),
     /// A handler returned an error or panicked; the connection lives on.
     Handler(u64, String),
+    /// This subscriber fell a full channel behind (1024 events) and missed `missed` events
+    /// before the next one.
+    Lagged {
+        /// How many events it missed.
+        missed: u64,
+    },
+}
+
+impl crate::driver::Lagging for ServerEvent {
+    fn lagged(missed: u64) -> Self {
+        ServerEvent::Lagged { missed }
+    }
 }
 
 type Constructor = Arc<dyn Fn(ConnHandle) -> Interface + Send + Sync>;
@@ -257,6 +270,12 @@ impl Server {
     /// Serves one connection over `stream` in a background task. Returns `false` (and
     /// drops the stream) when the connection limit is reached or the server shuts down.
     pub fn serve(&self, stream: BoxStream) -> bool {
+        self.serve_from(stream, None)
+    }
+
+    /// [`serve`](Self::serve), naming the peer (its address) in the connection's tracing
+    /// span.
+    pub(crate) fn serve_from(&self, stream: BoxStream, peer: Option<&str>) -> bool {
         let s = &self.shared;
         if s.shut_down.load(Ordering::Acquire) {
             s.emit(ServerEvent::Refused);
@@ -295,7 +314,10 @@ impl Server {
         s.emit(ServerEvent::Connected(id));
         tracing::debug!(conn = id, "connection accepted");
         let io = Some((ConnId(0), Io::new(stream)));
-        s.runtime.spawn(Box::pin(drive(conn, None, io)));
+        // Everything the connection logs, its calls included, is inside this span.
+        let span = tracing::info_span!("upnode.conn", conn = id, peer = peer.unwrap_or("-"));
+        s.runtime
+            .spawn(Box::pin(drive(conn, None, io).instrument(span)));
         true
     }
 
@@ -340,7 +362,10 @@ impl Server {
         self.shared.shut_down.load(Ordering::Acquire)
     }
 
-    /// A stream of the server's events, from now on.
+    /// A stream of the server's events, from now on. A subscriber that falls more than 1024
+    /// events behind misses events, and is told how many by a [`ServerEvent::Lagged`] before
+    /// the next one it receives.
+    #[must_use = "events are only delivered to a receiver that is kept and read"]
     pub fn events(&self) -> mpsc::Receiver<ServerEvent> {
         lock(&self.shared.subscribers).add(1024)
     }
