@@ -240,6 +240,9 @@ pub enum ConnectError {
     /// The TLS server name is neither a DNS name nor an IP address.
     #[error("invalid TLS server name {0:?}: not a DNS name or an IP address")]
     ServerName(String),
+    /// A failover client was given no address.
+    #[error("no address to connect to")]
+    NoAddress,
 }
 
 /// Why a server could not start listening.

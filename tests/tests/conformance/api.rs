@@ -356,3 +356,96 @@ pub async fn up_timeout_reports_the_last_failure<R: Rt>() {
         "closed by the user: no cause"
     );
 }
+
+/// A server whose `record(id)` notes which server ran which transaction.
+fn recording_server<R: Rt>(name: &'static str, runs: Runs) -> Server {
+    R::server(move |_conn| {
+        let runs = runs.clone();
+        Interface::new().rpc("record", move |(id,): (u64,)| {
+            runs.lock().unwrap().push((id, name));
+            async move { Ok::<_, String>(id) }
+        })
+    })
+}
+
+type Runs = std::sync::Arc<std::sync::Mutex<Vec<(u64, &'static str)>>>;
+
+async fn record_once(client: upnode_async::Client, id: u64) -> Result<u64, RpcError<String>> {
+    let remote = client.up().await.expect("the client stays open");
+    remote.rpc("record", &(id,)).await
+}
+
+pub async fn a_failover_client_moves_through_three_killed_servers_losing_no_transaction<R: Rt>() {
+    use crate::common::{listen_on, port_of, spawned};
+    let runs = Runs::default();
+    let names = ["a", "b", "c"];
+    let mut servers = Vec::new();
+    for name in names {
+        let server = recording_server::<R>(name, runs.clone());
+        let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+        servers.push((server, listener));
+    }
+    let addrs: Vec<String> = servers
+        .iter()
+        .map(|(_, l)| l.local_addr().to_owned())
+        .collect();
+    let first_port = port_of(&servers[0].1);
+    // Bad input is an error value, as for one address.
+    assert!(matches!(
+        R::connect_tcp_failover(fast_client(), Vec::new()),
+        Err(upnode_async::ConnectError::NoAddress)
+    ));
+    assert!(matches!(
+        R::connect_tcp_failover(fast_client(), vec![addrs[0].clone(), "nope".into()]),
+        Err(upnode_async::ConnectError::Address(_))
+    ));
+    let mut builder = fast_client();
+    let mut events = Events::<R, _>::new(builder.subscribe());
+    let client = R::connect_tcp_failover(builder, addrs).unwrap();
+
+    let mut id = 0;
+    let mut expected = Vec::new();
+    // Each server in turn serves some transactions, then is killed; the transactions made
+    // while the link is down wait, and run on the next server. After the third, the first
+    // comes back on its port.
+    for (round, next) in ["b", "c", "a"].into_iter().enumerate() {
+        let current = names[round];
+        for _ in 0..3 {
+            let got = within::<R, _>("a transaction", record_once(client.clone(), id)).await;
+            assert_eq!(got, Ok(id));
+            expected.push((id, current));
+            id += 1;
+        }
+        let (server, listener) = servers.remove(0);
+        stop::<R>(listener, &server).await;
+        events
+            .wait_for("down", |e| matches!(e, ClientEvent::Down(_)))
+            .await;
+        let queued: Vec<_> = (0..3)
+            .map(|k| spawned::<R, _>(record_once(client.clone(), id + k)))
+            .collect();
+        if next == "a" {
+            let server = recording_server::<R>("a", runs.clone());
+            let listener = listen_on::<R>(&server, first_port).await;
+            servers.push((server, listener));
+        }
+        for (k, q) in queued.into_iter().enumerate() {
+            let got = within::<R, _>("a queued transaction", q).await.unwrap();
+            assert_eq!(got, Ok(id + k as u64));
+        }
+        for _ in 0..3 {
+            expected.push((id, next));
+            id += 1;
+        }
+    }
+    let mut ran = runs.lock().unwrap().clone();
+    ran.sort();
+    assert_eq!(
+        ran, expected,
+        "each transaction ran once, on the server up at the time"
+    );
+    client.close().await;
+    for (server, listener) in servers {
+        stop::<R>(listener, &server).await;
+    }
+}
