@@ -448,7 +448,7 @@ impl Server {
                 "shutdown deadline: closing with handlers still running"
             );
         }
-        self.shutdown_now().await;
+        self.close_all(true).await;
     }
 
     fn stop_accepting(&self) {
@@ -465,6 +465,12 @@ impl Server {
     /// have ended (each connection's unsent output is flushed for at most
     /// `OutputLimits::close_flush_timeout`, 2 s by default).
     pub async fn shutdown_now(&self) {
+        self.close_all(false).await;
+    }
+
+    /// Stops accepting, closes every connection (`graceful`: once its queued output has
+    /// gone to the transport), and waits until all have ended.
+    async fn close_all(&self, graceful: bool) {
         let s = &self.shared;
         self.stop_accepting();
         let rx = {
@@ -475,7 +481,11 @@ impl Server {
         let conns: Vec<Arc<ConnShared>> =
             lock(&s.conns).values().filter_map(Weak::upgrade).collect();
         for c in conns {
-            c.close();
+            if graceful {
+                c.close_after_output();
+            } else {
+                c.close();
+            }
         }
         if s.active.load(Ordering::Acquire) == 0 {
             return;
@@ -563,9 +573,18 @@ impl ConnShared {
         })
     }
 
+    /// Ends the connection now: output not yet handed to the transport is dropped.
+    fn close(&self) {
+        let now = self.core.runtime.now();
+        if let Some(c) = self.lock().conn.as_mut() {
+            c.close(now);
+        }
+        self.wake();
+    }
+
     /// Ends the connection on the driver's next turn, after the output queued so far (an
     /// answer a handler just gave) has gone to the transport, which flushes it.
-    fn close(&self) {
+    fn close_after_output(&self) {
         let mut evicted = lock(&self.evicted);
         if evicted.is_none() {
             *evicted = Some(LinkError::Local(upnode_core::LocalError::Closed));
