@@ -188,6 +188,7 @@ impl ClientBuilder {
     /// A stream of the client's events from its very start (so the first `Up` cannot be
     /// missed, as it can by [`Client::events`] called after connecting on a multi-threaded
     /// runtime).
+    #[must_use = "events are only delivered to a receiver that is kept and read"]
     pub fn subscribe(&mut self) -> mpsc::Receiver<ClientEvent> {
         let (tx, rx) = mpsc::channel(self.event_capacity);
         self.subscribers.push(tx);
@@ -211,12 +212,14 @@ impl ClientBuilder {
     ///
     /// ```no_run
     /// # fn f(b: upnode_async::ClientBuilder) -> upnode_async::ClientBuilder {
+    /// use upnode_async::{GiveUp, RpcError};
     /// b.on_connect(|remote| async move {
-    ///     let reply = remote.call_raw("auth", &("moo", "hax")).await?;
-    ///     if let Some(err) = reply.get::<Option<String>>(0)? {
-    ///         return Err(err.into());
+    ///     // auth(user, pass, cb) answers cb("ACCESS DENIED") or cb(null, session).
+    ///     match remote.rpc_remote::<_, String>("auth", &("moo", "hax")).await {
+    ///         Ok(session) => Ok(session),
+    ///         Err(RpcError::Remote(denied)) => Err(GiveUp::new(denied).into()),
+    ///         Err(e) => Err(e.into()),
     ///     }
-    ///     Ok(reply.remote(1).expect("a session object"))
     /// })
     /// # }
     /// ```
