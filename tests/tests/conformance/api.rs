@@ -449,3 +449,36 @@ pub async fn a_failover_client_moves_through_three_killed_servers_losing_no_tran
         stop::<R>(listener, &server).await;
     }
 }
+
+pub async fn a_subscriber_that_falls_behind_is_told_how_many_events_it_missed<R: Rt>() {
+    // A socket that accepts and at once drops every connection: each attempt of the client
+    // ends in an error and a reconnect, two events at a time.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (accepted_tx, mut accepted) = mpsc::unbounded();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+            if accepted_tx.unbounded_send(()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut builder = fast_client().event_capacity(1);
+    let mut slow = builder.subscribe();
+    let client = builder.connect_tcp::<R>(addr).unwrap();
+    // Five attempts: ten events or so for a channel that holds two.
+    for _ in 0..5 {
+        within::<R, _>("an accepted attempt", accepted.next()).await;
+    }
+    let mut missed = None;
+    while missed.is_none() {
+        match within::<R, _>("an event", slow.next()).await {
+            Some(ClientEvent::Lagged { missed: n }) => missed = Some(n),
+            Some(_) => {}
+            None => panic!("the stream ended"),
+        }
+    }
+    assert!(missed.unwrap() >= 2, "{missed:?}");
+    client.close().await;
+}

@@ -41,6 +41,7 @@ macro_rules! conformance {
             api::a_connect_step_that_gives_up_closes_the_client_with_its_cause,
             api::up_timeout_reports_the_last_failure,
             api::a_failover_client_moves_through_three_killed_servers_losing_no_transaction,
+            api::a_subscriber_that_falls_behind_is_told_how_many_events_it_missed,
             scenarios::auth_reauthenticates_across_a_server_restart,
             scenarios::buffered_transactions_complete_across_short_lived_connections,
             scenarios::cons_each_side_sees_the_others_data,
