@@ -1,6 +1,5 @@
-//! Typed, error-first calls: `Interface::rpc` answers `cb(null, result)` or `cb(err)` as Node
-//! code expects, and `Remote::rpc` tells the server's error apart from a link failure.
-//!
+//! Typed, error-first calls both ways: `Interface::rpc` answers `cb(null, result)` or `cb(err)`
+//! as Node code expects; `Remote::rpc` tells the server's error from a link failure.
 //! `cargo run --example typed_rpc` (exits by itself).
 use std::time::Duration;
 use upnode_tokio::{Interface, RpcError};
