@@ -27,6 +27,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let _listener = upnode_tokio::listen(&server, &format!("127.0.0.1:{}", port_arg())).await?;
     tokio::signal::ctrl_c().await?;
-    server.shutdown().await;
+    server.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

@@ -129,7 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     until(start, SERVER_KILLED_AT).await;
     listener.stop().await;
-    server.shutdown().await;
+    server.shutdown_now().await;
     println!("{} server: killed", stamp(start));
 
     until(start, SERVER_BACK_AT).await;
@@ -141,7 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = tokio::time::timeout(Duration::from_secs(3), printer).await;
     up.close().await;
     listener.stop().await;
-    server.shutdown().await;
+    server.shutdown_now().await;
     let (a, n) = (
         asked.load(Ordering::SeqCst),
         answered.load(Ordering::SeqCst),

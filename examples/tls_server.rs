@@ -31,6 +31,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = format!("127.0.0.1:{}", port_arg());
     let _listener = upnode_tokio::listen_tls(&server, &addr, config).await?;
     tokio::signal::ctrl_c().await?;
-    server.shutdown().await;
+    server.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

@@ -161,7 +161,7 @@ async fn a_node_client_makes_100_000_calls_to_our_server() {
 
     drop(node);
     listener.stop().await;
-    within("shutdown", server.shutdown()).await;
+    within("shutdown", server.shutdown_now()).await;
 }
 
 /// A server for the mixed run: `echo(x, cb)`, `count(n, cb)` calling `cb(i)` n times, and
@@ -272,7 +272,7 @@ async fn a_million_mixed_calls_between_our_client_and_server_leave_every_table_i
     );
     client.close().await;
     listener.stop().await;
-    within("shutdown", server.shutdown()).await;
+    within("shutdown", server.shutdown_now()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,5 +337,5 @@ async fn a_hundred_thousand_calls_outstanding_at_once_all_complete() {
     );
     client.close().await;
     listener.stop().await;
-    within("shutdown", server.shutdown()).await;
+    within("shutdown", server.shutdown_now()).await;
 }

@@ -14,16 +14,14 @@
 //!
 //! async_std::task::block_on(async {
 //!     let server = upnode_async_std::server(|_conn| {
-//!         Interface::new().method("time", |call| async move {
-//!             call.reply(&("it is now",))?;
-//!             Ok(())
-//!         })
+//!         // `rpc`: typed arguments, an error-first answer (`cb(null, t)` or `cb(err)`).
+//!         Interface::new().rpc("time", |()| async move { Ok::<_, String>("it is now") })
 //!     });
 //!     let listener = upnode_async_std::listen(&server, "127.0.0.1:0").await?;
 //!
 //!     let up = upnode_async_std::connect(listener.local_addr())?;
 //!     let remote = up.up().await?;
-//!     let (t,): (String,) = remote.call("time", &()).await?;
+//!     let t: String = remote.rpc::<_, _, String>("time", &()).await?;
 //!     assert_eq!(t, "it is now");
 //!     up.close().await;
 //!     Ok(())

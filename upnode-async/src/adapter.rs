@@ -1,7 +1,7 @@
 //! The public surface of a runtime adapter, written once.
 
 /// Writes a runtime adapter's public surface: `connect`, the `ClientBuilderExt` trait
-/// (`connect_tcp`, `connect_unix`, `connect_tls`, `connect_stream`), `server`,
+/// (`connect_tcp`, `connect_tcp_failover`, `connect_unix`, `connect_tls`, `connect_stream`), `server`,
 /// `build_server`, `listen`, `listen_unix`, `listen_tls` and `serve`, plus the re-exports
 /// of the plumbing's types, all over the adapter's [`Net`](crate::net::Net).
 ///
@@ -31,9 +31,12 @@ macro_rules! adapter {
         boxed: $boxed:path $(,)?
     ) => {
         pub use $crate::{
-            rustls, upnode_core, Args, BadAddress, Call, CallError, Client, ClientBuilder, ClientEvent,
-            ConnHandle, ConnectError, Counters, HandlerError, Interface, ListenError, Listener, Remote,
-            Server, ServerBuilder, ServerEvent, UpError,
+            rustls, upnode_core, Args, Backoff, BadAddress, Call, CallError, CallLimits, Client,
+            ClientBuilder, ClientConfig, ClientEvent, ConnHandle, ConnId, ConnectError, Counters,
+            CullPolicy, Exponential, GiveUp, HandlerError, Interface, Jitter, LinkError, LinkState,
+            ListenError, Listener, LocalError, OutputLimits, PolicyError, ReconnectPolicy, Remote,
+            RemoteError, RpcError, Server, ServerBuilder, ServerConfig, ServerEvent, SessionConfig,
+            UpError, Value, WhenFull, DEFAULT_CALL_TIMEOUT,
         };
 
         #[doc = concat!("Connects to `addr` (`\"host:port\"`) with upnode's defaults, on ", $name, ".")]
@@ -53,6 +56,14 @@ macro_rules! adapter {
         pub trait ClientBuilderExt {
             /// Over TCP to `"host:port"` (resolved on every attempt).
             fn connect_tcp(self, addr: impl Into<String>) -> Result<Client, ConnectError>;
+            /// Over TCP to several servers, for failover: each attempt takes the next
+            /// address in turn (resolved anew), under the reconnect policy; transactions
+            /// queued meanwhile run on whichever server comes up. An empty list is
+            /// [`ConnectError::NoAddress`].
+            fn connect_tcp_failover<I>(self, addrs: I) -> Result<Client, ConnectError>
+            where
+                I: IntoIterator,
+                I::Item: Into<String>;
             /// Over a Unix domain socket.
             #[cfg(unix)]
             fn connect_unix(
@@ -78,6 +89,15 @@ macro_rules! adapter {
         impl ClientBuilderExt for ClientBuilder {
             fn connect_tcp(self, addr: impl Into<String>) -> Result<Client, ConnectError> {
                 $crate::net::connect_tcp(&$net, self, addr)
+            }
+
+            fn connect_tcp_failover<I>(self, addrs: I) -> Result<Client, ConnectError>
+            where
+                I: IntoIterator,
+                I::Item: Into<String>,
+            {
+                let addrs = addrs.into_iter().map(Into::into).collect();
+                $crate::net::connect_tcp_failover(&$net, self, addrs)
             }
 
             #[cfg(unix)]

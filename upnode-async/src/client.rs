@@ -1,7 +1,7 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
 use crate::driver::{after_call, drive, Core, Counters, Input, Machine, Side, Subscribers};
-use crate::error::{CallError, ConnectError, HandlerError, UpError};
+use crate::error::{CallError, ConnectError, GiveUp, HandlerError, UpError};
 use crate::peer::{Handler, Handlers, Interface, PeerOps, Remote};
 use crate::runtime::{Connector, Runtime};
 use bytes::Bytes;
@@ -12,6 +12,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use upnode_core::config::{ClientConfig, ReconnectPolicy, WhenFull};
 use upnode_core::link::{ClientLink, ConnId, LinkError, LinkEvent, LinkState, TxId};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
@@ -40,6 +41,18 @@ pub enum ClientEvent {
     Handler(String),
     /// Closed for good.
     Closed,
+    /// This subscriber fell a full channel behind
+    /// ([`ClientBuilder::event_capacity`]) and missed `missed` events before the next one.
+    Lagged {
+        /// How many events it missed.
+        missed: u64,
+    },
+}
+
+impl crate::driver::Lagging for ClientEvent {
+    fn lagged(missed: u64) -> Self {
+        ClientEvent::Lagged { missed }
+    }
 }
 
 type ConnectStep =
@@ -53,6 +66,31 @@ pub struct ClientBuilder {
     call_timeout: Option<Duration>,
     event_capacity: usize,
     subscribers: Vec<mpsc::Sender<ClientEvent>>,
+    /// Whether the user fixed the jitter's seed (else it is drawn at connect).
+    seeded: bool,
+    /// Where it connects, for the client's tracing span.
+    peer: Option<String>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("exports", &self.exports)
+            .field("on_connect", &self.on_connect.is_some())
+            .field("call_timeout", &self.call_timeout)
+            .field("seeded", &self.seeded)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A seed for the reconnect jitter from the operating system's randomness (std's hash
+/// keys, which are drawn from it once per thread and differ for every `RandomState`).
+fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x9e37_79b9_7f4a_7c15);
+    h.finish()
 }
 
 impl Default for ClientBuilder {
@@ -61,9 +99,11 @@ impl Default for ClientBuilder {
             config: ClientConfig::default(),
             exports: Interface::new(),
             on_connect: None,
-            call_timeout: None,
+            call_timeout: Some(crate::DEFAULT_CALL_TIMEOUT),
             event_capacity: 1024,
             subscribers: Vec::new(),
+            seeded: false,
+            peer: None,
         }
     }
 }
@@ -75,8 +115,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long a ping's answer may take before the link is declared dead. Default 5 s.
-    pub fn timeout(mut self, t: Duration) -> Self {
+    /// How long a ping's answer may take before the link is declared dead (upnode's
+    /// `timeout` option). Default 5 s.
+    pub fn ping_timeout(mut self, t: Duration) -> Self {
         self.config.ping_timeout = t;
         self
     }
@@ -102,9 +143,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Seed of the backoff jitter.
+    /// Fixes the seed of the reconnect jitter, for delays that repeat from run to run. By
+    /// default every client draws its own seed from the operating system's randomness (so
+    /// clients started together do not reconnect in lockstep).
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;
+        self.seeded = true;
         self
     }
 
@@ -123,8 +167,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Time limit of every call made through this client; `None` (the default) waits until
-    /// the answer or the link going down.
+    /// Time limit of every call made through this client (and through the remote objects it
+    /// hands out); `None` waits until the answer or the link going down. Default 60 s
+    /// ([`DEFAULT_CALL_TIMEOUT`](crate::DEFAULT_CALL_TIMEOUT)); one call can set its own
+    /// with [`Remote::with_timeout`].
     pub fn call_timeout(mut self, t: Option<Duration>) -> Self {
         self.call_timeout = t;
         self
@@ -139,6 +185,7 @@ impl ClientBuilder {
     /// A stream of the client's events from its very start (so the first `Up` cannot be
     /// missed, as it can by [`Client::events`] called after connecting on a multi-threaded
     /// runtime).
+    #[must_use = "events are only delivered to a receiver that is kept and read"]
     pub fn subscribe(&mut self) -> mpsc::Receiver<ClientEvent> {
         let (tx, rx) = mpsc::channel(self.event_capacity);
         self.subscribers.push(tx);
@@ -146,23 +193,30 @@ impl ClientBuilder {
     }
 
     /// The link's full configuration, for settings without a shortcut here.
+    /// A seed set here fixes the jitter as [`seed`](Self::seed) does.
     pub fn config(mut self, f: impl FnOnce(&mut ClientConfig)) -> Self {
+        let seed = self.config.seed;
         f(&mut self.config);
+        self.seeded |= self.config.seed != seed;
         self
     }
 
     /// The connect step, run on every (re)connection once the server's interface arrives:
     /// it returns what transactions receive from then on (upnode's
-    /// `conn.emit('up', obj)`). An error (or panic) closes the transport and reconnects.
+    /// `conn.emit('up', obj)`). An error (or panic) closes the transport and reconnects;
+    /// a [`GiveUp`] error is final: the client closes, and [`Client::up`] and the other
+    /// waiting transactions fail with [`UpError::Closed`] carrying its reason.
     ///
     /// ```no_run
     /// # fn f(b: upnode_async::ClientBuilder) -> upnode_async::ClientBuilder {
+    /// use upnode_async::{GiveUp, RpcError};
     /// b.on_connect(|remote| async move {
-    ///     let reply = remote.call_raw("auth", &("moo", "hax")).await?;
-    ///     if let Some(err) = reply.get::<Option<String>>(0)? {
-    ///         return Err(err.into());
+    ///     // auth(user, pass, cb) answers cb("ACCESS DENIED") or cb(null, session).
+    ///     match remote.rpc_remote::<_, String>("auth", &("moo", "hax")).await {
+    ///         Ok(session) => Ok(session),
+    ///         Err(RpcError::Remote(denied)) => Err(GiveUp::new(denied).into()),
+    ///         Err(e) => Err(e.into()),
     ///     }
-    ///     Ok(reply.remote(1).expect("a session object"))
     /// })
     /// # }
     /// ```
@@ -176,18 +230,36 @@ impl ClientBuilder {
         self
     }
 
+    /// Names where the client connects, in its tracing span.
+    pub(crate) fn peer_label(mut self, peer: &str) -> Self {
+        self.peer = Some(peer.to_owned());
+        self
+    }
+
+    /// How many events a subscriber ([`subscribe`](Self::subscribe), [`Client::events`]) may
+    /// fall behind before it misses some (it is then told how many with
+    /// [`ClientEvent::Lagged`]). Default 1024; at least 1.
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.event_capacity = n.max(1);
+        self
+    }
+
     /// Starts the client: it connects through `connector` in the background (on `runtime`)
     /// and reconnects until closed. Returns at once, or with an error (and nothing
     /// started) if the reconnect policy is invalid. The adapters' `connect_*` functions
     /// call [`connect_over`](Self::connect_over), which also reports bad addresses.
     pub fn connect_with(
-        self,
+        mut self,
         runtime: Arc<dyn Runtime>,
         connector: Arc<dyn Connector>,
     ) -> Result<Client, upnode_core::config::PolicyError> {
+        if !self.seeded {
+            self.config.seed = os_seed();
+        }
         let now = runtime.now();
         let mut handlers = Handlers::default();
         let exports = self.exports.install(&mut handlers, None);
+        let seed = self.config.seed;
         let link = ClientLink::new(self.config, exports, now)?;
         let inner = Inner {
             link,
@@ -200,12 +272,20 @@ impl ClientBuilder {
             close_waiters: Vec::new(),
             live_conn: None,
             pending: Vec::new(),
+            last_error: None,
+            final_cause: None,
+            user_closed: false,
         };
         let shared = Arc::new(Shared {
             core: Core::new(inner, runtime.clone(), self.call_timeout),
             on_connect: self.on_connect,
+            seed,
         });
-        runtime.spawn(Box::pin(drive(shared.clone(), Some(connector), None)));
+        // Everything the client logs, its handlers' calls included, is inside this span.
+        let span = tracing::info_span!("upnode.client", peer = self.peer.as_deref().unwrap_or("-"));
+        runtime.spawn(Box::pin(
+            drive(shared.clone(), Some(connector), None).instrument(span),
+        ));
         Ok(Client {
             handle: Arc::new(Handle { shared }),
         })
@@ -222,12 +302,27 @@ impl ClientBuilder {
 }
 
 pub(crate) enum Waiter {
-    Future(oneshot::Sender<Result<Option<Remote>, UpError>>),
+    Future(oneshot::Sender<Result<Remote, UpError>>),
     Closure(Box<dyn FnOnce(Option<Remote>) + Send>),
     /// An at-least-once transaction: told the up value every time it becomes ready (again
-    /// after each drop of the link before it finished), `None` when its wait timed out; the
-    /// channel ends when the client closes.
-    Repeat(mpsc::UnboundedSender<Option<Remote>>),
+    /// after each drop of the link before it finished), or why its wait failed.
+    Repeat(mpsc::UnboundedSender<Result<Remote, UpError>>),
+}
+
+/// How a transaction's wait ended.
+pub(crate) enum Outcome {
+    Ready(Option<Remote>),
+    Failed(UpError),
+}
+
+impl Outcome {
+    fn into_result(self) -> Result<Remote, UpError> {
+        match self {
+            Outcome::Ready(Some(r)) => Ok(r),
+            Outcome::Ready(None) => Err(UpError::Closed { cause: None }),
+            Outcome::Failed(e) => Err(e),
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -243,11 +338,28 @@ pub(crate) struct Inner {
     live_conn: Option<ConnId>,
     /// Events of this turn, emitted at its end.
     pending: Vec<ClientEvent>,
+    /// The last failure since the link was last up.
+    last_error: Option<LinkError>,
+    /// Why the client closed, when a connect step gave up.
+    final_cause: Option<LinkError>,
+    /// Whether the user closed the client.
+    user_closed: bool,
+}
+
+impl Inner {
+    /// Why the client is closed, as waiting transactions are told.
+    fn close_cause(&self) -> Option<LinkError> {
+        if self.user_closed {
+            return None;
+        }
+        self.final_cause.clone().or_else(|| self.last_error.clone())
+    }
 }
 
 pub(crate) struct Shared {
     core: Core<Inner>,
     on_connect: Option<ConnectStep>,
+    seed: u64,
 }
 
 impl Shared {
@@ -283,7 +395,7 @@ impl PeerOps for Shared {
                 .map(Some),
             None => inner.link.call(conn, now, target, args, timeout),
         };
-        let r = after_call(&mut inner.handlers, sent, reply);
+        let r = after_call(&mut inner.handlers, sent, reply, timeout);
         drop(guard);
         self.wake();
         r
@@ -327,8 +439,18 @@ impl PeerOps for Shared {
 /// [`transaction`](Self::transaction)) wait until the link is up and then receive the up
 /// value: the server's interface, or what the connect step returned.
 #[derive(Clone)]
+#[must_use = "a Client closes when its last clone is dropped"]
 pub struct Client {
     handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state())
+            .field("seed", &self.seed())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Closes the link when the last [`Client`] clone goes.
@@ -339,7 +461,11 @@ struct Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         let now = self.shared.now();
-        self.shared.lock().link.close(now);
+        {
+            let mut inner = self.shared.lock();
+            inner.user_closed = true;
+            inner.link.close(now);
+        }
         self.shared.wake();
     }
 }
@@ -368,25 +494,29 @@ impl Client {
             Err(upnode_core::link::TransactError::QueueFull { .. }) => {
                 Err((UpError::QueueFull, waiter))
             }
-            Err(_) => Err((UpError::Closed, waiter)),
+            Err(_) => {
+                let cause = inner.close_cause();
+                Err((UpError::Closed { cause }, waiter))
+            }
         }
     }
 
-    /// Waits until the link is up (at once if it is) and returns the up value.
+    /// Waits until the link is up (at once if it is) and returns the up value. Fails only
+    /// when the client closes first ([`UpError::Closed`], with the failure that closed it)
+    /// or its queue is full.
     pub async fn up(&self) -> Result<Remote, UpError> {
-        match self.wait(None).await? {
-            Some(r) => Ok(r),
-            None => Err(UpError::Closed),
-        }
+        self.wait(None).await
     }
 
-    /// Like [`up`](Self::up), but gives `Ok(None)` if the link is not up within `t` (the
-    /// original's `up(t, fn)` calling `fn()` with nothing). The time covers only the wait.
-    pub async fn up_timeout(&self, t: Duration) -> Result<Option<Remote>, UpError> {
+    /// Like [`up`](Self::up), but fails with [`UpError::TimedOut`] if the link is not up
+    /// within `t` (the original's `up(t, fn)` calling `fn()` with nothing), carrying the last
+    /// failure seen (a refused connection, a failing connect step…). The time covers only
+    /// the wait.
+    pub async fn up_timeout(&self, t: Duration) -> Result<Remote, UpError> {
         self.wait(Some(t)).await
     }
 
-    async fn wait(&self, t: Option<Duration>) -> Result<Option<Remote>, UpError> {
+    async fn wait(&self, t: Option<Duration>) -> Result<Remote, UpError> {
         let (tx, rx) = oneshot::channel();
         let id = match self.transact(t, Waiter::Future(tx)) {
             Ok(id) => id,
@@ -397,7 +527,7 @@ impl Client {
             shared: Arc::downgrade(&self.handle.shared),
             tx: Some(id),
         };
-        let r = rx.await.unwrap_or(Err(UpError::Closed));
+        let r = rx.await.unwrap_or(Err(UpError::Closed { cause: None }));
         guard.tx = None;
         r
     }
@@ -411,7 +541,7 @@ impl Client {
     /// The peer may therefore run the work more than once (the link may drop after the peer
     /// ran a call and before its answer came back): make it idempotent, or count on
     /// duplicates. [`up`](Self::up) and [`transaction`](Self::transaction) are at most
-    /// once. `timeout` bounds only the first wait for the link (`Err(UpError::TimedOut)`);
+    /// once. `timeout` bounds only the first wait for the link ([`UpError::TimedOut`]);
     /// dropping the future withdraws the transaction.
     ///
     /// ```no_run
@@ -442,12 +572,12 @@ impl Client {
         };
         loop {
             match rx.next().await {
-                Some(Some(remote)) => match f(remote).await {
+                Some(Ok(remote)) => match f(remote).await {
                     Err(CallError::LinkDown | CallError::NotConnected) => continue,
                     done => return Ok(done),
                 },
-                Some(None) => return Err(UpError::TimedOut),
-                None => return Err(UpError::Closed),
+                Some(Err(e)) => return Err(e),
+                None => return Err(UpError::Closed { cause: None }),
             }
         }
     }
@@ -472,8 +602,10 @@ impl Client {
     }
 
     /// A stream of the client's events, from now on; it ends after [`ClientEvent::Closed`]
-    /// (at once if the client is already closed). Events are dropped for a subscriber
-    /// that falls more than 1024 behind.
+    /// (at once if the client is already closed). A subscriber that falls more than
+    /// [`event_capacity`](ClientBuilder::event_capacity) (1024) behind misses events, and is
+    /// told how many by a [`ClientEvent::Lagged`] before the next one it receives.
+    #[must_use = "events are only delivered to a receiver that is kept and read"]
     pub fn events(&self) -> mpsc::Receiver<ClientEvent> {
         let mut inner = self.handle.shared.lock();
         let capacity = inner.event_capacity;
@@ -482,6 +614,12 @@ impl Client {
             return mpsc::channel(capacity).1;
         }
         inner.subscribers.add(capacity)
+    }
+
+    /// The seed of this client's reconnect jitter (drawn from the operating system unless
+    /// fixed with [`ClientBuilder::seed`]).
+    pub fn seed(&self) -> u64 {
+        self.handle.shared.seed
     }
 
     /// Where the link is.
@@ -510,6 +648,7 @@ impl Client {
             if inner.closed {
                 return;
             }
+            inner.user_closed = true;
             inner.link.close(now);
             let (tx, rx) = oneshot::channel();
             inner.close_waiters.push(tx);
@@ -557,7 +696,7 @@ impl Drop for CancelOnDrop {
 
 /// Work decided under the lock, done after it.
 pub(crate) enum Todo {
-    Resolve(Waiter, Option<Remote>, bool),
+    Resolve(Waiter, Outcome),
     ConnectStep(ConnId, Remote),
 }
 
@@ -633,10 +772,12 @@ impl Side for Shared {
             }
             LinkEvent::Up { conn } => {
                 tracing::info!(conn = conn.0, "link up");
+                inner.last_error = None;
                 inner.pending.push(ClientEvent::Up);
             }
             LinkEvent::Down { reason } => {
                 tracing::info!(%reason, "link down");
+                inner.last_error = Some(reason.clone());
                 inner.pending.push(ClientEvent::Down(reason));
             }
             LinkEvent::Reconnecting { attempt, delay } => {
@@ -646,22 +787,28 @@ impl Side for Shared {
                     .push(ClientEvent::Reconnect { attempt, delay });
             }
             LinkEvent::TransactionReady { tx, .. } => {
+                let ready = Outcome::Ready(inner.up_remote.clone());
                 if let Some(Waiter::Repeat(s)) = inner.waiters.get(&tx) {
                     // It stays: it may be ready again after a drop.
                     let w = Waiter::Repeat(s.clone());
-                    todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
+                    todo.push(Todo::Resolve(w, ready));
                 } else if let Some(w) = inner.waiters.remove(&tx) {
-                    todo.push(Todo::Resolve(w, inner.up_remote.clone(), false));
+                    todo.push(Todo::Resolve(w, ready));
                 }
             }
             LinkEvent::TransactionTimedOut { tx } => {
                 if let Some(w) = inner.waiters.remove(&tx) {
-                    todo.push(Todo::Resolve(w, None, false));
+                    let last_cause = inner.last_error.clone();
+                    todo.push(Todo::Resolve(
+                        w,
+                        Outcome::Failed(UpError::TimedOut { last_cause }),
+                    ));
                 }
             }
             LinkEvent::TransactionClosed { tx } => {
                 if let Some(w) = inner.waiters.remove(&tx) {
-                    todo.push(Todo::Resolve(w, None, true));
+                    let cause = inner.close_cause();
+                    todo.push(Todo::Resolve(w, Outcome::Failed(UpError::Closed { cause })));
                 }
             }
             LinkEvent::Ping { rtt } => {
@@ -673,6 +820,9 @@ impl Side for Shared {
                     tracing::info!(error = %e, "connection attempt failed");
                 } else {
                     tracing::warn!(error = %e, "link error");
+                }
+                if !matches!(e, LinkError::GaveUp { .. }) {
+                    inner.last_error = Some(e.clone());
                 }
                 inner.pending.push(ClientEvent::Error(e));
             }
@@ -711,19 +861,17 @@ impl Side for Shared {
 
     fn act(self: &Arc<Self>, todo: Todo) {
         match todo {
-            Todo::Resolve(Waiter::Future(tx), remote, closed) => {
-                let _ = tx.send(if closed {
-                    Err(UpError::Closed)
-                } else {
-                    Ok(remote)
-                });
+            Todo::Resolve(Waiter::Future(tx), outcome) => {
+                let _ = tx.send(outcome.into_result());
             }
-            Todo::Resolve(Waiter::Repeat(s), remote, closed) => {
-                if !closed {
-                    let _ = s.unbounded_send(remote);
-                }
+            Todo::Resolve(Waiter::Repeat(s), outcome) => {
+                let _ = s.unbounded_send(outcome.into_result());
             }
-            Todo::Resolve(Waiter::Closure(f), remote, _) => {
+            Todo::Resolve(Waiter::Closure(f), outcome) => {
+                let remote = match outcome {
+                    Outcome::Ready(r) => r,
+                    Outcome::Failed(_) => None,
+                };
                 if std::panic::catch_unwind(AssertUnwindSafe(|| f(remote))).is_err() {
                     self.handler_failed("a transaction panicked".into());
                 }
@@ -746,7 +894,22 @@ impl Side for Shared {
                             }
                             inner.link.signal_up(conn, now, value);
                         }
-                        Ok(Err(e)) => inner.link.fail_connect_step(conn, now, e.to_string()),
+                        Ok(Err(e)) => match e.downcast_ref::<GiveUp>() {
+                            Some(give_up)
+                                if inner.link.conn() == Some(conn)
+                                    && inner.link.state() == LinkState::Authenticating =>
+                            {
+                                // Final: close with this cause instead of reconnecting.
+                                let cause = LinkError::ConnectStepFailed {
+                                    detail: give_up.reason().to_owned(),
+                                };
+                                tracing::warn!(error = %cause, "the connect step gave up");
+                                inner.final_cause = Some(cause.clone());
+                                inner.pending.push(ClientEvent::Error(cause));
+                                inner.link.close(now);
+                            }
+                            _ => inner.link.fail_connect_step(conn, now, e.to_string()),
+                        },
                         Err(_) => {
                             inner
                                 .link
@@ -770,5 +933,32 @@ impl Side for Shared {
         for w in waiters {
             let _ = w.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_time_out_after_sixty_seconds_unless_told_otherwise() {
+        assert_eq!(crate::DEFAULT_CALL_TIMEOUT, Duration::from_secs(60));
+        let b = Client::builder();
+        assert_eq!(b.call_timeout, Some(crate::DEFAULT_CALL_TIMEOUT));
+        assert_eq!(b.call_timeout(None).call_timeout, None);
+        let s = crate::Server::builder();
+        assert!(
+            format!("{s:?}").contains("call_timeout: Some(60s)"),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn every_client_draws_its_own_jitter_seed_unless_one_is_fixed() {
+        assert_ne!(os_seed(), os_seed());
+        assert!(!Client::builder().seeded);
+        assert!(Client::builder().seed(7).seeded);
+        assert!(Client::builder().config(|c| c.seed = 9).seeded);
+        assert!(!Client::builder().config(|c| c.queue_cap = 9).seeded);
     }
 }

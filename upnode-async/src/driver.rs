@@ -74,10 +74,17 @@ impl Timer {
     }
 }
 
+/// An event type with a way to say "you missed `n` events".
+pub(crate) trait Lagging {
+    fn lagged(missed: u64) -> Self;
+}
+
 /// Event streams handed out to users; a subscriber that falls a full channel behind misses
-/// events, one that is dropped is forgotten.
+/// events and is told how many (a `Lagged` event) as soon as there is room again; one that
+/// is dropped is forgotten.
 pub(crate) struct Subscribers<T> {
-    senders: Vec<mpsc::Sender<T>>,
+    /// Each stream, with how many events it missed since it was last told.
+    senders: Vec<(mpsc::Sender<T>, u64)>,
 }
 
 impl<T> Default for Subscribers<T> {
@@ -88,21 +95,39 @@ impl<T> Default for Subscribers<T> {
     }
 }
 
-impl<T: Clone> Subscribers<T> {
+impl<T: Clone + Lagging> Subscribers<T> {
     pub fn from(senders: Vec<mpsc::Sender<T>>) -> Self {
-        Subscribers { senders }
+        Subscribers {
+            senders: senders.into_iter().map(|s| (s, 0)).collect(),
+        }
     }
 
     pub fn add(&mut self, capacity: usize) -> mpsc::Receiver<T> {
         let (tx, rx) = mpsc::channel(capacity);
-        self.senders.push(tx);
+        self.senders.push((tx, 0));
         rx
     }
 
     pub fn emit(&mut self, ev: T) {
-        self.senders.retain_mut(|s| match s.try_send(ev.clone()) {
-            Ok(()) => true,
-            Err(e) => !e.is_disconnected(),
+        self.senders.retain_mut(|(s, missed)| {
+            if *missed > 0 {
+                match s.try_send(T::lagged(*missed)) {
+                    Ok(()) => *missed = 0,
+                    Err(e) if e.is_disconnected() => return false,
+                    Err(_) => {
+                        *missed += 1;
+                        return true;
+                    }
+                }
+            }
+            match s.try_send(ev.clone()) {
+                Ok(()) => true,
+                Err(e) if e.is_disconnected() => false,
+                Err(_) => {
+                    *missed += 1;
+                    true
+                }
+            }
         });
     }
 
@@ -161,11 +186,12 @@ pub(crate) fn after_call(
     handlers: &mut Handlers,
     result: Result<Option<CallId>, upnode_core::link::SendError>,
     reply: Option<LocalFn>,
+    timeout: Option<Duration>,
 ) -> Result<(), CallError> {
     match result {
         Ok(Some(id)) => {
             if let Some(f) = reply {
-                handlers.arm_reply(id, f);
+                handlers.arm_reply(id, f, timeout);
             }
             Ok(())
         }
@@ -346,7 +372,7 @@ pub(crate) async fn drive<S: Side>(
                         }
                     }
                     LinkEvent::CallFailed { call, reason } => {
-                        handlers.on_call_failed(call, reason, core.call_timeout);
+                        handlers.on_call_failed(call, reason);
                     }
                     LinkEvent::Released { function, .. } => handlers.on_released(function),
                     ev => {
@@ -468,5 +494,43 @@ pub(crate) async fn drive<S: Side>(
             // The next turn reports the unsent count.
             Wake::Io(_, IoEvent::Sent) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Ev {
+        N(u32),
+        Lagged(u64),
+    }
+
+    impl Lagging for Ev {
+        fn lagged(missed: u64) -> Self {
+            Ev::Lagged(missed)
+        }
+    }
+
+    #[test]
+    fn a_lagging_subscriber_is_told_how_many_events_it_missed() {
+        let mut subs = Subscribers::<Ev>::default();
+        // Room for 1 plus one per sender: two events fit.
+        let mut rx = subs.add(1);
+        for n in 0..5 {
+            subs.emit(Ev::N(n));
+        }
+        futures::executor::block_on(async {
+            assert_eq!(rx.next().await, Some(Ev::N(0)));
+            assert_eq!(rx.next().await, Some(Ev::N(1)));
+            // Room again: the next event comes after the count of those missed.
+            subs.emit(Ev::N(5));
+            assert_eq!(rx.next().await, Some(Ev::Lagged(3)));
+            assert_eq!(rx.next().await, Some(Ev::N(5)));
+            subs.emit(Ev::N(6));
+            assert_eq!(rx.next().await, Some(Ev::N(6)));
+        });
     }
 }

@@ -1,7 +1,8 @@
 //! Errors of the async API.
 
 use std::time::Duration;
-use upnode_core::{LocalError, TypedError};
+use upnode_core::link::LinkError;
+use upnode_core::{LocalError, TypedError, Value};
 
 /// Why a remote call gave no answer, or could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,19 +55,151 @@ pub enum CallError {
     Failed(upnode_core::link::CallFailure),
 }
 
-/// Why waiting for the link ended without it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// Why a typed, error-first call ([`Remote::rpc`](crate::Remote::rpc)) did not give a
+/// result: the peer answered with an error ([`Remote`](Self::Remote), the only case where
+/// the peer ran the call and said no), or no usable answer came (the link, the time limit,
+/// decoding).
+///
+/// ```
+/// use upnode_async::{CallError, RpcError};
+/// let e: RpcError<String> = RpcError::Remote("ACCESS DENIED".into());
+/// assert_eq!(e.remote(), Some(&"ACCESS DENIED".to_owned()));
+/// let e: RpcError<String> = CallError::LinkDown.into();
+/// assert!(e.is_link_failure() && e.remote().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RpcError<E> {
+    /// The peer answered with an error, `cb(err)`: `err` decoded as `E`.
+    #[error("the peer answered with an error: {0:?}")]
+    Remote(E),
+    /// The peer answered with an error that does not decode as `E` (for example an object
+    /// where a string was expected); the raw value.
+    #[error("the peer answered with an error of an unexpected shape: {0:?}")]
+    RemoteOther(Value),
+    /// No answer within the call's time limit (the peer may still run the call).
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+    /// The link failed before an answer came: it went down ([`CallError::LinkDown`]), the
+    /// remote object's connection is gone ([`CallError::NotConnected`]), the client or
+    /// server was closed ([`CallError::Closed`]), or the peer dropped the answer callback
+    /// ([`CallError::Dropped`]). The peer may or may not have run the call.
+    #[error("the link failed: {0}")]
+    Link(CallError),
+    /// The peer answered `cb(null, result)` but `result` does not decode as the type asked
+    /// for.
+    #[error("the result does not decode: {0}")]
+    Decode(TypedError),
+    /// The call could not be made: no such method, arguments that do not encode, or a
+    /// limit of this side ([`CallError::TooManyInFlight`], [`CallError::OutputFull`], …).
+    #[error("the call could not be made: {0}")]
+    Call(CallError),
+}
+
+impl<E> RpcError<E> {
+    /// The peer's error, when it answered with one of type `E`.
+    pub fn remote(&self) -> Option<&E> {
+        match self {
+            RpcError::Remote(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the peer answered with an error (of type `E` or not): it ran the call.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, RpcError::Remote(_) | RpcError::RemoteOther(_))
+    }
+
+    /// Whether the call's time limit passed first.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RpcError::TimedOut(_))
+    }
+
+    /// Whether the link failed before an answer (see [`Link`](Self::Link)).
+    pub fn is_link_failure(&self) -> bool {
+        matches!(self, RpcError::Link(_))
+    }
+}
+
+impl<E> From<CallError> for RpcError<E> {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::TimedOut(d) => RpcError::TimedOut(d),
+            CallError::LinkDown
+            | CallError::NotConnected
+            | CallError::Closed
+            | CallError::Dropped => RpcError::Link(e),
+            other => RpcError::Call(other),
+        }
+    }
+}
+
+/// Why waiting for the link ended without it, with the last failure seen.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpError {
-    /// The client was closed (or gave up reconnecting) first.
-    #[error("the client is closed")]
-    Closed,
+    /// The client closed first.
+    #[error("the client is closed{}", because(.cause))]
+    Closed {
+        /// Why: the failure that made it close (a connect step that gave up with
+        /// [`GiveUp`], or the last attempt's failure when the reconnect policy ran out of
+        /// attempts); `None` when the user closed it.
+        cause: Option<LinkError>,
+    },
     /// The transaction queue is full.
     #[error("the transaction queue is full")]
     QueueFull,
     /// The link was not up within the transaction's time limit.
-    #[error("the link was not up in time")]
-    TimedOut,
+    #[error("the link was not up in time{}", because(.last_cause))]
+    TimedOut {
+        /// The last failure since the link was last up (a refused connection, a handshake
+        /// timeout, a failing connect step…); `None` if nothing failed (the server is slow).
+        last_cause: Option<LinkError>,
+    },
+}
+
+fn because(cause: &Option<LinkError>) -> String {
+    cause
+        .as_ref()
+        .map_or_else(String::new, |c| format!(" (last failure: {c})"))
+}
+
+/// What a connect step ([`ClientBuilder::on_connect`](crate::ClientBuilder::on_connect))
+/// returns to say its failure is final: instead of reconnecting, the client closes, and
+/// waiting transactions fail with [`UpError::Closed`] whose cause is
+/// `LinkError::ConnectStepFailed` with this reason. Any other error reconnects.
+///
+/// ```no_run
+/// # fn f(b: upnode_async::ClientBuilder) -> upnode_async::ClientBuilder {
+/// use upnode_async::GiveUp;
+/// b.on_connect(|remote| async move {
+///     match remote.rpc_remote::<_, String>("auth", &("moo", "hax")).await {
+///         Ok(session) => Ok(session),
+///         // Wrong credentials will not get better by retrying.
+///         Err(upnode_async::RpcError::Remote(denied)) => Err(GiveUp::new(denied).into()),
+///         Err(e) => Err(e.into()),
+///     }
+/// })
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct GiveUp {
+    reason: String,
+}
+
+impl GiveUp {
+    /// A final failure, for this reason.
+    pub fn new(reason: impl std::fmt::Display) -> GiveUp {
+        GiveUp {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The reason given.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
 
 /// An error a method handler returns; reported as an event, the connection lives on.
@@ -115,6 +248,9 @@ pub enum ConnectError {
     /// The TLS server name is neither a DNS name nor an IP address.
     #[error("invalid TLS server name {0:?}: not a DNS name or an IP address")]
     ServerName(String),
+    /// A failover client was given no address.
+    #[error("no address to connect to")]
+    NoAddress,
 }
 
 /// Why a server could not start listening.

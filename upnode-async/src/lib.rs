@@ -7,6 +7,7 @@
 //! sockets ([`net::Net`]); connecting (every check of the user's input), listening, TLS and
 //! the accept loop are here, and [`adapter!`] writes the adapter's public functions.
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
 mod adapter;
@@ -25,10 +26,25 @@ mod tls;
 
 pub use client::{Client, ClientBuilder, ClientEvent};
 pub use driver::Counters;
-pub use error::{BadAddress, CallError, ConnectError, HandlerError, ListenError, UpError};
+pub use error::{
+    BadAddress, CallError, ConnectError, GiveUp, HandlerError, ListenError, RpcError, UpError,
+};
 pub use futures_rustls::rustls;
 pub use listener::{Bound, Listener};
 pub use peer::{Args, Call, Interface, Remote};
 pub use runtime::{boxed, AsyncDuplex, BoxStream, Connector, Runtime};
 pub use server::{ConnHandle, Server, ServerBuilder, ServerEvent};
 pub use upnode_core;
+pub use upnode_core::config::{
+    Backoff, CallLimits, ClientConfig, CullPolicy, Exponential, Jitter, OutputLimits, PolicyError,
+    ReconnectPolicy, ServerConfig, SessionConfig, WhenFull,
+};
+pub use upnode_core::link::{ConnId, LinkError, LinkState};
+pub use upnode_core::{LocalError, RemoteError, Value};
+
+/// How long a call waits for its answer unless told otherwise: 60 s. The default of
+/// [`ClientBuilder::call_timeout`] and [`ServerBuilder::call_timeout`]; a handle's
+/// [`Remote::with_timeout`] overrides it per call. A call past it fails with
+/// [`CallError::TimedOut`] ([`RpcError::TimedOut`]) and its callback is forgotten, so a peer
+/// that never answers cannot make a caller wait, or our tables grow, forever.
+pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

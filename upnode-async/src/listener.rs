@@ -19,6 +19,14 @@ pub struct Bound {
     accept: Accept,
 }
 
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Bound {
     /// A socket bound at `local` (`"ip:port"` or a path); `accept` takes its next
     /// connection (and is given the socket each time).

@@ -12,6 +12,7 @@ use crate::Interface;
 use futures::future::{select, BoxFuture, Either};
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A runtime's sockets: what an adapter supplies besides its [`Runtime`].
@@ -113,7 +114,35 @@ pub fn connect_tcp<N: Net>(
 ) -> Result<Client, ConnectError> {
     let addr = connect_addr(addr)?;
     let n = net.clone();
+    let builder = builder.peer_label(&addr);
     connect_stream(net, builder, move || n.tcp(addr.clone()))
+}
+
+/// Starts a client over TCP to several servers, for failover: each connection attempt
+/// takes the next address in turn (the first attempt the first address, the first
+/// reconnect the second, …, wrapping around), resolving its name anew, with the reconnect
+/// policy's delay between attempts. Transactions queued while no server answers run on
+/// whichever comes up first.
+pub fn connect_tcp_failover<N: Net>(
+    net: &N,
+    builder: ClientBuilder,
+    addrs: Vec<String>,
+) -> Result<Client, ConnectError> {
+    let addrs: Vec<String> = addrs
+        .into_iter()
+        .map(connect_addr)
+        .collect::<Result<_, _>>()?;
+    if addrs.is_empty() {
+        return Err(ConnectError::NoAddress);
+    }
+    let n = net.clone();
+    let builder = builder.peer_label(&addrs.join(","));
+    let next = AtomicUsize::new(0);
+    connect_stream(net, builder, move || {
+        let i = next.fetch_add(1, Ordering::Relaxed) % addrs.len();
+        tracing::debug!(addr = %addrs[i], "trying");
+        n.tcp(addrs[i].clone())
+    })
 }
 
 /// Starts a client over a Unix domain socket.
@@ -128,6 +157,7 @@ pub fn connect_unix<N: Net>(
         return Err(ConnectError::Path(path));
     }
     let n = net.clone();
+    let builder = builder.peer_label(&path.display().to_string());
     connect_stream(net, builder, move || n.unix(path.clone()))
 }
 
@@ -143,6 +173,7 @@ pub fn connect_tls<N: Net>(
     let addr = connect_addr(addr)?;
     let tls = TlsClient::new(config, server_name)?;
     let n = net.clone();
+    let builder = builder.peer_label(&addr);
     connect_stream(net, builder, move || {
         let tcp = n.tcp(addr.clone());
         let tls = tls.clone();
@@ -161,7 +192,7 @@ pub fn build_server<N: Net>(
 
 fn serve_plain(server: &Server, stream: BoxStream, peer: String) {
     tracing::debug!(%peer, "accepted");
-    server.serve(stream);
+    server.serve_from(stream, Some(&peer));
 }
 
 /// Serves `server` on a TCP address (port 0 picks a free one).

@@ -1,7 +1,7 @@
 //! What client and server connections share: the table of our functions, remote objects,
 //! arguments, calls, and exported interfaces.
 
-use crate::error::{CallError, HandlerError};
+use crate::error::{CallError, HandlerError, RpcError};
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -14,6 +14,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::task::Context;
 use std::time::Duration;
+use tracing::Instrument;
 use upnode_core::link::{CallFailure, CallId, ConnId};
 use upnode_core::{
     from_args, from_value, to_args, to_value, Function, LocalFn, RemoteFn, Target, Value,
@@ -40,6 +41,11 @@ pub(crate) trait PeerOps: Send + Sync {
     fn unregister(&self, f: LocalFn);
     /// Default time limit of calls.
     fn call_timeout(&self) -> Option<Duration>;
+    /// Counts a method handler as running until the returned guard is dropped (a server's
+    /// graceful shutdown waits for them).
+    fn track_handler(&self) -> Option<Box<dyn Send>> {
+        None
+    }
 }
 
 /// One of our functions.
@@ -50,8 +56,9 @@ pub(crate) enum Handler {
     Stream(mpsc::UnboundedSender<Args>),
     /// A closure, run on each call.
     Callback(Arc<dyn Fn(Args) + Send + Sync>),
-    /// An exported method: run as a task.
-    Method(MethodFn),
+    /// An exported method (with its name; `None` for functions made by `Call::method`): run
+    /// as a task.
+    Method(MethodFn, Option<Arc<str>>),
 }
 
 pub(crate) type MethodFn =
@@ -60,7 +67,7 @@ pub(crate) type MethodFn =
 /// What to do after a handler lookup, outside the connection's lock.
 pub(crate) enum Dispatch {
     Callback(Arc<dyn Fn(Args) + Send + Sync>, Args),
-    Method(MethodFn, Call),
+    Method(MethodFn, Call, Option<Arc<str>>),
 }
 
 /// Our functions on one client or server: keys, handlers, and the connection each belongs
@@ -69,7 +76,8 @@ pub(crate) enum Dispatch {
 pub(crate) struct Handlers {
     next: u64,
     map: HashMap<LocalFn, (Handler, Option<ConnId>)>,
-    replies: HashMap<CallId, LocalFn>,
+    /// Reply slots of calls in flight, with each call's time limit (for its error).
+    replies: HashMap<CallId, (LocalFn, Option<Duration>)>,
 }
 
 impl Handlers {
@@ -86,8 +94,8 @@ impl Handlers {
         k
     }
 
-    pub fn arm_reply(&mut self, call: CallId, f: LocalFn) {
-        self.replies.insert(call, f);
+    pub fn arm_reply(&mut self, call: CallId, f: LocalFn, timeout: Option<Duration>) {
+        self.replies.insert(call, (f, timeout));
     }
 
     /// The peer called `f`: what to run (the reply slot is fulfilled here).
@@ -116,20 +124,21 @@ impl Handlers {
                 None
             }
             Some((Handler::Callback(cb), _)) => Some(Dispatch::Callback(cb.clone(), args)),
-            Some((Handler::Method(m), _)) => Some(Dispatch::Method(
+            Some((Handler::Method(m, name), _)) => Some(Dispatch::Method(
                 m.clone(),
                 Call {
                     args,
                     peer: Arc::downgrade(peer),
                 },
+                name.clone(),
             )),
             None => None,
         }
     }
 
     /// A tracked call failed: its reply slot learns why.
-    pub fn on_call_failed(&mut self, call: CallId, reason: CallFailure, timeout: Option<Duration>) {
-        let Some(f) = self.replies.remove(&call) else {
+    pub fn on_call_failed(&mut self, call: CallId, reason: CallFailure) {
+        let Some((f, timeout)) = self.replies.remove(&call) else {
             return;
         };
         let err = match reason {
@@ -199,12 +208,23 @@ pub(crate) fn run_dispatch(
                 on_error("a callback panicked".into());
             }
         }
-        Dispatch::Method(m, call) => {
+        Dispatch::Method(m, call, name) => {
+            // A span per call, inside the connection's span: the method's name (or a
+            // function passed in an answer) and the link's connection number.
+            let span = tracing::debug_span!(
+                "upnode.call",
+                method = name.as_deref().unwrap_or("(function)"),
+                link_conn = call.args.conn().0,
+            );
+            let _entered = span.enter();
+            let running = call.peer.upgrade().and_then(|p| p.track_handler());
             let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(|| m(call))) else {
                 on_error("a method handler panicked".into());
                 return;
             };
+            let fut = fut.instrument(span.clone());
             let mut task: BoxFuture<'static, ()> = Box::pin(async move {
+                let _running = running;
                 match AssertUnwindSafe(fut).catch_unwind().await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => on_error(format!("a method handler failed: {e}")),
@@ -219,6 +239,24 @@ pub(crate) fn run_dispatch(
                 spawn(task);
             }
         }
+    }
+}
+
+/// Reads an answer the error-first way: `cb(null, result)` or `cb(err)`.
+fn error_first<T: DeserializeOwned, E: DeserializeOwned>(args: Args) -> Result<T, RpcError<E>> {
+    peer_error(&args)?;
+    let result = args.values().get(1).cloned().unwrap_or(Value::Null);
+    from_value(result).map_err(RpcError::Decode)
+}
+
+/// The error argument of an error-first answer, if it is not null.
+fn peer_error<E: DeserializeOwned>(args: &Args) -> Result<(), RpcError<E>> {
+    match args.values().first() {
+        None | Some(Value::Null) => Ok(()),
+        Some(err) => Err(match from_value::<E>(err.clone()) {
+            Ok(e) => RpcError::Remote(e),
+            Err(_) => RpcError::RemoteOther(err.clone()),
+        }),
     }
 }
 
@@ -249,6 +287,9 @@ pub struct Remote {
     value: Value,
     conn: ConnId,
     peer: Weak<dyn PeerOps>,
+    /// The time limit of calls through this handle, when set by
+    /// [`with_timeout`](Remote::with_timeout) (else the client's or server's).
+    timeout: Option<Option<Duration>>,
     _held: Option<Arc<Held>>,
 }
 
@@ -278,6 +319,7 @@ impl Remote {
             value,
             conn,
             peer,
+            timeout: None,
             _held: None,
         }
     }
@@ -296,6 +338,7 @@ impl Remote {
             value,
             conn,
             peer,
+            timeout: None,
             _held: held,
         }
     }
@@ -317,8 +360,27 @@ impl Remote {
             value: v,
             conn: self.conn,
             peer: self.peer.clone(),
+            timeout: self.timeout,
             _held: self._held.clone(),
         })
+    }
+
+    /// The same handle with its own time limit for the calls made through it (and the
+    /// handles taken from it by [`get`](Self::get)): `Some(d)` fails a call with no answer
+    /// after `d`, `None` waits until the answer or the link going down. Without it, calls
+    /// take the client's or server's `call_timeout` (default
+    /// [`DEFAULT_CALL_TIMEOUT`](crate::DEFAULT_CALL_TIMEOUT), 60 s).
+    ///
+    /// ```no_run
+    /// # async fn f(remote: upnode_async::Remote) -> Result<(), upnode_async::RpcError<String>> {
+    /// use std::time::Duration;
+    /// let sum: i64 = remote.with_timeout(Some(Duration::from_secs(2))).rpc("add", &(2, 3)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_timeout(&self, timeout: Option<Duration>) -> Remote {
+        let mut r = self.clone();
+        r.timeout = Some(timeout);
+        r
     }
 
     /// The value as a Rust type (functions only into [`RemoteFn`] fields).
@@ -342,8 +404,79 @@ impl Remote {
         }
     }
 
-    /// Calls `method` with `args` (a tuple; `()` for none) and one more argument: a callback
-    /// whose first call is the answer. The call is sent at once, before the returned future
+    /// **The usual way to call the peer**: a typed call with Node's error-first answer.
+    ///
+    /// Calls `method` with `args` (a tuple, `()` for none) plus an answer callback, and reads
+    /// the answer as Node code writes it: `cb(null, result)` gives `Ok(result)` (decoded as
+    /// `T`; a missing result reads as null, so `()` and `Option<_>` accept `cb(null)`;
+    /// `serde::de::IgnoredAny` takes any result, and [`rpc_remote`](Self::rpc_remote) one
+    /// with functions), and `cb(err)` gives [`RpcError::Remote`]`(err)` (decoded as `E`).
+    /// A failure of the link, the time limit ([`with_timeout`](Self::with_timeout), else the client's or server's
+    /// `call_timeout`, default 60 s) or decoding is a different variant, so a remote error
+    /// is never mistaken for a dropped link. The call is sent at once, before the future is
+    /// first polled.
+    ///
+    /// ```no_run
+    /// # async fn f(remote: upnode_async::Remote) {
+    /// use upnode_async::RpcError;
+    /// match remote.rpc::<_, f64, String>("div", &(1, 0)).await {
+    ///     Ok(q) => println!("1 / 0 = {q}"),
+    ///     Err(RpcError::Remote(e)) => println!("the server said no: {e}"),
+    ///     Err(e) => println!("no answer: {e}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// The lower-level forms: [`call`](Self::call) (the answer's arguments as a tuple, no
+    /// error convention), [`call_raw`](Self::call_raw) (the answer as [`Args`]),
+    /// [`call_stream`](Self::call_stream) and [`invoke`](Self::invoke).
+    pub fn rpc<A, T, E>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> impl Future<Output = Result<T, RpcError<E>>> + Send + 'static
+    where
+        A: Serialize + ?Sized,
+        T: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let reply = self.call_raw(method, args);
+        async move { error_first(reply.await?) }
+    }
+
+    /// [`rpc`](Self::rpc) for a result holding the peer's functions, such as the session
+    /// object an `auth` method answers with (`cb(null, {beep: fn})`): the result as a
+    /// callable handle.
+    ///
+    /// ```no_run
+    /// # async fn f(remote: upnode_async::Remote) -> Result<(), upnode_async::RpcError<String>> {
+    /// let session = remote.rpc_remote::<_, String>("auth", &("moo", "hax")).await?;
+    /// let beep: String = session.rpc("beep", &()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rpc_remote<A, E>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> impl Future<Output = Result<Remote, RpcError<E>>> + Send + 'static
+    where
+        A: Serialize + ?Sized,
+        E: DeserializeOwned,
+    {
+        let reply = self.call_raw(method, args);
+        async move {
+            let args = reply.await?;
+            peer_error(&args)?;
+            Ok(args.remote(1).unwrap_or_else(|| {
+                let mut r = args.remote.clone();
+                r.value = Value::Null;
+                r
+            }))
+        }
+    }
+
+    /// Lower level than [`rpc`](Self::rpc): calls `method` with `args` (a tuple; `()` for
+    /// none) and one more argument: a callback whose first call is the answer. The call is sent at once, before the returned future
     /// is first polled, so calls leave in the order they are made. The future fails with
     /// [`CallError::LinkDown`] if the connection drops first, or [`CallError::TimedOut`]
     /// after the client's call timeout.
@@ -388,7 +521,8 @@ impl Remote {
         let f = peer.register(self.conn, handler);
         let sent = if reply {
             // The link appends it, answers the call by it alone and forgets it after.
-            peer.call(self.conn, target, values, peer.call_timeout(), Some(f))
+            let timeout = self.timeout.unwrap_or_else(|| peer.call_timeout());
+            peer.call(self.conn, target, values, timeout, Some(f))
         } else {
             values.push(Value::from(f));
             peer.call(self.conn, target, values, None, None)
@@ -399,8 +533,10 @@ impl Remote {
         sent
     }
 
-    /// Like [`call_raw`](Self::call_raw), decoding the answer's arguments as `R` (a tuple:
-    /// `(String,)`, `(Option<String>, Value)`; missing trailing arguments read as null).
+    /// Lower level than [`rpc`](Self::rpc) (no error-first convention): like
+    /// [`call_raw`](Self::call_raw), decoding the answer's arguments as `R` (a tuple:
+    /// `(String,)`, `(Option<String>, Value)`; missing trailing arguments read as null). For
+    /// peers that answer without an error argument, like upnode's README `time(cb)`.
     ///
     /// ```no_run
     /// # async fn f(remote: upnode_async::Remote) -> Result<(), upnode_async::CallError> {
@@ -530,6 +666,17 @@ impl Call {
         self.args.decode()
     }
 
+    /// The arguments before the answer callback, decoded (see [`Args::decode`]): a trailing
+    /// function is left out, so `(i64, i64)` reads `add(2, 3, cb)` and a missing argument
+    /// reads as null, never as the callback.
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T, CallError> {
+        let mut values = self.args.values().to_vec();
+        if matches!(values.last(), Some(Value::Function(_))) {
+            values.pop();
+        }
+        Ok(from_args(values)?)
+    }
+
     /// Calls the last argument back with `args` (a tuple): the dnode convention for an
     /// answer. Does nothing if the last argument is not a function.
     pub fn reply<A: Serialize + ?Sized>(&self, args: &A) -> Result<(), CallError> {
@@ -556,7 +703,7 @@ impl Call {
         let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
         let m: MethodFn = Arc::new(move |c| Box::pin(f(c)));
         Ok(Value::from(
-            peer.register(self.args.conn(), Handler::Method(m)),
+            peer.register(self.args.conn(), Handler::Method(m, None)),
         ))
     }
 }
@@ -594,8 +741,77 @@ impl Interface {
         Interface::default()
     }
 
-    /// Exports an async method. A handler that returns an error or panics is reported as an
-    /// error event; the connection lives on.
+    /// **The usual way to export a function**: typed arguments in, Node's error-first answer
+    /// out.
+    ///
+    /// `f` receives the call's arguments before the answer callback, decoded as `A` (a
+    /// tuple, `()` for none; missing trailing arguments read as null, extra ones are
+    /// ignored), and its result answers the caller as Node code expects: `Ok(v)` calls
+    /// `cb(null, v)`, `Err(e)` calls `cb(e)`. Arguments that do not decode are answered
+    /// `cb("invalid arguments to NAME: …")` (a string) without running `f`, so the caller
+    /// always hears back. A panic in `f` is reported as a handler event and answered
+    /// `cb("internal error in NAME")`. Ordering is as for [`method`](Self::method).
+    ///
+    /// ```
+    /// use upnode_async::Interface;
+    /// let iface = Interface::new().rpc("div", |(a, b): (f64, f64)| async move {
+    ///     if b == 0.0 {
+    ///         return Err("division by zero".to_owned());
+    ///     }
+    ///     Ok(a / b)
+    /// });
+    /// assert_eq!(iface.names(), vec!["div"]);
+    /// ```
+    ///
+    /// [`method`](Self::method) is the lower-level form: the raw [`Call`], answered by hand.
+    pub fn rpc<A, T, E, F, Fut>(self, name: impl Into<String>, f: F) -> Interface
+    where
+        A: DeserializeOwned + Send + 'static,
+        T: Serialize + 'static,
+        E: Serialize + 'static,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let name: Arc<str> = name.into().into();
+        let label = name.clone();
+        self.method(name.to_string(), move |call: Call| {
+            let name = label.clone();
+            let started = call
+                .params::<A>()
+                .map(|a| AssertUnwindSafe(f(a)).catch_unwind());
+            async move {
+                let fut = match started {
+                    Ok(fut) => fut,
+                    Err(e) => {
+                        tracing::debug!(method = %name, error = %e, "invalid arguments");
+                        call.reply(&(format!("invalid arguments to {name}: {e}"),))?;
+                        return Ok(());
+                    }
+                };
+                let answer = match fut.await {
+                    Ok(Ok(v)) => to_value(&v).map(|v| vec![Value::Null, v]),
+                    Ok(Err(e)) => to_value(&e).map(|e| vec![e]),
+                    Err(_) => {
+                        call.reply(&(format!("internal error in {name}"),))?;
+                        return Err(format!("the handler of {name} panicked").into());
+                    }
+                };
+                match answer {
+                    Ok(values) => call.reply_values(values)?,
+                    Err(e) => {
+                        call.reply(&(format!("internal error in {name}"),))?;
+                        return Err(format!("the answer of {name} does not encode: {e}").into());
+                    }
+                }
+                Ok(())
+            }
+        })
+    }
+
+    /// Lower level than [`rpc`](Self::rpc): exports an async method that receives the raw
+    /// [`Call`] and answers it by hand ([`Call::reply`]), for calls outside the error-first
+    /// convention, callbacks called many times, or functions in the answer. A handler that
+    /// returns an error or panics is reported as an error event; the connection lives on.
     ///
     /// Handlers of one connection start in the order the calls arrived: the part of each
     /// before its first `.await` runs on the connection's task, one call after the other, as
@@ -638,7 +854,9 @@ impl Interface {
     pub(crate) fn install(&self, handlers: &mut Handlers, conn: Option<ConnId>) -> Value {
         Value::object(self.entries.iter().map(|(k, e)| {
             let v = match e {
-                Export::Method(m) => Value::from(handlers.insert(Handler::Method(m.clone()), conn)),
+                Export::Method(m) => Value::from(
+                    handlers.insert(Handler::Method(m.clone(), Some(k.as_str().into())), conn),
+                ),
                 Export::Value(v) => v.clone(),
             };
             (k.clone(), v)

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use upnode_core::config::ServerConfig;
 use upnode_core::config::WhenFull;
 use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConn};
@@ -33,18 +34,42 @@ pub enum ServerEvent {
     Error(u64, LinkError),
     /// A handler returned an error or panicked; the connection lives on.
     Handler(u64, String),
+    /// This subscriber fell a full channel behind (1024 events) and missed `missed` events
+    /// before the next one.
+    Lagged {
+        /// How many events it missed.
+        missed: u64,
+    },
+}
+
+impl crate::driver::Lagging for ServerEvent {
+    fn lagged(missed: u64) -> Self {
+        ServerEvent::Lagged { missed }
+    }
 }
 
 type Constructor = Arc<dyn Fn(ConnHandle) -> Interface + Send + Sync>;
 
 /// Builds a [`Server`].
-#[derive(Default)]
+#[derive(Debug)]
 pub struct ServerBuilder {
     config: ServerConfig,
     listen_backlog: Option<u32>,
     memory_budget: Option<usize>,
     max_connections: Option<usize>,
     call_timeout: Option<Duration>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            config: ServerConfig::default(),
+            listen_backlog: None,
+            memory_budget: None,
+            max_connections: None,
+            call_timeout: Some(crate::DEFAULT_CALL_TIMEOUT),
+        }
+    }
 }
 
 impl ServerBuilder {
@@ -55,7 +80,7 @@ impl ServerBuilder {
     }
 
     /// How long a client's answer to a ping may take. Default 10 s.
-    pub fn timeout(mut self, t: Duration) -> Self {
+    pub fn ping_timeout(mut self, t: Duration) -> Self {
         self.config.ping_timeout = t;
         self
     }
@@ -97,7 +122,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Time limit of calls the server makes to clients. Default: none.
+    /// Time limit of calls the server makes to clients; `None` waits until the answer or the
+    /// connection ending. Default 60 s ([`DEFAULT_CALL_TIMEOUT`](crate::DEFAULT_CALL_TIMEOUT));
+    /// one call can set its own with [`Remote::with_timeout`](crate::Remote::with_timeout).
     pub fn call_timeout(mut self, t: Option<Duration>) -> Self {
         self.call_timeout = t;
         self
@@ -138,6 +165,7 @@ impl ServerBuilder {
                 subscribers: Mutex::new(Subscribers::default()),
                 idle_waiters: Mutex::new(Vec::new()),
                 shutdown_waiters: Mutex::new(Vec::new()),
+                handlers: Arc::new(Running::default()),
             }),
         }
     }
@@ -158,6 +186,55 @@ struct ServerShared {
     subscribers: Mutex<Subscribers<ServerEvent>>,
     idle_waiters: Mutex<Vec<oneshot::Sender<()>>>,
     shutdown_waiters: Mutex<Vec<oneshot::Sender<()>>>,
+    /// Method handlers running now, on every connection.
+    handlers: Arc<Running>,
+}
+
+/// A count of running handlers, and who waits for it to reach zero.
+#[derive(Default)]
+struct Running {
+    count: AtomicUsize,
+    idle: Mutex<Vec<oneshot::Sender<()>>>,
+}
+
+/// One running handler: counted from its start until its future ends or is dropped.
+struct RunningGuard(Arc<Running>);
+
+impl Running {
+    fn start(self: &Arc<Self>) -> RunningGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        RunningGuard(self.clone())
+    }
+
+    /// Completes when no handler runs (at once if none does).
+    fn idle(&self) -> impl Future<Output = ()> + Send + 'static {
+        let rx = {
+            let mut waiters = lock(&self.idle);
+            if self.count.load(Ordering::Acquire) == 0 {
+                None
+            } else {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Some(rx)
+            }
+        };
+        async move {
+            if let Some(rx) = rx {
+                let _ = rx.await;
+            }
+        }
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let waiters = std::mem::take(&mut *lock(&self.0.idle));
+            for w in waiters {
+                let _ = w.send(());
+            }
+        }
+    }
 }
 
 impl ServerShared {
@@ -167,10 +244,22 @@ impl ServerShared {
 }
 
 /// An upnode server: serves any number of connections, each with its own interface from
-/// the constructor. Cheap to clone.
+/// the constructor. Cheap to clone; it runs until [`shutdown`](Self::shutdown) or
+/// [`shutdown_now`](Self::shutdown_now) (dropping it stops nothing: listeners and
+/// connections keep it alive).
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<ServerShared>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("connections", &self.connections())
+            .field("handlers_running", &self.handlers_running())
+            .field("shut_down", &self.is_shut_down())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -182,6 +271,12 @@ impl Server {
     /// Serves one connection over `stream` in a background task. Returns `false` (and
     /// drops the stream) when the connection limit is reached or the server shuts down.
     pub fn serve(&self, stream: BoxStream) -> bool {
+        self.serve_from(stream, None)
+    }
+
+    /// [`serve`](Self::serve), naming the peer (its address) in the connection's tracing
+    /// span.
+    pub(crate) fn serve_from(&self, stream: BoxStream, peer: Option<&str>) -> bool {
         let s = &self.shared;
         if s.shut_down.load(Ordering::Acquire) {
             s.emit(ServerEvent::Refused);
@@ -220,7 +315,10 @@ impl Server {
         s.emit(ServerEvent::Connected(id));
         tracing::debug!(conn = id, "connection accepted");
         let io = Some((ConnId(0), Io::new(stream)));
-        s.runtime.spawn(Box::pin(drive(conn, None, io)));
+        // Everything the connection logs, its calls included, is inside this span.
+        let span = tracing::info_span!("upnode.conn", conn = id, peer = peer.unwrap_or("-"));
+        s.runtime
+            .spawn(Box::pin(drive(conn, None, io).instrument(span)));
         true
     }
 
@@ -254,12 +352,21 @@ impl Server {
         out
     }
 
+    /// Method handlers running now, across every connection (what
+    /// [`shutdown`](Self::shutdown) waits for).
+    pub fn handlers_running(&self) -> usize {
+        self.shared.handlers.count.load(Ordering::Acquire)
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called (accept loops stop on it).
     pub fn is_shut_down(&self) -> bool {
         self.shared.shut_down.load(Ordering::Acquire)
     }
 
-    /// A stream of the server's events, from now on.
+    /// A stream of the server's events, from now on. A subscriber that falls more than 1024
+    /// events behind misses events, and is told how many by a [`ServerEvent::Lagged`] before
+    /// the next one it receives.
+    #[must_use = "events are only delivered to a receiver that is kept and read"]
     pub fn events(&self) -> mpsc::Receiver<ServerEvent> {
         lock(&self.shared.subscribers).add(1024)
     }
@@ -317,17 +424,56 @@ impl Server {
         }
     }
 
-    /// Graceful shutdown: refuses new connections, closes every open one, and waits until
-    /// all have ended.
-    pub async fn shutdown(&self) {
-        let s = &self.shared;
-        {
-            let mut waiters = lock(&s.shutdown_waiters);
-            s.shut_down.store(true, Ordering::Release);
-            for w in waiters.drain(..) {
-                let _ = w.send(());
-            }
+    /// Graceful shutdown: stops accepting (listeners stop, [`serve`](Self::serve) refuses),
+    /// lets the method handlers already running finish and their answers leave, for at most
+    /// `deadline`, then closes every connection as [`shutdown_now`](Self::shutdown_now)
+    /// does and waits until all have ended. Open connections stay up meanwhile (calls that
+    /// arrive then run too, within the same deadline); a handler still running at the
+    /// deadline is left to finish on its own, its answer going nowhere.
+    ///
+    /// ```no_run
+    /// # async fn f(server: upnode_async::Server) {
+    /// server.shutdown(std::time::Duration::from_secs(10)).await;
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, deadline: Duration) {
+        use futures::future::{select, Either};
+        self.stop_accepting();
+        let rt = &self.shared.runtime;
+        let limit = rt.sleep_until(rt.now() + deadline);
+        let idle = Box::pin(self.shared.handlers.idle());
+        if let Either::Right(_) = select(idle, limit).await {
+            tracing::info!(
+                running = self.handlers_running(),
+                ?deadline,
+                "shutdown deadline: closing with handlers still running"
+            );
         }
+        self.close_all(true).await;
+    }
+
+    fn stop_accepting(&self) {
+        let s = &self.shared;
+        let mut waiters = lock(&s.shutdown_waiters);
+        s.shut_down.store(true, Ordering::Release);
+        for w in waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+
+    /// Abrupt shutdown: stops accepting, closes every open connection at once (running
+    /// handlers lose their answers; callers see the link go down), and waits until all
+    /// have ended (each connection's unsent output is flushed for at most
+    /// `OutputLimits::close_flush_timeout`, 2 s by default).
+    pub async fn shutdown_now(&self) {
+        self.close_all(false).await;
+    }
+
+    /// Stops accepting, closes every connection (`graceful`: once its queued output has
+    /// gone to the transport), and waits until all have ended.
+    async fn close_all(&self, graceful: bool) {
+        let s = &self.shared;
+        self.stop_accepting();
         let rx = {
             let (tx, rx) = oneshot::channel();
             lock(&s.idle_waiters).push(tx);
@@ -336,7 +482,11 @@ impl Server {
         let conns: Vec<Arc<ConnShared>> =
             lock(&s.conns).values().filter_map(Weak::upgrade).collect();
         for c in conns {
-            c.close();
+            if graceful {
+                c.close_after_output();
+            } else {
+                c.close();
+            }
         }
         if s.active.load(Ordering::Acquire) == 0 {
             return;
@@ -357,7 +507,8 @@ pub(crate) struct ConnShared {
     id: u64,
     core: Core<ConnInner>,
     server: Arc<ServerShared>,
-    /// Set by another connection's task when the budget chose this one to end.
+    /// Set when this connection is to end on its task's next turn: by another connection's
+    /// task when the budget chose this one, or by a close.
     evicted: Mutex<Option<LinkError>>,
 }
 
@@ -423,11 +574,23 @@ impl ConnShared {
         })
     }
 
+    /// Ends the connection now: output not yet handed to the transport is dropped.
     fn close(&self) {
         let now = self.core.runtime.now();
         if let Some(c) = self.lock().conn.as_mut() {
             c.close(now);
         }
+        self.wake();
+    }
+
+    /// Ends the connection on the driver's next turn, after the output queued so far (an
+    /// answer a handler just gave) has gone to the transport, which flushes it.
+    fn close_after_output(&self) {
+        let mut evicted = lock(&self.evicted);
+        if evicted.is_none() {
+            *evicted = Some(LinkError::Local(upnode_core::LocalError::Closed));
+        }
+        drop(evicted);
         self.wake();
     }
 }
@@ -453,7 +616,7 @@ impl PeerOps for ConnShared {
                 .map(Some),
             None => conn.call(now, target, args, timeout),
         };
-        let r = after_call(&mut inner.handlers, sent, reply);
+        let r = after_call(&mut inner.handlers, sent, reply, timeout);
         self.wake();
         r
     }
@@ -476,12 +639,24 @@ impl PeerOps for ConnShared {
     fn call_timeout(&self) -> Option<Duration> {
         self.core.call_timeout
     }
+
+    fn track_handler(&self) -> Option<Box<dyn Send>> {
+        Some(Box::new(self.server.handlers.start()))
+    }
 }
 
 /// One served connection, as its constructor sees it.
 #[derive(Clone)]
 pub struct ConnHandle {
     conn: Weak<ConnShared>,
+}
+
+impl std::fmt::Debug for ConnHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnHandle")
+            .field("id", &self.id())
+            .finish()
+    }
 }
 
 impl ConnHandle {

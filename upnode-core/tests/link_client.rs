@@ -384,7 +384,7 @@ fn a_failed_connect_step_closes_the_transport_reports_the_error_and_reconnects()
             LinkEvent::Error(LinkError::ConnectStepFailed {
                 detail: "ACCESS DENIED".into()
             }),
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
     assert_eq!(c.link.state(), LinkState::Waiting);
@@ -410,7 +410,7 @@ fn a_connect_step_that_never_signals_times_out_exactly_at_its_deadline() {
         [
             close_transport(C1),
             LinkEvent::Error(LinkError::ConnectStepTimeout(secs(3))),
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
     // A late signal for the dead connection changes nothing.
@@ -444,7 +444,7 @@ fn the_connect_step_runs_again_on_every_reconnect() {
 
     assert_eq!(
         c.down_for(C1, secs(2)),
-        [down(transport_closed()), reconnecting(2, secs(1))]
+        [down(transport_closed()), reconnecting(1, secs(1))]
     );
     assert_eq!(c.link.up_value(), None);
     c.timeout(secs(3));
@@ -476,7 +476,7 @@ fn a_server_that_accepts_but_never_sends_methods_is_dropped_at_the_handshake_tim
         [
             close_transport(C1),
             LinkEvent::Error(LinkError::HandshakeTimeout(secs(10))),
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
     assert_eq!(c.link.state(), LinkState::Waiting);
@@ -498,7 +498,7 @@ fn a_transport_that_never_opens_is_abandoned_at_the_connect_timeout() {
         [
             close_transport(C1),
             LinkEvent::Error(LinkError::ConnectTimeout(secs(10))),
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
     // The driver's late report of the abandoned attempt is ignored.
@@ -517,7 +517,7 @@ fn a_refused_connect_reports_connect_failed_and_waits_one_second() {
             LinkEvent::Error(LinkError::ConnectFailed {
                 detail: "refused".into()
             }),
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
     // A transport closed before it was reported open is a failed connect too.
@@ -531,7 +531,7 @@ fn a_refused_connect_reports_connect_failed_and_waits_one_second() {
             LinkEvent::Error(LinkError::ConnectFailed {
                 detail: "reset".into()
             }),
-            reconnecting(3, secs(1)),
+            reconnecting(2, secs(1)),
         ]
     );
 }
@@ -619,7 +619,7 @@ fn an_unanswered_ping_takes_the_link_down_exactly_at_the_ping_timeout_and_reconn
             down(LinkError::PingTimeout(secs(5))),
             // Up for 15 s but silent after the handshake: never proven alive for stable_after, so
             // the backoff goes on where it was.
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
     assert_eq!(c.link.state(), LinkState::Waiting);
@@ -649,7 +649,7 @@ fn a_server_that_goes_silent_right_after_methods_never_resets_the_backoff() {
             [
                 close_transport(ConnId(n)),
                 down(LinkError::PingTimeout(secs(5))),
-                reconnecting(n as u32 + 1, delay),
+                reconnecting(n as u32, delay),
             ]
         );
         t += secs(15) + delay;
@@ -784,7 +784,7 @@ fn our_own_outgoing_calls_do_not_postpone_the_ping_nor_its_deadline() {
         [
             close_transport(C1),
             down(LinkError::PingTimeout(secs(5))),
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
 }
@@ -822,7 +822,7 @@ fn the_heartbeat_also_runs_during_the_connect_step() {
         [
             close_transport(C1),
             LinkEvent::Error(LinkError::PingTimeout(secs(5))),
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
 }
@@ -857,7 +857,7 @@ fn a_call_with_a_callback_fails_with_link_down_when_the_transport_closes() {
                     detail: Some("reset".into())
                 }
             },
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
     assert_eq!(c.link.calls_in_flight(), 0);
@@ -889,7 +889,7 @@ fn an_answered_call_resolves_with_answers_exactly_once() {
     assert_eq!(c.events(), []);
     assert_eq!(
         c.down_for(C1, secs(4)),
-        [down(transport_closed()), reconnecting(2, secs(1))]
+        [down(transport_closed()), reconnecting(1, secs(1))]
     );
 }
 
@@ -921,7 +921,7 @@ fn a_call_times_out_exactly_at_its_deadline_and_a_late_answer_answers_nothing() 
     // The link staying up or going down does not fail it a second time.
     assert_eq!(
         c.down_for(C1, secs(5)),
-        [down(transport_closed()), reconnecting(2, secs(1))]
+        [down(transport_closed()), reconnecting(1, secs(1))]
     );
 }
 
@@ -1057,7 +1057,7 @@ fn a_retry_transaction_made_while_up_is_also_rerun_after_a_drop() {
             LinkEvent::Down {
                 reason: LinkError::Remote(RemoteError::BadJson { .. })
             },
-            LinkEvent::Reconnecting { attempt: 2, .. },
+            LinkEvent::Reconnecting { attempt: 1, .. },
         ]
     ));
     let ev = c.reconnect_up(ms(2) + secs(1), C2, secs(2));
@@ -1083,7 +1083,7 @@ fn the_default_reconnect_waits_a_fixed_second_before_every_attempt() {
                 LinkEvent::Error(LinkError::ConnectFailed {
                     detail: "refused".into()
                 }),
-                reconnecting(attempt, secs(1)),
+                reconnecting(attempt - 1, secs(1)),
             ]
         );
         assert_eq!(c.link.poll_timeout(), Some(c.at(t + secs(1))));
@@ -1109,7 +1109,7 @@ fn refused_delays(config: ClientConfig, n: usize) -> Vec<Duration> {
         let Some(&LinkEvent::Reconnecting { attempt, delay }) = ev.last() else {
             panic!("{ev:?}")
         };
-        assert_eq!(attempt, i as u32 + 2);
+        assert_eq!(attempt, i as u32 + 1);
         assert_eq!(c.link.poll_timeout(), Some(c.at(t + delay)));
         delays.push(delay);
         t += delay;
@@ -1173,14 +1173,14 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     config.reconnect = exponential_no_jitter();
     let mut c = connecting(config);
     c.refused(C1, Duration::ZERO);
-    assert_eq!(c.events().last(), Some(&reconnecting(2, ms(100))));
+    assert_eq!(c.events().last(), Some(&reconnecting(1, ms(100))));
     c.timeout(ms(100));
     assert_eq!(c.events(), [open_transport(C2, 2)]);
     c.up(C2, ms(100));
     // Up for 1 s only: the backoff keeps growing.
     assert_eq!(
         c.down_for(C2, ms(1_100)),
-        [down(transport_closed()), reconnecting(3, ms(200))]
+        [down(transport_closed()), reconnecting(2, ms(200))]
     );
     c.timeout(ms(1_300));
     assert_eq!(c.events(), [open_transport(C3, 3)]);
@@ -1189,7 +1189,7 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_period_does() {
     let t = ms(1_300) + secs(10) - NS;
     assert_eq!(
         c.down_for(C3, t),
-        [down(transport_closed()), reconnecting(4, ms(400))]
+        [down(transport_closed()), reconnecting(3, ms(400))]
     );
     let t = t + ms(400);
     c.timeout(t);
@@ -1223,11 +1223,11 @@ fn max_attempts_gives_up_closes_and_resolves_every_waiting_transaction() {
         })
     };
     c.refused(C1, Duration::ZERO);
-    assert_eq!(c.events(), [refused(), reconnecting(2, secs(1))]);
+    assert_eq!(c.events(), [refused(), reconnecting(1, secs(1))]);
     c.timeout(secs(1));
     c.events();
     c.refused(C2, secs(1));
-    assert_eq!(c.events(), [refused(), reconnecting(3, secs(1))]);
+    assert_eq!(c.events(), [refused(), reconnecting(2, secs(1))]);
     c.timeout(secs(2));
     assert_eq!(c.events(), [open_transport(C3, 3)]);
     c.refused(C3, secs(2));
@@ -1553,7 +1553,7 @@ fn bad_json_from_the_server_while_up_takes_the_link_down_and_reconnects() {
         panic!("{ev:?}")
     };
     assert!(e.is_fatal());
-    assert_eq!(ev[2], reconnecting(2, secs(1)));
+    assert_eq!(ev[2], reconnecting(1, secs(1)));
     assert_eq!(c.link.poll_transmit(), None);
 }
 
@@ -1572,7 +1572,7 @@ fn a_blank_line_from_the_server_is_bad_json_and_the_queue_is_kept() {
                 LinkEvent::CloseTransport { conn: C1 },
                 LinkEvent::Error(LinkError::Remote(RemoteError::BadJson { .. })),
                 LinkEvent::Reconnecting {
-                    attempt: 2,
+                    attempt: 1,
                     delay: _
                 },
             ]
@@ -1608,7 +1608,7 @@ fn messages_before_a_bad_line_in_the_same_chunk_are_still_delivered() {
             reason: LinkError::Remote(RemoteError::BadJson { .. })
         }
     ));
-    assert_eq!(ev[3], reconnecting(2, secs(1)));
+    assert_eq!(ev[3], reconnecting(1, secs(1)));
     assert_eq!(ev.len(), 4, "no CallFailed: it was answered");
 }
 
@@ -1624,7 +1624,7 @@ fn methods_and_a_bad_line_in_one_chunk_go_up_then_down() {
     assert_eq!(ev[..3], [remote(C1), ready(tx, C1), up(C1)], "{ev:?}");
     assert_eq!(ev[3], close_transport(C1));
     assert!(matches!(ev[4], LinkEvent::Down { .. }));
-    assert_eq!(ev[5], reconnecting(2, secs(1)));
+    assert_eq!(ev[5], reconnecting(1, secs(1)));
 }
 
 #[test]
@@ -1971,7 +1971,7 @@ fn with_a_short_heartbeat_a_silent_server_is_given_up_on_within_ping_plus_timeou
         [
             close_transport(C1),
             LinkEvent::Error(LinkError::HandshakeTimeout(ms(1300))),
-            reconnecting(2, secs(1)),
+            reconnecting(1, secs(1)),
         ]
     );
 }

@@ -9,17 +9,15 @@
 //! smol::block_on(async {
 //!     // Server: an interface per connection, like `upnode(cons)`.
 //!     let server = upnode_smol::server(|_conn| {
-//!         Interface::new().method("time", |call| async move {
-//!             call.reply(&("it is now",))?;
-//!             Ok(())
-//!         })
+//!         // `rpc`: typed arguments, an error-first answer (`cb(null, t)` or `cb(err)`).
+//!         Interface::new().rpc("time", |()| async move { Ok::<_, String>("it is now") })
 //!     });
 //!     let listener = upnode_smol::listen(&server, "127.0.0.1:0").await?;
 //!
 //!     // Client: connects in the background and reconnects until closed.
 //!     let up = upnode_smol::connect(listener.local_addr())?;
 //!     let remote = up.up().await?; // waits for the link
-//!     let (t,): (String,) = remote.call("time", &()).await?;
+//!     let t: String = remote.rpc::<_, _, String>("time", &()).await?;
 //!     assert_eq!(t, "it is now");
 //!     up.close().await;
 //!     Ok(())

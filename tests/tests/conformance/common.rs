@@ -112,7 +112,7 @@ pub async fn listen_on<R: Rt>(server: &Server, port: u16) -> Listener {
 /// until all have ended.
 pub async fn stop<R: Rt>(listener: Listener, server: &Server) {
     listener.stop().await;
-    within::<R, _>("the server to shut down", server.shutdown()).await;
+    within::<R, _>("the server to shut down", server.shutdown_now()).await;
     assert_eq!(server.connections(), 0, "connections left after shutdown");
 }
 

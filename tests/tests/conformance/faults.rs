@@ -215,7 +215,7 @@ fn is_trouble_of_ours(e: &ClientEvent) -> bool {
 async fn record(client: Client, id: u64) -> Result<u64, CallError> {
     let remote = match client.up().await {
         Ok(r) => r,
-        Err(UpError::Closed) => return Err(CallError::Closed),
+        Err(UpError::Closed { .. }) => return Err(CallError::Closed),
         Err(e) => panic!("up failed: {e}"),
     };
     let (got,): (u64,) = remote.call("record", &(id,)).await?;
@@ -239,7 +239,7 @@ pub async fn black_hole_after_up_is_detected_within_the_heartbeat_and_fails_call
     const TIMEOUT: Duration = ms(100);
     let server = TestServer::start::<R>().await;
     let proxy = Proxy::start(server.addr()).expect("a proxy");
-    let mut builder = fast_client().ping(Some(INTERVAL)).timeout(TIMEOUT);
+    let mut builder = fast_client().ping(Some(INTERVAL)).ping_timeout(TIMEOUT);
     let mut events = Events::<R>::new(builder.subscribe());
     let client = builder.connect_tcp::<R>(proxy.addr().to_string()).unwrap();
     let remote = within::<R, _>("up", client.up()).await.unwrap();
@@ -302,7 +302,7 @@ pub async fn a_healed_black_hole_recovers_at_the_heartbeats_pace_not_the_handsha
     const HANDSHAKE_DEFAULT: Duration = Duration::from_secs(10);
     let server = TestServer::start::<R>().await;
     let proxy = Proxy::start(server.addr()).expect("a proxy");
-    let mut builder = fast_client().ping(Some(INTERVAL)).timeout(TIMEOUT);
+    let mut builder = fast_client().ping(Some(INTERVAL)).ping_timeout(TIMEOUT);
     let mut events = Events::<R>::new(builder.subscribe());
     let client = builder.connect_tcp::<R>(proxy.addr().to_string()).unwrap();
     within::<R, _>("up", client.up()).await.unwrap();
@@ -574,7 +574,7 @@ pub async fn a_fixed_latency_each_way_shows_in_every_ping_and_answer_and_nothing
     let server = TestServer::start::<R>().await;
     let proxy = Proxy::start(server.addr()).expect("a proxy");
     proxy.set_both(Fault::Delay(LATENCY));
-    let mut builder = fast_client().ping(Some(ms(100))).timeout(ms(1000));
+    let mut builder = fast_client().ping(Some(ms(100))).ping_timeout(ms(1000));
     let mut events = Events::<R>::new(builder.subscribe());
     let client = builder.connect_tcp::<R>(proxy.addr().to_string()).unwrap();
     let remote = within::<R, _>("up", client.up()).await.unwrap();

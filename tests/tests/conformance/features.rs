@@ -15,7 +15,7 @@ use upnode_async::upnode_core::link::LinkError;
 use upnode_async::upnode_core::Value;
 use upnode_async::{
     rustls, Call, CallError, ClientEvent, ConnHandle, HandlerError, Interface, Server,
-    ServerBuilder, ServerEvent,
+    ServerBuilder, ServerEvent, UpError,
 };
 
 /// Calls parked by a handler that never answers them (kept so that their callbacks are
@@ -193,7 +193,10 @@ pub async fn connection_limit_refuses_the_second_client_until_a_slot_frees<R: Rt
         })
         .await;
     assert_eq!(server.connections(), 1);
-    assert!(matches!(second.up_timeout(ms(200)).await, Ok(None)));
+    assert!(matches!(
+        second.up_timeout(ms(200)).await,
+        Err(UpError::TimedOut { .. })
+    ));
     assert_eq!(second_events.count(|e| *e == ClientEvent::Up), 0);
 
     // The first one leaves; the second gets in.
@@ -239,7 +242,7 @@ pub async fn graceful_shutdown_ends_every_connection_and_refuses_new_ones<R: Rt>
     };
     within::<R, _>("the call to reach its handler", arrived).await;
 
-    within::<R, _>("shutdown", server.shutdown()).await;
+    within::<R, _>("shutdown", server.shutdown_now()).await;
     assert!(server.is_shut_down());
     assert_eq!(server.connections(), 0);
     for e in &mut client_events {
@@ -484,7 +487,12 @@ pub async fn a_failing_connect_step_reconnects_and_never_comes_up<R: Rt>() {
             })
             .await;
     }
-    assert!(matches!(client.up_timeout(ms(100)).await, Ok(None)));
+    assert!(matches!(
+        client.up_timeout(ms(100)).await,
+        Err(UpError::TimedOut {
+            last_cause: Some(LinkError::ConnectStepFailed { .. })
+        })
+    ));
     assert_eq!(events.count(|e| *e == ClientEvent::Up), 0);
     assert!(logins.load(Ordering::SeqCst) >= 2);
     client.close().await;
@@ -623,7 +631,12 @@ pub async fn tls_refuses_a_server_it_cannot_verify<R: Rt>() {
             })
             .await;
         assert!(
-            matches!(client.up_timeout(ms(200)).await, Ok(None)),
+            matches!(
+                client.up_timeout(ms(200)).await,
+                Err(UpError::TimedOut {
+                    last_cause: Some(_)
+                })
+            ),
             "came up with {what}"
         );
         assert_eq!(events.count(|e| *e == ClientEvent::Up), 0, "{what}");
@@ -656,7 +669,7 @@ pub async fn a_stopped_listener_frees_its_port_at_once_and_shutdown_stops_accept
     listener.stop().await;
     // The same address binds again straight away: the old socket is closed.
     let listener = R::listen(&server, &addr).await.unwrap();
-    within::<R, _>("shutdown", server.shutdown()).await;
+    within::<R, _>("shutdown", server.shutdown_now()).await;
     // The accept loop ended with the shutdown, closing the socket: connecting is refused.
     let mut refused = false;
     for _ in 0..100 {

@@ -76,7 +76,7 @@ pub async fn a_client_that_stops_reading_is_held_to_the_output_cap_then_cut_off<
     assert!(server.counters().is_empty());
     drop(peer);
     listener.stop().await;
-    within::<R, _>("shutdown", server.shutdown()).await;
+    within::<R, _>("shutdown", server.shutdown_now()).await;
 }
 
 pub async fn shutdown_returns_within_the_flush_bound_with_a_hundred_stalled_peers<R: Rt>() {
@@ -103,7 +103,7 @@ pub async fn shutdown_returns_within_the_flush_bound_with_a_hundred_stalled_peer
     within::<R, _>("every connection at its cap", waiting).await;
     listener.stop().await;
     let began = std::time::Instant::now();
-    within::<R, _>("shutdown with stalled peers", server.shutdown()).await;
+    within::<R, _>("shutdown with stalled peers", server.shutdown_now()).await;
     let took = began.elapsed();
     eprintln!("shutdown with 100 stalled peers took {took:?}");
     assert_eq!(server.connections(), 0);
@@ -162,7 +162,7 @@ pub async fn past_the_memory_budget_the_connections_holding_the_most_are_ended<R
     assert_eq!(server.connections(), 2);
     drop(peers);
     listener.stop().await;
-    within::<R, _>("shutdown", server.shutdown()).await;
+    within::<R, _>("shutdown", server.shutdown_now()).await;
 }
 
 /// A server whose `work(id, cb)` counts each run of `id` and answers it, except the first

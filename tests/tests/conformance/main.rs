@@ -16,6 +16,7 @@
 //! Everything binds to 127.0.0.1 on ports the system picks. Each runtime is one module
 //! below (`impl_rt!` and `conformance!`): a fourth runtime is one more.
 
+mod api;
 mod common;
 mod cross;
 mod faults;
@@ -32,6 +33,15 @@ mod transport;
 macro_rules! conformance {
     ($rt:ty) => {
         conformance!(@tests $rt;
+            api::typed_calls_tell_results_remote_errors_timeouts_and_link_failures_apart,
+            api::the_server_makes_typed_calls_to_functions_the_client_exports,
+            api::clients_draw_their_own_reconnect_jitter_unless_given_a_seed,
+            api::graceful_shutdown_lets_a_call_in_flight_answer_then_closes,
+            api::graceful_shutdown_closes_at_its_deadline_with_a_handler_still_running,
+            api::a_connect_step_that_gives_up_closes_the_client_with_its_cause,
+            api::up_timeout_reports_the_last_failure,
+            api::a_failover_client_moves_through_three_killed_servers_losing_no_transaction,
+            api::a_subscriber_that_falls_behind_is_told_how_many_events_it_missed,
             scenarios::auth_reauthenticates_across_a_server_restart,
             scenarios::buffered_transactions_complete_across_short_lived_connections,
             scenarios::cons_each_side_sees_the_others_data,
@@ -77,6 +87,8 @@ macro_rules! conformance {
             node::node_auth_client_logs_in_again_after_our_server_restarts,
             node::our_client_survives_a_node_server_kill_and_restart,
             node::our_auth_client_logs_in_again_after_a_node_server_restart,
+            node::our_typed_client_tells_a_node_servers_errors_from_its_results,
+            node::a_node_client_gets_error_first_answers_from_our_typed_server,
             smoke::client_calls_time_on_server_over_loopback,
             transport::bad_input_to_connect_and_listen_is_an_error_value,
             transport::a_custom_stream_carries_the_link,

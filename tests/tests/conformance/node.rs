@@ -220,7 +220,7 @@ fn fast_client() -> upnode_async::ClientBuilder {
     Client::builder()
         .reconnect(ReconnectPolicy::fixed(Duration::from_millis(50)))
         .ping(Some(Duration::from_millis(200)))
-        .timeout(Duration::from_secs(2))
+        .ping_timeout(Duration::from_secs(2))
 }
 
 /// One transaction: wait for the link, call `time`.
@@ -295,4 +295,98 @@ pub async fn our_auth_client_logs_in_again_after_a_node_server_restart<R: Rt>() 
 
     client.close().await;
     drop(node);
+}
+
+pub async fn our_typed_client_tells_a_node_servers_errors_from_its_results<R: Rt>() {
+    use crate::api::{NotFound, User};
+    use upnode_async::RpcError;
+    let node = NodePeer::server("errfirst_server.js");
+    let client = fast_client()
+        .connect_tcp::<R>(format!("127.0.0.1:{}", node.port()))
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let q = within::<R, _>("div", remote.rpc::<_, f64, String>("div", &(6, 3))).await;
+    assert_eq!(q, Ok(2.0));
+    let q = within::<R, _>("div", remote.rpc::<_, f64, String>("div", &(1, 4))).await;
+    assert_eq!(q, Ok(0.25));
+    let e = within::<R, _>("div", remote.rpc::<_, f64, String>("div", &(1, 0))).await;
+    assert_eq!(e, Err(RpcError::Remote("division by zero".to_owned())));
+    let u = within::<R, _>("user", remote.rpc::<_, User, NotFound>("user", &(1,))).await;
+    assert_eq!(
+        u,
+        Ok(User {
+            id: 1,
+            name: "moo".into()
+        })
+    );
+    let e = within::<R, _>("user", remote.rpc::<_, User, NotFound>("user", &(7,))).await;
+    assert_eq!(
+        e,
+        Err(RpcError::Remote(NotFound {
+            code: 404,
+            message: "no user 7".into()
+        }))
+    );
+    let e = within::<R, _>(
+        "hang",
+        remote
+            .with_timeout(Some(Duration::from_millis(100)))
+            .rpc::<_, (), String>("hang", &()),
+    )
+    .await;
+    assert_eq!(e, Err(RpcError::TimedOut(Duration::from_millis(100))));
+    // Killed with a call in flight: a link failure, not an error of the peer.
+    let pending = remote.rpc::<_, (), String>("hang", &());
+    drop(node);
+    let e = within::<R, _>("hang", pending).await.unwrap_err();
+    assert!(e.is_link_failure(), "{e:?}");
+    client.close().await;
+}
+
+pub async fn a_node_client_gets_error_first_answers_from_our_typed_server<R: Rt>() {
+    let (gates, _parked) = futures::channel::mpsc::unbounded();
+    let server = crate::api::typed_server::<R>(Server::builder(), gates);
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let port = port_of(&listener);
+    let node = NodePeer::spawn("errfirst_client.js", &[&port.to_string()]);
+    let exit = node.wait_exit();
+    assert!(exit.status.success(), "{exit:?}");
+    let answers: Vec<serde_json::Value> = exit
+        .stdout
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let answer = |call: &str| {
+        answers
+            .iter()
+            .find(|a| a["call"] == call)
+            .unwrap_or_else(|| panic!("no answer to {call} in {answers:?}"))
+            .clone()
+    };
+    use serde_json::json;
+    assert_eq!(
+        answer("div(6, 3)"),
+        json!({"call": "div(6, 3)", "err": null, "result": 2})
+    );
+    assert_eq!(
+        answer("div(1, 0)"),
+        json!({"call": "div(1, 0)", "err": "division by zero", "result": null})
+    );
+    let bad = answer("div(six, 3)");
+    assert!(
+        bad["err"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("invalid arguments to div")),
+        "{bad}"
+    );
+    assert_eq!(
+        answer("user(1)"),
+        json!({"call": "user(1)", "err": null, "result": {"id": 1, "name": "moo"}})
+    );
+    assert_eq!(
+        answer("user(2)"),
+        json!({"call": "user(2)", "err": {"code": 404, "message": "no user 2"}, "result": null})
+    );
+    assert_eq!(answers.last(), Some(&json!({"done": true})));
+    stop::<R>(listener, &server).await;
 }

@@ -23,6 +23,8 @@ pub trait Rt: Send + Sync + 'static {
     fn sleep(d: Duration) -> BoxFuture<'static, ()>;
     /// The adapter's `connect_tcp`.
     fn connect_tcp(b: ClientBuilder, addr: String) -> Result<Client, ConnectError>;
+    /// The adapter's `connect_tcp_failover`.
+    fn connect_tcp_failover(b: ClientBuilder, addrs: Vec<String>) -> Result<Client, ConnectError>;
     /// The adapter's `connect_unix`.
     fn connect_unix(b: ClientBuilder, path: PathBuf) -> Result<Client, ConnectError>;
     /// The adapter's `connect_tls`.
@@ -129,6 +131,13 @@ macro_rules! impl_rt {
 
             fn connect_tcp(b: ClientBuilder, addr: String) -> Result<Client, ConnectError> {
                 $krate::ClientBuilderExt::connect_tcp(b, addr)
+            }
+
+            fn connect_tcp_failover(
+                b: ClientBuilder,
+                addrs: Vec<String>,
+            ) -> Result<Client, ConnectError> {
+                $krate::ClientBuilderExt::connect_tcp_failover(b, addrs)
             }
 
             fn connect_unix(b: ClientBuilder, path: PathBuf) -> Result<Client, ConnectError> {

@@ -257,7 +257,7 @@ pub async fn simple_server_on_off_on<R: Rt>() {
     let port = free_port();
     let client = fast_client()
         .ping(Some(ms(100)))
-        .timeout(ms(2000))
+        .ping_timeout(ms(2000))
         .connect_tcp::<R>(format!("127.0.0.1:{port}"))
         .unwrap();
     let mut events = Events::<R, _>::new(client.events());
@@ -395,7 +395,10 @@ pub async fn no_leak_across_up_down_cycles_and_close<R: Rt>() {
         "the client kept its exports after close"
     );
     assert_eq!(client.state(), LinkState::Closed);
-    assert_eq!(client.up().await.unwrap_err(), UpError::Closed);
+    assert_eq!(
+        client.up().await.unwrap_err(),
+        UpError::Closed { cause: None }
+    );
     // A subscription taken after close ends at once.
     assert_eq!(
         within::<R, _>("events", async {
@@ -466,7 +469,7 @@ pub async fn transaction_queued_in_the_connect_step_gets_the_same_remote<R: Rt>(
     stop::<R>(listener, &server).await;
 }
 
-/// Scenario 8: timeout: with no server, `up_timeout(10 ms)` gives nothing (and the closure form
+/// Scenario 8: timeout: with no server, `up_timeout(10 ms)` times out (and the closure form
 /// runs exactly once, with `None`); once a server is there, `up_timeout(4 s)` gives the
 /// remote.
 pub async fn timeout_without_then_with_a_server<R: Rt>() {
@@ -476,7 +479,7 @@ pub async fn timeout_without_then_with_a_server<R: Rt>() {
         .unwrap();
 
     let r = within::<R, _>("the short wait", client.up_timeout(ms(10))).await;
-    assert!(matches!(r, Ok(None)), "{r:?}");
+    assert!(matches!(r, Err(UpError::TimedOut { .. })), "{r:?}");
 
     let runs = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = oneshot::channel();
@@ -494,7 +497,7 @@ pub async fn timeout_without_then_with_a_server<R: Rt>() {
     let server = R::server(|_conn| Interface::new());
     let listener = listen_on::<R>(&server, port).await;
     let r = within::<R, _>("the long wait", client.up_timeout(ms(4000))).await;
-    let remote = r.expect("open").expect("up within 4 s");
+    let remote = r.expect("up within 4 s");
     assert!(remote.value().get("ping").is_some(), "{:?}", remote.value());
     assert_eq!(
         runs.load(Ordering::SeqCst),

@@ -25,6 +25,6 @@ pub async fn client_calls_time_on_server_over_loopback<R: Rt>() {
     let (t,): (String,) = remote.call("time", &()).await.unwrap();
     assert_eq!(t, "now");
     up.close().await;
-    server.shutdown().await;
+    server.shutdown_now().await;
     assert_eq!(server.connections(), 0);
 }

@@ -89,7 +89,7 @@ pub async fn bad_input_to_connect_and_listen_is_an_error_value<R: Rt>() {
         Err(ListenError::Path(_))
     ));
     taken.stop().await;
-    within::<R, _>("shutdown", server.shutdown()).await;
+    within::<R, _>("shutdown", server.shutdown_now()).await;
 }
 
 pub async fn a_custom_stream_carries_the_link<R: Rt>() {
@@ -101,7 +101,7 @@ pub async fn a_custom_stream_carries_the_link<R: Rt>() {
     assert_eq!(t, "now");
     client.close().await;
     listener.stop().await;
-    within::<R, _>("shutdown", server.shutdown()).await;
+    within::<R, _>("shutdown", server.shutdown_now()).await;
 }
 
 /// A listener that accepts and then says nothing (no `methods`).
@@ -211,5 +211,5 @@ pub async fn a_silent_tls_client_is_dropped_after_the_handshake_timeout<R: Rt>()
     assert_eq!(n, 0);
     assert_eq!(server.connections(), 0);
     listener.stop().await;
-    within::<R, _>("shutdown", server.shutdown()).await;
+    within::<R, _>("shutdown", server.shutdown_now()).await;
 }

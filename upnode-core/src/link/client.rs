@@ -777,8 +777,10 @@ impl ClientLink {
             Some(delay) => {
                 self.state = State::Waiting;
                 self.timers.set(Timer::Reconnect, now + delay);
+                // Reconnects are counted from 1 since the backoff last started afresh (the
+                // first connection is not one of them).
                 self.events.push_back(LinkEvent::Reconnecting {
-                    attempt: self.attempt + 1,
+                    attempt: self.backoff.attempt(),
                     delay,
                 });
             }

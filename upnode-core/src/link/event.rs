@@ -39,7 +39,8 @@ pub enum LinkEvent {
     },
     /// The next attempt starts after `delay`.
     Reconnecting {
-        /// The attempt that will be made.
+        /// Which reconnect this is, counted from 1 since the backoff last started afresh
+        /// (the first connection of a client is not a reconnect: its first reconnect is 1).
         attempt: u32,
         /// How long until then.
         delay: Duration,

@@ -488,11 +488,14 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                let want = if self.attempt_reset {
+                // The transport it opens counts the first connection; the reconnect itself
+                // is counted from 1 since the backoff started afresh.
+                let open = if self.attempt_reset {
                     1
                 } else {
                     self.last_attempt + 1
                 };
+                let want = self.backoff_idx + 1;
                 if *attempt != want {
                     self.bad(
                         t,
@@ -501,7 +504,7 @@ impl Checker<'_> {
                 }
                 self.attempt_reset = false;
                 self.backoff_idx += 1;
-                self.pending_reconnect = Some((t + *delay, *attempt));
+                self.pending_reconnect = Some((t + *delay, open));
             }
             LinkEvent::TransactionReady { tx, conn } => {
                 match self.waiting.front() {
