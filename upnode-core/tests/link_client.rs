@@ -1114,7 +1114,10 @@ fn refused_delays(config: ClientConfig, n: usize) -> Vec<Duration> {
         delays.push(delay);
         t += delay;
         c.timeout(t);
-        assert_eq!(c.events(), [open_transport(ConnId(i as u64 + 2), attempt + 1)]);
+        assert_eq!(
+            c.events(),
+            [open_transport(ConnId(i as u64 + 2), attempt + 1)]
+        );
     }
     delays
 }

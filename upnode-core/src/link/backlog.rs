@@ -3,6 +3,7 @@
 //! much for too long, the connection is given up.
 
 use super::calls::Calls;
+use super::timers::{Timer, TimerTable};
 use crate::config::OutputLimits;
 use std::time::{Duration, Instant};
 
@@ -24,13 +25,21 @@ impl Backlog {
         }
     }
 
-    /// Reports `unsent` and holds `calls` back while the output is full. Returns whether it
+    /// Reports `unsent`, holds `calls` back while the output is full and arms
+    /// [`Timer::OutputStall`] for when it would have been full too long. Returns whether it
     /// just stopped being full (the held calls may go now).
-    pub fn report_and_hold(&mut self, now: Instant, unsent: usize, calls: &mut Calls) -> bool {
+    pub fn report_and_hold(
+        &mut self,
+        now: Instant,
+        unsent: usize,
+        calls: &mut Calls,
+        timers: &mut TimerTable,
+    ) -> bool {
         let was_full = self.is_full();
         self.report(now, unsent);
         let full = self.is_full();
         calls.hold(full);
+        timers.set_or_stop(Timer::OutputStall, self.deadline());
         was_full && !full
     }
 

@@ -281,10 +281,9 @@ impl ClientLink {
         if c.id != conn {
             return;
         }
-        let freed = c.backlog.report_and_hold(now, unsent, &mut self.calls);
-        self.timers
-            .set_or_stop(Timer::OutputStall, c.backlog.deadline());
-        if freed {
+        if c.backlog
+            .report_and_hold(now, unsent, &mut self.calls, &mut self.timers)
+        {
             self.refill_calls();
         }
     }

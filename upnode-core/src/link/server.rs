@@ -136,10 +136,10 @@ impl ServerConn {
         if self.phase == Phase::Closed {
             return;
         }
-        let freed = self.backlog.report_and_hold(now, unsent, &mut self.calls);
-        self.timers
-            .set_or_stop(Timer::OutputStall, self.backlog.deadline());
-        if freed {
+        if self
+            .backlog
+            .report_and_hold(now, unsent, &mut self.calls, &mut self.timers)
+        {
             self.refill_calls();
         }
     }
