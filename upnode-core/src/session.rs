@@ -4,8 +4,8 @@ use crate::config::{CullPolicy, SessionConfig};
 use crate::error::{LocalError, RemoteError};
 use crate::hash::HashMap;
 use crate::protocol::{
-    parse_message, unscrub, write_cull, write_message, Function, LineDecoder, LocalFn, Map, Method,
-    RawMessage, RemoteFn, Value,
+    parse_message, unscrub, write_cull, write_message_with, Function, LineDecoder, LocalFn, Map,
+    Method, RawMessage, RemoteFn, Value, WriteScratch,
 };
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -114,6 +114,30 @@ pub struct Session {
     remote: Option<Value>,
     remote_refs: Vec<u64>,
     pending_cull: Vec<u64>,
+    /// Buffers of `send`, kept from one message to the next.
+    scratch: SendScratch,
+}
+
+/// What [`Session::send`] reuses from one message to the next.
+#[derive(Debug, Default)]
+struct SendScratch {
+    write: WriteScratch,
+    /// Ids used in the message being written.
+    used: Vec<u64>,
+    /// Ids handed out for it (taken back if it fails).
+    fresh: Vec<u64>,
+}
+
+impl SendScratch {
+    /// Ids kept between messages at most.
+    const KEEP: usize = 256;
+
+    fn clear(&mut self) {
+        self.used.clear();
+        self.fresh.clear();
+        self.used.shrink_to(Self::KEEP);
+        self.fresh.shrink_to(Self::KEEP);
+    }
 }
 
 impl Session {
@@ -134,6 +158,7 @@ impl Session {
             remote: None,
             remote_refs: Vec::new(),
             pending_cull: Vec::new(),
+            scratch: SendScratch::default(),
         };
         s.set_exports(exports)?;
         Ok(s)
@@ -526,12 +551,13 @@ impl Session {
             out,
             ours,
             theirs,
+            scratch,
             ..
         } = self;
-        let mut used: Vec<u64> = Vec::new();
-        let mut fresh: Vec<u64> = Vec::new();
+        scratch.clear();
+        let SendScratch { write, used, fresh } = scratch;
         let limit = config.max_local_callbacks;
-        let r = write_message(out, method, args, config.escape_non_ascii, |f| {
+        let r = write_message_with(write, out, method, args, config.escape_non_ascii, |f| {
             if let Some(id) = ours.first_id(f) {
                 if !used.contains(&id) {
                     used.push(id);
@@ -554,7 +580,7 @@ impl Session {
         });
         if r.is_err() {
             // Roll back the ids handed out for this message; none was sent.
-            for id in fresh {
+            for &id in fresh.iter() {
                 if let Some((Function::Remote(r), _)) = ours.remove(id) {
                     if let Some(h) = theirs.get_mut(&r.0) {
                         h.refs -= 1;

@@ -446,23 +446,45 @@ pub fn unscrub(msg: &mut RawMessage) -> Vec<u64> {
 }
 
 /// Scrubs functions into callback ids and cycles into links while writing arguments.
-struct Scrubber<'v, F: FnMut(Function) -> Result<u64, LocalError>> {
-    ascii_only: bool,
-    path: Vec<Seg<'v>>,
-    /// The paths of `callbacks` and `links`, already written as JSON arrays, end to end.
+/// Buffers [`write_message_with`] reuses from one message to the next.
+#[derive(Debug, Default)]
+pub(crate) struct WriteScratch {
+    /// The paths of a message's callbacks and links, written as JSON arrays, end to end.
     paths: Vec<u8>,
     /// Each callback id with where its path is in `paths`.
     callbacks: Vec<(u64, Range<usize>)>,
+}
+
+impl WriteScratch {
+    /// What a scratch keeps between messages at most; a message with more callbacks gets
+    /// buffers of its own size, given back after it.
+    const KEEP: usize = 4096;
+
+    fn clear(&mut self) {
+        self.paths.clear();
+        self.callbacks.clear();
+        self.paths.shrink_to(Self::KEEP);
+        self.callbacks.shrink_to(Self::KEEP / 16);
+    }
+}
+
+struct Scrubber<'v, 's, F: FnMut(Function) -> Result<u64, LocalError>> {
+    ascii_only: bool,
+    path: Vec<Seg<'v>>,
+    /// The paths of `callbacks` and `links`, already written as JSON arrays, end to end.
+    paths: &'s mut Vec<u8>,
+    /// Each callback id with where its path is in `paths`.
+    callbacks: &'s mut Vec<(u64, Range<usize>)>,
     links: Vec<(&'v [String], Range<usize>)>,
     assign: F,
     error: Option<LocalError>,
 }
 
-impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> Scrubber<'v, F> {
+impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> Scrubber<'v, '_, F> {
     /// Writes the current path to `paths` as a JSON array of strings; where it is.
     fn write_current_path(&mut self) -> Range<usize> {
         let start = self.paths.len();
-        let out = &mut self.paths;
+        let out = &mut *self.paths;
         out.push(b'[');
         for (i, seg) in self.path.iter().enumerate() {
             if i > 0 {
@@ -482,7 +504,7 @@ impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> Scrubber<'v, F> {
     }
 }
 
-impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> WriteHooks<'v> for Scrubber<'v, F> {
+impl<'v, F: FnMut(Function) -> Result<u64, LocalError>> WriteHooks<'v> for Scrubber<'v, '_, F> {
     fn ascii_only(&self) -> bool {
         self.ascii_only
     }
@@ -543,6 +565,20 @@ pub fn write_message(
     ascii_only: bool,
     assign: impl FnMut(Function) -> Result<u64, LocalError>,
 ) -> Result<(), LocalError> {
+    let mut scratch = WriteScratch::default();
+    write_message_with(&mut scratch, out, method, arguments, ascii_only, assign)
+}
+
+/// [`write_message`], with buffers kept from earlier messages.
+pub(crate) fn write_message_with(
+    scratch: &mut WriteScratch,
+    out: &mut Vec<u8>,
+    method: &Method,
+    arguments: &[Value],
+    ascii_only: bool,
+    assign: impl FnMut(Function) -> Result<u64, LocalError>,
+) -> Result<(), LocalError> {
+    scratch.clear();
     let start = out.len();
     out.extend_from_slice(b"{\"method\":");
     match method {
@@ -553,8 +589,8 @@ pub fn write_message(
     let mut s = Scrubber {
         ascii_only,
         path: Vec::new(),
-        paths: Vec::new(),
-        callbacks: Vec::new(),
+        paths: &mut scratch.paths,
+        callbacks: &mut scratch.callbacks,
         links: Vec::new(),
         assign,
         error: None,
