@@ -27,7 +27,8 @@ pub enum ClientEvent {
     Down(LinkError),
     /// The next connection attempt starts after `delay`.
     Reconnect {
-        /// Attempt number.
+        /// Which reconnect this is, counted from 1 since the backoff last started afresh
+        /// (after a connection that stayed up long enough, the count starts again at 1).
         attempt: u32,
         /// Wait before it.
         delay: Duration,
