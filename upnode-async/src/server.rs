@@ -206,20 +206,21 @@ impl Running {
         RunningGuard(self.clone())
     }
 
-    /// Completes when no handler runs (at once if none does).
-    fn idle(&self) -> impl Future<Output = ()> + Send + 'static {
-        let rx = {
-            let mut waiters = lock(&self.idle);
-            if self.count.load(Ordering::Acquire) == 0 {
-                None
-            } else {
-                let (tx, rx) = oneshot::channel();
-                waiters.push(tx);
-                Some(rx)
-            }
-        };
+    /// Completes when no handler runs (at once if none does). A wake-up from the count
+    /// reaching zero is checked again: a handler that started in between keeps it waiting.
+    fn idle(self: &Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
+        let running = self.clone();
         async move {
-            if let Some(rx) = rx {
+            loop {
+                let rx = {
+                    let mut waiters = lock(&running.idle);
+                    if running.count.load(Ordering::Acquire) == 0 {
+                        return;
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    rx
+                };
                 let _ = rx.await;
             }
         }
@@ -852,5 +853,29 @@ impl Side for ConnShared {
                 let _ = w.send(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn idle_waits_for_every_handler_even_one_started_after_the_count_reached_zero() {
+        let running = Arc::new(Running::default());
+        assert_eq!(running.idle().now_or_never(), Some(()), "nothing runs");
+        let a = running.start();
+        let b = running.start();
+        let mut idle = Box::pin(running.idle());
+        assert_eq!(idle.as_mut().now_or_never(), None);
+        drop(a);
+        assert_eq!(idle.as_mut().now_or_never(), None, "b still runs");
+        drop(b);
+        // The count reached zero and woke the waiter, but a handler starts before it looks.
+        let c = running.start();
+        assert_eq!(idle.as_mut().now_or_never(), None, "c runs");
+        drop(c);
+        assert_eq!(idle.as_mut().now_or_never(), Some(()));
     }
 }
