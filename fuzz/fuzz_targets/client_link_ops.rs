@@ -371,7 +371,7 @@ impl Harness {
                     assert_eq!(p.conn, *conn);
                 }
             }
-            LinkEvent::CallFailed { call, reason } => {
+            LinkEvent::CallFailed { call, reason, .. } => {
                 let p = self
                     .calls
                     .remove(call)

@@ -206,7 +206,7 @@ impl Harness {
                     assert!(p.fns.contains(function), "{id:?} answered by {function:?}");
                 }
             }
-            LinkEvent::CallFailed { call, reason } => {
+            LinkEvent::CallFailed { call, reason, .. } => {
                 let p = self
                     .calls
                     .remove(call)

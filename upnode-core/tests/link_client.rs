@@ -1751,7 +1751,10 @@ fn a_reply_callback_is_forgotten_when_its_call_times_out() {
     let call = call_time_with_reply(&mut c, ms(1), 5, Some(secs(1)));
     c.sent();
     c.timeout(ms(1) + secs(1));
-    assert_eq!(c.events(), [call_failed(call, CallFailure::TimedOut)]);
+    assert_eq!(
+        c.events(),
+        [reply_failed(call, LocalFn(5), CallFailure::TimedOut)]
+    );
     assert_eq!(c.link.counters(), idle);
     c.input(
         C1,
@@ -1903,7 +1906,10 @@ fn a_call_waiting_for_a_slot_times_out_from_when_it_was_made_and_is_never_sent()
     c.sent();
     assert_eq!(c.link.poll_timeout(), Some(c.at(secs(1))));
     c.timeout(secs(1));
-    assert_eq!(c.events(), [call_failed(waiting, CallFailure::TimedOut)]);
+    assert_eq!(
+        c.events(),
+        [reply_failed(waiting, LocalFn(12), CallFailure::TimedOut)]
+    );
     c.input(
         C1,
         secs(2),
@@ -1921,18 +1927,25 @@ fn calls_waiting_for_a_slot_fail_with_link_down_after_those_in_flight() {
         .map(|i| call_time_with_reply(&mut c, ms(1), 10 + i, None))
         .collect();
     c.closed(C1, ms(2));
-    let failed: Vec<CallId> = c
+    let failed: Vec<(CallId, Option<LocalFn>)> = c
         .events()
         .into_iter()
         .filter_map(|e| match e {
             LinkEvent::CallFailed {
                 call,
+                reply,
                 reason: CallFailure::LinkDown,
-            } => Some(call),
+            } => Some((call, reply)),
             _ => None,
         })
         .collect();
-    assert_eq!(failed, ids);
+    // Each failure names the reply callback its call was made with.
+    let expected: Vec<_> = ids
+        .iter()
+        .zip(10..)
+        .map(|(id, f)| (*id, Some(LocalFn(f))))
+        .collect();
+    assert_eq!(failed, expected);
     let n = c.link.counters();
     assert_eq!((n.calls_in_flight, n.calls_waiting), (0, 0));
 }

@@ -1,13 +1,15 @@
 //! Our calls that wait for an answer on one connection: the in-flight table, its limit, the
 //! calls waiting for a slot, and their deadlines.
 
+use super::deadlines::Deadlines;
 use super::error::{CallFailure, SendError};
+use super::event::LinkEvent;
 use super::ids::CallId;
 use crate::config::{CallLimits, WhenFull};
 use crate::hash::HashMap;
 use crate::protocol::{Function, LocalFn, Value};
 use crate::session::{Session, Target};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// The functions of ours whose first call answers a call: most calls carry one.
@@ -33,6 +35,39 @@ struct Tracked {
     /// `fns[0]` is a reply callback, forgotten once the call resolves.
     reply: bool,
     deadline: Option<Instant>,
+}
+
+impl Tracked {
+    /// The reply callback, for a call made with one.
+    fn reply_fn(&self) -> Option<LocalFn> {
+        self.reply.then(|| self.fns.as_slice()[0])
+    }
+}
+
+/// A tracked call that ended without an answer, with its reply callback if it was made with
+/// one: what the link reports as [`LinkEvent::CallFailed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ended {
+    pub call: CallId,
+    pub reply: Option<LocalFn>,
+}
+
+impl Ended {
+    fn of(call: CallId, t: &Tracked) -> Ended {
+        Ended {
+            call,
+            reply: t.reply_fn(),
+        }
+    }
+
+    /// The event that reports it.
+    pub fn failed(self, reason: CallFailure) -> LinkEvent {
+        LinkEvent::CallFailed {
+            call: self.call,
+            reply: self.reply,
+            reason,
+        }
+    }
 }
 
 /// A call to make: to whom, with what, and how long its answer may take.
@@ -65,7 +100,7 @@ pub(crate) struct Calls {
     sent: HashMap<CallId, Tracked>,
     by_fn: HashMap<LocalFn, CallId>,
     queued: BTreeMap<CallId, Queued>,
-    deadlines: BTreeSet<(Instant, CallId)>,
+    deadlines: Deadlines,
 }
 
 impl Calls {
@@ -77,7 +112,7 @@ impl Calls {
             sent: HashMap::default(),
             by_fn: HashMap::default(),
             queued: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: Deadlines::default(),
         }
     }
 
@@ -155,7 +190,7 @@ impl Calls {
             }
             let id = self.next_id();
             if let Some(d) = tracked.deadline {
-                self.deadlines.insert((d, id));
+                self.deadlines.push(d, id);
             }
             self.queued.insert(
                 id,
@@ -179,12 +214,18 @@ impl Calls {
         id
     }
 
+    /// Records a call just sent, with its deadline.
     fn track(&mut self, id: CallId, t: Tracked) {
+        if let Some(d) = t.deadline {
+            self.deadlines.push(d, id);
+        }
+        self.mark_sent(id, t);
+    }
+
+    /// Moves a call into the in-flight table (its deadline entry, if any, is already in).
+    fn mark_sent(&mut self, id: CallId, t: Tracked) {
         for f in t.fns.as_slice() {
             self.by_fn.insert(*f, id);
-        }
-        if let Some(d) = t.deadline {
-            self.deadlines.insert((d, id));
         }
         self.sent.insert(id, t);
     }
@@ -192,19 +233,19 @@ impl Calls {
     /// Sends waiting calls while slots are free. A call the session refuses now (a handle
     /// in its arguments was released meanwhile, a limit) fails with
     /// [`CallFailure::Refused`]; the failures are returned in call order.
-    pub fn refill(&mut self, session: &mut Session) -> Vec<(CallId, CallFailure)> {
+    pub fn refill(&mut self, session: &mut Session) -> Vec<(Ended, CallFailure)> {
         let mut failed = Vec::new();
         while !self.held && self.sent.len() < self.limit.max_in_flight.max(1) {
             let Some((id, q)) = self.queued.pop_first() else {
                 break;
             };
-            if let Some(d) = q.tracked.deadline {
-                self.deadlines.remove(&(d, id));
-            }
             match session.call(q.target, q.args) {
-                Ok(()) => self.track(id, q.tracked),
-                Err(e) => failed.push((id, CallFailure::Refused(e))),
+                Ok(()) => self.mark_sent(id, q.tracked),
+                Err(e) => failed.push((Ended::of(id, &q.tracked), CallFailure::Refused(e))),
             }
+        }
+        if !failed.is_empty() {
+            self.settle();
         }
         failed
     }
@@ -224,7 +265,7 @@ impl Calls {
 
     /// The peer freed `f` without calling it: the call it belongs to fails once none of its
     /// callbacks is left.
-    pub fn released(&mut self, f: LocalFn) -> Option<CallId> {
+    pub fn released(&mut self, f: LocalFn) -> Option<Ended> {
         let id = self.by_fn.remove(&f)?;
         let left = match self.sent.get(&id) {
             Some(t) => t
@@ -237,12 +278,11 @@ impl Calls {
         if left {
             return None;
         }
-        self.remove(None, id);
-        Some(id)
+        self.remove(None, id).map(|t| Ended::of(id, &t))
     }
 
     /// Forgets call `id`; a sent call's reply callback is forgotten by `session` too.
-    fn remove(&mut self, session: Option<&mut Session>, id: CallId) {
+    fn remove(&mut self, session: Option<&mut Session>, id: CallId) -> Option<Tracked> {
         let t = match self.sent.remove(&id) {
             Some(t) => {
                 for f in t.fns.as_slice() {
@@ -257,47 +297,54 @@ impl Calls {
                 }
                 t
             }
-            None => match self.queued.remove(&id) {
-                Some(q) => q.tracked,
-                None => return,
-            },
+            None => self.queued.remove(&id)?.tracked,
         };
-        if let Some(d) = t.deadline {
-            self.deadlines.remove(&(d, id));
+        if t.deadline.is_some() {
+            self.settle();
         }
+        Some(t)
+    }
+
+    /// Keeps the deadline table's top live and its stale entries bounded.
+    fn settle(&mut self) {
+        let (sent, queued) = (&self.sent, &self.queued);
+        self.deadlines.settle(sent.len() + queued.len(), |c| {
+            sent.contains_key(&c) || queued.contains_key(&c)
+        });
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first().map(|(d, _)| *d)
+        self.deadlines.next()
     }
 
     /// Calls (sent or waiting) whose deadline is at or before `now`, in deadline order.
     /// `session` forgets their reply callbacks, so a late answer is reported as a call of an
     /// unknown callback.
-    pub fn expire(&mut self, mut session: Option<&mut Session>, now: Instant) -> Vec<CallId> {
+    pub fn expire(&mut self, mut session: Option<&mut Session>, now: Instant) -> Vec<Ended> {
         let mut out = Vec::new();
-        while let Some(&(d, id)) = self.deadlines.first() {
-            if d > now {
-                break;
+        while let Some(id) = self.deadlines.pop_due(now) {
+            if let Some(t) = self.remove(session.as_deref_mut(), id) {
+                out.push(Ended::of(id, &t));
             }
-            self.remove(session.as_deref_mut(), id);
-            out.push(id);
         }
+        self.settle();
         out
     }
 
     /// Every call, sent or waiting, in the order they were made; the tables are left empty
     /// (the connection is gone, and its wire ids with it).
-    pub fn drain(&mut self) -> Vec<CallId> {
-        let mut ids: Vec<CallId> = self.sent.keys().copied().collect();
-        ids.sort_unstable();
-        ids.extend(self.queued.keys().copied());
-        self.sent.clear();
+    pub fn drain(&mut self) -> Vec<Ended> {
+        let mut ended: Vec<Ended> = self.sent.drain().map(|(id, t)| Ended::of(id, &t)).collect();
+        ended.sort_unstable_by_key(|e| e.call);
+        ended.extend(
+            std::mem::take(&mut self.queued)
+                .into_iter()
+                .map(|(id, q)| Ended::of(id, &q.tracked)),
+        );
         self.by_fn.clear();
-        self.queued.clear();
         self.deadlines.clear();
         self.held = false;
-        ids
+        ended
     }
 
     /// Calls sent and waiting for an answer.

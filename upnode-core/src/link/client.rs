@@ -413,9 +413,8 @@ impl ClientLink {
             return;
         };
         let failed = self.calls.refill(&mut c.session);
-        for (call, reason) in failed {
-            self.events
-                .push_back(LinkEvent::CallFailed { call, reason });
+        for (ended, reason) in failed {
+            self.events.push_back(ended.failed(reason));
         }
     }
 
@@ -516,11 +515,8 @@ impl ClientLink {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.expire_transactions(now);
         let session = self.state.conn_mut().map(|c| &mut c.session);
-        for call in self.calls.expire(session, now) {
-            self.events.push_back(LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::TimedOut,
-            });
+        for ended in self.calls.expire(session, now) {
+            self.events.push_back(ended.failed(CallFailure::TimedOut));
         }
         self.refill_calls();
         let Some(timer) = self.timers.first_expired(now) else {
@@ -749,11 +745,8 @@ impl ClientLink {
         self.heartbeat.stop(&mut self.timers);
         self.timers.stop_all();
         self.up_value = None;
-        for call in self.calls.drain() {
-            self.events.push_back(LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::LinkDown,
-            });
+        for ended in self.calls.drain() {
+            self.events.push_back(ended.failed(CallFailure::LinkDown));
         }
         for tx in std::mem::take(&mut self.running) {
             // At-least-once: run it again on the next connection. Should the queue be full,
@@ -797,11 +790,8 @@ impl ClientLink {
         self.timers.stop_all();
         // Calls resolve before `Down`, as when a connection fails: nothing is pending once
         // the driver sees the link down.
-        for call in self.calls.drain() {
-            self.events.push_back(LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::Closed,
-            });
+        for ended in self.calls.drain() {
+            self.events.push_back(ended.failed(CallFailure::Closed));
         }
         let was_up = matches!(state, State::Up { .. });
         if let Some(mut conn) = state.into_conn() {

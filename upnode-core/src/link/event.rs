@@ -78,6 +78,10 @@ pub enum LinkEvent {
     CallFailed {
         /// Which.
         call: CallId,
+        /// The reply callback the call was made with
+        /// ([`ClientLink::call_with_reply`](super::ClientLink::call_with_reply)), if any: the
+        /// driver can find the waiting caller by it without keeping a table of its own.
+        reply: Option<LocalFn>,
         /// Why.
         reason: CallFailure,
     },

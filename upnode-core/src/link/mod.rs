@@ -16,6 +16,7 @@ mod backlog;
 pub mod backoff;
 mod calls;
 mod client;
+mod deadlines;
 mod error;
 mod event;
 mod heartbeat;

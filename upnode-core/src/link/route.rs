@@ -69,11 +69,8 @@ impl Route<'_> {
                 });
             }
             SessionEvent::Released { function } => {
-                if let Some(call) = self.calls.released(function) {
-                    self.events.push_back(LinkEvent::CallFailed {
-                        call,
-                        reason: CallFailure::Dropped,
-                    });
+                if let Some(ended) = self.calls.released(function) {
+                    self.events.push_back(ended.failed(CallFailure::Dropped));
                 }
                 if function.0 < RESERVED_FN_BASE {
                     self.events.push_back(LinkEvent::Released {

@@ -185,9 +185,8 @@ impl ServerConn {
 
     /// Sends the calls that waited for a slot, now that answers or timeouts freed some.
     fn refill_calls(&mut self) {
-        for (call, reason) in self.calls.refill(&mut self.session) {
-            self.events
-                .push_back(LinkEvent::CallFailed { call, reason });
+        for (ended, reason) in self.calls.refill(&mut self.session) {
+            self.events.push_back(ended.failed(reason));
         }
     }
 
@@ -232,11 +231,8 @@ impl ServerConn {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for call in self.calls.expire(Some(&mut self.session), now) {
-            self.events.push_back(LinkEvent::CallFailed {
-                call,
-                reason: CallFailure::TimedOut,
-            });
+        for ended in self.calls.expire(Some(&mut self.session), now) {
+            self.events.push_back(ended.failed(CallFailure::TimedOut));
         }
         if self.phase == Phase::Closed {
             return;
@@ -340,11 +336,8 @@ impl ServerConn {
         self.session.close();
         self.heartbeat.stop(&mut self.timers);
         self.timers.stop_all();
-        for call in self.calls.drain() {
-            self.events.push_back(LinkEvent::CallFailed {
-                call,
-                reason: failure.clone(),
-            });
+        for ended in self.calls.drain() {
+            self.events.push_back(ended.failed(failure.clone()));
         }
         if close_transport {
             self.events

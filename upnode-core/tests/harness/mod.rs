@@ -365,6 +365,20 @@ pub fn called(
     }
 }
 
+/// A call made without a reply callback failed.
 pub fn call_failed(call: CallId, reason: CallFailure) -> LinkEvent {
-    LinkEvent::CallFailed { call, reason }
+    LinkEvent::CallFailed {
+        call,
+        reply: None,
+        reason,
+    }
+}
+
+/// A call made with reply callback `reply` failed.
+pub fn reply_failed(call: CallId, reply: LocalFn, reason: CallFailure) -> LinkEvent {
+    LinkEvent::CallFailed {
+        call,
+        reply: Some(reply),
+        reason,
+    }
 }

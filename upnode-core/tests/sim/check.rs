@@ -619,7 +619,7 @@ impl Checker<'_> {
                 }
                 None => self.bad(t, format!("answer to unknown {id:?}")),
             },
-            LinkEvent::CallFailed { call, reason } => {
+            LinkEvent::CallFailed { call, reason, .. } => {
                 let Some(c) = self.calls.get_mut(call) else {
                     self.bad(t, format!("failure of unknown {call:?}"));
                     return;

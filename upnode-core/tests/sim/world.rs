@@ -329,6 +329,9 @@ pub struct World {
     /// Ids of transactions made, by number.
     pub tx_ids: Vec<TxId>,
     calls: HashMap<CallId, CallFor>,
+    /// The reply callback of each call made with one and not resolved yet: a failure must
+    /// name it.
+    reply_of: HashMap<CallId, LocalFn>,
     next_fn: u64,
     /// The client's view of the server interface at each `Remote`, for scenarios.
     pub remotes_seen: Vec<(ConnId, Value)>,
@@ -369,6 +372,7 @@ impl World {
             tx_plans: Vec::new(),
             tx_ids: Vec::new(),
             calls: HashMap::new(),
+            reply_of: HashMap::new(),
             next_fn: 1000,
             remotes_seen: Vec::new(),
             server_remotes_seen: Vec::new(),
@@ -692,9 +696,13 @@ impl World {
                 let r = if tx.number() % 2 == 0 {
                     let mut args = args;
                     args.pop();
-                    self.client
-                        .call_with_reply(conn, now, target, args, f, p.call_timeout)
-                        .map(Some)
+                    let r = self
+                        .client
+                        .call_with_reply(conn, now, target, args, f, p.call_timeout);
+                    if let Ok(id) = r {
+                        self.reply_of.insert(id, f);
+                    }
+                    r.map(Some)
                 } else {
                     self.client.call(conn, now, target, args, p.call_timeout)
                 };
@@ -708,6 +716,7 @@ impl World {
             } => {
                 let mut keep = None;
                 if let Some(id) = answers {
+                    self.reply_of.remove(&id);
                     match self.calls.get(&id).copied() {
                         Some(CallFor::Auth(c)) => {
                             if c != conn {
@@ -750,7 +759,11 @@ impl World {
                     }
                 }
             }
-            LinkEvent::CallFailed { call, reason } => match self.calls.get(&call).copied() {
+            LinkEvent::CallFailed {
+                call,
+                reason,
+                reply,
+            } => match self.check_reply(call, reply) {
                 Some(CallFor::Tx(tx)) => {
                     let finish = tx.retries()
                         && reason == CallFailure::TimedOut
@@ -803,6 +816,18 @@ impl World {
     fn fresh_fn(&mut self) -> LocalFn {
         self.next_fn += 1;
         LocalFn(self.next_fn)
+    }
+
+    /// The reply callback a failure names must be the one its call was made with; the
+    /// call's purpose, for what follows.
+    fn check_reply(&mut self, call: CallId, reply: Option<LocalFn>) -> Option<CallFor> {
+        let made_with = self.reply_of.remove(&call);
+        if reply != made_with {
+            self.violation(format!(
+                "{call:?} failed naming reply {reply:?}, made with {made_with:?}"
+            ));
+        }
+        self.calls.get(&call).copied()
     }
 
     fn record_call(

@@ -170,10 +170,11 @@ impl Value {
             match v {
                 Value::Function(func) => f(*func),
                 Value::Array(items) => stack.extend(items.iter().rev()),
-                Value::Object(m) => {
+                Value::Object(m) if m.has_index_key() => {
                     let order = m.wire_order();
                     stack.extend(order.iter().rev().map(|&i| &m.entries[i].1));
                 }
+                Value::Object(m) => stack.extend(m.entries.iter().rev().map(|(_, v)| v)),
                 _ => {}
             }
         }
@@ -416,11 +417,8 @@ impl Map {
 
     /// Indices of entries in wire order.
     pub(crate) fn wire_order(&self) -> Vec<usize> {
-        let has_index_key = self.entries.iter().any(|(k, _)| {
-            k.as_bytes().first().is_some_and(u8::is_ascii_digit) && array_index(k).is_some()
-        });
         let mut order: Vec<usize> = (0..self.entries.len()).collect();
-        if has_index_key {
+        if self.has_index_key() {
             // Stable: non-index keys keep insertion order after all index keys.
             order.sort_by_key(|&i| match array_index(&self.entries[i].0) {
                 Some(n) => (0u8, n),
@@ -430,7 +428,14 @@ impl Map {
         order
     }
 
-    /// Whether any key is integer-like (needs reordering on the wire).
+    /// Whether any key is integer-like (the wire order then differs from insertion order).
+    pub(crate) fn has_index_key(&self) -> bool {
+        self.entries.iter().any(|(k, _)| {
+            k.as_bytes().first().is_some_and(u8::is_ascii_digit) && array_index(k).is_some()
+        })
+    }
+
+    /// The entries in insertion order.
     pub(crate) fn entries(&self) -> &[(String, Value)] {
         &self.entries
     }
