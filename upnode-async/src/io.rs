@@ -1,8 +1,9 @@
 //! Moving bytes between a transport and a state machine, without blocking either direction.
 
 use crate::runtime::{BoxStream, Runtime};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes};
 use futures::io::{AsyncRead, AsyncWrite};
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,7 +14,11 @@ const READ_CHUNK: usize = 16 * 1024;
 /// An open transport with its pending output.
 pub(crate) struct Io {
     stream: BoxStream,
-    out: BytesMut,
+    /// Output not yet taken by the transport: the state machine's buffers themselves, in
+    /// order (never copied: a burst of calls is held once).
+    out: VecDeque<Bytes>,
+    /// Bytes in `out`.
+    unsent: usize,
     need_flush: bool,
     buf: Vec<u8>,
     read_closed: bool,
@@ -37,7 +42,8 @@ impl Io {
     pub fn new(stream: BoxStream) -> Io {
         Io {
             stream,
-            out: BytesMut::new(),
+            out: VecDeque::new(),
+            unsent: 0,
             need_flush: false,
             buf: vec![0; READ_CHUNK],
             read_closed: false,
@@ -47,7 +53,7 @@ impl Io {
 
     /// Bytes queued and not yet taken by the transport.
     pub fn unsent(&self) -> usize {
-        self.out.len()
+        self.unsent
     }
 
     /// Stops (or resumes) reading: back-pressure on a peer that does not read our output.
@@ -56,8 +62,11 @@ impl Io {
     }
 
     /// Queues bytes to write.
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
+    pub fn send(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.unsent += bytes.len();
+            self.out.push_back(bytes);
+        }
     }
 
     /// The bytes of the last [`IoEvent::Data`].
@@ -67,14 +76,18 @@ impl Io {
 
     /// Writes what it can, then reads. Pending when there is nothing to report.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
-        let before = self.out.len();
-        while !self.out.is_empty() {
-            match Pin::new(&mut self.stream).poll_write(cx, &self.out) {
+        let before = self.unsent;
+        while let Some(chunk) = self.out.front_mut() {
+            match Pin::new(&mut self.stream).poll_write(cx, chunk) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(IoEvent::Error(io::ErrorKind::WriteZero.into()))
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.out.advance(n);
+                    chunk.advance(n);
+                    if chunk.is_empty() {
+                        self.out.pop_front();
+                    }
+                    self.unsent -= n;
                     self.need_flush = true;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Error(e)),
@@ -89,7 +102,7 @@ impl Io {
             }
         }
         if self.paused {
-            return if self.out.len() < before {
+            return if self.unsent < before {
                 Poll::Ready(IoEvent::Sent)
             } else {
                 Poll::Pending
@@ -117,8 +130,10 @@ impl Io {
         let out = std::mem::take(&mut self.out);
         let mut stream = self.stream;
         let flush = async move {
-            if !out.is_empty() {
-                let _ = stream.write_all(&out).await;
+            for chunk in out {
+                if stream.write_all(&chunk).await.is_err() {
+                    break;
+                }
             }
             let _ = stream.close().await;
         };
