@@ -1,8 +1,10 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
-use crate::driver::{after_call, drive, Core, Counters, Input, Machine, Side, Subscribers};
+use crate::driver::{drive, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::{CallError, ConnectError, GiveUp, HandlerError, UpError};
-use crate::peer::{Handler, Handlers, Interface, PeerOps, Remote};
+use crate::handlers::Handlers;
+use crate::interface::Interface;
+use crate::peer::{Attach, Handler, PeerOps, Remote};
 use crate::runtime::{Connector, Runtime};
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
@@ -383,21 +385,23 @@ impl PeerOps for Shared {
         conn: ConnId,
         target: Target,
         args: Vec<Value>,
-        timeout: Option<Duration>,
-        reply: Option<LocalFn>,
+        attach: Attach,
     ) -> Result<(), CallError> {
         let now = self.now();
+        let timeout = attach.timeout();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let sent = match reply {
-            Some(f) => inner
-                .link
-                .call_with_reply(conn, now, target, args, f, timeout)
-                .map(Some),
-            None => inner.link.call(conn, now, target, args, timeout),
-        };
-        let r = after_call(&mut inner.handlers, sent, reply, timeout);
+        let link = &mut inner.link;
+        let (r, unused) = inner
+            .handlers
+            .call(conn, args, attach, |args, reply| match reply {
+                Some(f) => link
+                    .call_with_reply(conn, now, target, args, f, timeout)
+                    .map(Some),
+                None => link.call(conn, now, target, args, timeout),
+            });
         drop(guard);
+        drop(unused);
         self.wake();
         r
     }
@@ -421,11 +425,6 @@ impl PeerOps for Shared {
             return dead;
         }
         inner.handlers.insert(handler, Some(conn))
-    }
-
-    fn unregister(&self, f: LocalFn) {
-        let gone = self.lock().handlers.remove(f);
-        drop(gone);
     }
 
     fn call_timeout(&self) -> Option<Duration> {

@@ -4,9 +4,9 @@
 //! the handlers, moves bytes, and leaves to its [`Side`] only the events that are the
 //! client's or the server's own.
 
-use crate::error::CallError;
+use crate::handlers::{run_dispatch, Dispatch, Handlers};
 use crate::io::{Io, IoEvent};
-use crate::peer::{run_dispatch, Args, Dispatch, Handlers, PeerOps};
+use crate::peer::{Args, Call, PeerOps};
 use crate::runtime::{BoxStream, Connector, Runtime};
 use bytes::Bytes;
 use futures::channel::mpsc;
@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use upnode_core::link::{CallId, ConnId, LinkCounters, LinkEvent};
-use upnode_core::{LocalFn, RemoteFn};
+use upnode_core::link::{ConnId, LinkCounters, LinkEvent};
+use upnode_core::RemoteFn;
 
 /// Locks a mutex, carrying on if a thread panicked while holding it (the state machines
 /// stay consistent between calls, and a panicking user callback never runs under a lock).
@@ -179,25 +179,6 @@ pub struct Counters {
     /// Our functions registered with a handler: exported methods, answer slots of calls in
     /// flight, streams and callbacks (on an idle connection, the exported methods only).
     pub functions: usize,
-}
-
-/// After a call was handed to the link: arms the reply slot of a tracked call.
-pub(crate) fn after_call(
-    handlers: &mut Handlers,
-    result: Result<Option<CallId>, upnode_core::link::SendError>,
-    reply: Option<LocalFn>,
-    timeout: Option<Duration>,
-) -> Result<(), CallError> {
-    match result {
-        Ok(Some(id)) => {
-            if let Some(f) = reply {
-                handlers.arm_reply(id, f, timeout);
-            }
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(e) => Err(CallError::from_link(e)),
-    }
 }
 
 /// What the driver feeds a state machine.
@@ -364,15 +345,16 @@ pub(crate) async fn drive<S: Side>(
                         conn,
                         function,
                         args,
-                        answers,
+                        ..
                     } => {
                         let args = Args::new(args, conn, weak.clone());
-                        if let Some(d) = handlers.on_call(function, answers, args, &peer) {
+                        let make_call = |args| Call::new(args, weak.clone());
+                        if let Some(d) = handlers.on_call(function, args, make_call) {
                             steps.push(Step::Dispatch(d));
                         }
                     }
-                    LinkEvent::CallFailed { call, reason } => {
-                        handlers.on_call_failed(call, reason);
+                    LinkEvent::CallFailed { reply, reason, .. } => {
+                        handlers.on_call_failed(reply, reason);
                     }
                     LinkEvent::Released { function, .. } => handlers.on_released(function),
                     ev => {
@@ -385,7 +367,7 @@ pub(crate) async fn drive<S: Side>(
             if let Some((machine, _)) = S::split(inner) {
                 while let Some((conn, bytes)) = machine.poll_transmit() {
                     match io.as_mut() {
-                        Some((c, io)) if *c == conn => io.send(&bytes),
+                        Some((c, io)) if *c == conn => io.send(bytes),
                         _ => {}
                     }
                 }
@@ -417,7 +399,7 @@ pub(crate) async fn drive<S: Side>(
         }
         for step in steps {
             match step {
-                Step::Dispatch(d) => run_dispatch(d, &|f| rt.spawn(f), on_error.clone()),
+                Step::Dispatch(d) => run_dispatch(d, &*peer, &|f| rt.spawn(f), on_error.clone()),
                 Step::Side(t) => side.act(t),
             }
         }

@@ -16,10 +16,13 @@ pub mod async_io;
 mod client;
 mod driver;
 mod error;
+mod handlers;
+mod interface;
 mod io;
 mod listener;
 pub mod net;
 mod peer;
+mod running;
 mod runtime;
 mod server;
 mod tls;
@@ -30,8 +33,9 @@ pub use error::{
     BadAddress, CallError, ConnectError, GiveUp, HandlerError, ListenError, RpcError, UpError,
 };
 pub use futures_rustls::rustls;
+pub use interface::Interface;
 pub use listener::{Bound, Listener};
-pub use peer::{Args, Call, Interface, Remote};
+pub use peer::{Args, Call, Remote};
 pub use runtime::{boxed, AsyncDuplex, BoxStream, Connector, Runtime};
 pub use server::{ConnHandle, Server, ServerBuilder, ServerEvent};
 pub use upnode_core;

@@ -2,242 +2,82 @@
 //! arguments, calls, and exported interfaces.
 
 use crate::error::{CallError, HandlerError, RpcError};
+use crate::running::RunningGuard;
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
-use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
-use std::task::Context;
 use std::time::Duration;
-use tracing::Instrument;
-use upnode_core::link::{CallFailure, CallId, ConnId};
-use upnode_core::{
-    from_args, from_value, to_args, to_value, Function, LocalFn, RemoteFn, Target, Value,
-};
+use upnode_core::link::ConnId;
+use upnode_core::{from_args, from_value, to_args, Function, LocalFn, RemoteFn, Target, Value};
 
 /// What a connection (client or server side) offers the handles living outside it.
 pub(crate) trait PeerOps: Send + Sync {
-    /// Makes a call on `conn`. With `reply`, that function is appended as the answer
-    /// callback (the link forgets it once the call resolves) and its reply slot is armed
-    /// with the call's id.
+    /// Makes a call on `conn` carrying `attach` (see [`Attach`]), registering the attached
+    /// function and handing the call to the link under one lock.
     fn call(
         &self,
         conn: ConnId,
         target: Target,
         args: Vec<Value>,
-        timeout: Option<Duration>,
-        reply: Option<LocalFn>,
+        attach: Attach,
     ) -> Result<(), CallError>;
     /// Gives back references on the peer's callbacks.
     fn release(&self, conn: ConnId, fns: &[RemoteFn]);
     /// Registers one of our functions for `conn`.
     fn register(&self, conn: ConnId, handler: Handler) -> LocalFn;
-    /// Forgets a function registered for a call that could not be made.
-    fn unregister(&self, f: LocalFn);
     /// Default time limit of calls.
     fn call_timeout(&self) -> Option<Duration>;
     /// Counts a method handler as running until the returned guard is dropped (a server's
     /// graceful shutdown waits for them).
-    fn track_handler(&self) -> Option<Box<dyn Send>> {
+    fn track_handler(&self) -> Option<RunningGuard> {
         None
     }
 }
 
-/// One of our functions.
+/// Where the answer to a call goes.
+pub(crate) type ReplyTx = oneshot::Sender<Result<Args, CallError>>;
+
+/// One of our functions that lives until the peer frees it or its connection ends.
 pub(crate) enum Handler {
-    /// Answers one call; later calls go nowhere.
-    Reply(oneshot::Sender<Result<Args, CallError>>),
     /// Every call is forwarded; the stream ends when the connection does.
     Stream(mpsc::UnboundedSender<Args>),
     /// A closure, run on each call.
     Callback(Arc<dyn Fn(Args) + Send + Sync>),
-    /// An exported method (with its name; `None` for functions made by `Call::method`): run
-    /// as a task.
-    Method(MethodFn, Option<Arc<str>>),
+    /// A method run as a task (exported, or made by `Call::method`).
+    Method(Arc<Method>),
+}
+
+/// A method handler, with its exported name (`None` for functions made by `Call::method`).
+pub(crate) struct Method {
+    pub run: MethodFn,
+    pub name: Option<Arc<str>>,
 }
 
 pub(crate) type MethodFn =
     Arc<dyn Fn(Call) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
 
-/// What to do after a handler lookup, outside the connection's lock.
-pub(crate) enum Dispatch {
-    Callback(Arc<dyn Fn(Args) + Send + Sync>, Args),
-    Method(MethodFn, Call, Option<Arc<str>>),
+/// What a call carries that was made for it.
+pub(crate) enum Attach {
+    /// Nothing: the arguments are complete.
+    Nothing,
+    /// A reply slot: the link appends its function as the answer callback, answers the call
+    /// by it alone and forgets it once the call resolves; `Option<Duration>` is the call's
+    /// time limit, for its error.
+    Reply(ReplyTx, Option<Duration>),
+    /// A function appended as the last argument, living as long as the connection.
+    Last(Handler),
 }
 
-/// Our functions on one client or server: keys, handlers, and the connection each belongs
-/// to (exports belong to none and live as long as their owner).
-#[derive(Default)]
-pub(crate) struct Handlers {
-    next: u64,
-    map: HashMap<LocalFn, (Handler, Option<ConnId>)>,
-    /// Reply slots of calls in flight, with each call's time limit (for its error).
-    replies: HashMap<CallId, (LocalFn, Option<Duration>)>,
-}
-
-impl Handlers {
-    pub fn insert(&mut self, handler: Handler, conn: Option<ConnId>) -> LocalFn {
-        let k = self.unused_key();
-        self.map.insert(k, (handler, conn));
-        k
-    }
-
-    /// A fresh key that names no function.
-    pub fn unused_key(&mut self) -> LocalFn {
-        let k = LocalFn(self.next);
-        self.next += 1;
-        k
-    }
-
-    pub fn arm_reply(&mut self, call: CallId, f: LocalFn, timeout: Option<Duration>) {
-        self.replies.insert(call, (f, timeout));
-    }
-
-    /// The peer called `f`: what to run (the reply slot is fulfilled here).
-    pub fn on_call(
-        &mut self,
-        f: LocalFn,
-        answers: Option<CallId>,
-        args: Args,
-        peer: &Arc<dyn PeerOps>,
-    ) -> Option<Dispatch> {
-        if let Some(c) = answers {
-            self.replies.remove(&c);
-        }
-        match self.map.get(&f) {
-            Some((Handler::Reply(_), _)) => {
-                if let Some((Handler::Reply(tx), _)) = self.map.remove(&f) {
-                    let _ = tx.send(Ok(args));
-                }
-                None
-            }
-            Some((Handler::Stream(tx), _)) => {
-                if tx.unbounded_send(args).is_err() {
-                    // Nobody reads the stream any more: forget the handler.
-                    self.map.remove(&f);
-                }
-                None
-            }
-            Some((Handler::Callback(cb), _)) => Some(Dispatch::Callback(cb.clone(), args)),
-            Some((Handler::Method(m, name), _)) => Some(Dispatch::Method(
-                m.clone(),
-                Call {
-                    args,
-                    peer: Arc::downgrade(peer),
-                },
-                name.clone(),
-            )),
-            None => None,
-        }
-    }
-
-    /// A tracked call failed: its reply slot learns why.
-    pub fn on_call_failed(&mut self, call: CallId, reason: CallFailure) {
-        let Some((f, timeout)) = self.replies.remove(&call) else {
-            return;
-        };
-        let err = match reason {
-            CallFailure::TimedOut => CallError::TimedOut(timeout.unwrap_or_default()),
-            CallFailure::Closed => CallError::Closed,
-            CallFailure::Dropped => CallError::Dropped,
-            CallFailure::Refused(e) => CallError::Local(e),
-            CallFailure::LinkDown => CallError::LinkDown,
-            // A failure this version does not know keeps its cause.
-            other => CallError::Failed(other),
-        };
-        match self.map.remove(&f) {
-            Some((Handler::Reply(tx), _)) => {
-                let _ = tx.send(Err(err));
-            }
-            Some(other) => {
-                self.map.insert(f, other);
-            }
-            None => {}
-        }
-    }
-
-    /// The peer freed `f`: a per-connection function goes away.
-    pub fn on_released(&mut self, f: LocalFn) {
-        if matches!(self.map.get(&f), Some((_, Some(_)))) {
-            self.map.remove(&f);
-        }
-    }
-
-    /// The connection ended: its functions go away (reply slots learn `LinkDown` through
-    /// `CallFailed` first; anything left is dropped, which ends streams).
-    pub fn on_conn_gone(&mut self, conn: ConnId) {
-        self.map.retain(|_, (_, c)| *c != Some(conn));
-    }
-
-    /// Takes a function out (to drop outside the lock).
-    pub fn remove(&mut self, f: LocalFn) -> Option<Handler> {
-        self.map.remove(&f).map(|(h, _)| h)
-    }
-
-    /// Functions registered (exports, reply slots, streams, callbacks).
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Everything goes (close).
-    pub fn clear(&mut self) {
-        self.map.clear();
-        self.replies.clear();
-    }
-}
-
-/// Runs a handler outside any lock, catching panics so they cannot take a connection down.
-///
-/// A method handler is started here, on the connection's task: its future is polled once
-/// at once, so the part before its first `.await` runs in the order the calls arrived (as
-/// Node runs them), whatever the runtime's flavour. Only a handler that is still pending
-/// after that becomes a task of its own; one that finished costs no task.
-pub(crate) fn run_dispatch(
-    d: Dispatch,
-    spawn: &dyn Fn(BoxFuture<'static, ()>),
-    on_error: Arc<dyn Fn(String) + Send + Sync>,
-) {
-    match d {
-        Dispatch::Callback(cb, args) => {
-            if std::panic::catch_unwind(AssertUnwindSafe(|| cb(args))).is_err() {
-                on_error("a callback panicked".into());
-            }
-        }
-        Dispatch::Method(m, call, name) => {
-            // A span per call, inside the connection's span: the method's name (or a
-            // function passed in an answer) and the link's connection number.
-            let span = tracing::debug_span!(
-                "upnode.call",
-                method = name.as_deref().unwrap_or("(function)"),
-                link_conn = call.args.conn().0,
-            );
-            let _entered = span.enter();
-            let running = call.peer.upgrade().and_then(|p| p.track_handler());
-            let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(|| m(call))) else {
-                on_error("a method handler panicked".into());
-                return;
-            };
-            let fut = fut.instrument(span.clone());
-            let mut task: BoxFuture<'static, ()> = Box::pin(async move {
-                let _running = running;
-                match AssertUnwindSafe(fut).catch_unwind().await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => on_error(format!("a method handler failed: {e}")),
-                    Err(_) => on_error("a method handler panicked".into()),
-                }
-            });
-            // The first poll uses a waker that does nothing: a pending handler is spawned
-            // right after, and a spawned task is always polled once more, which registers
-            // its own waker with whatever it waits on.
-            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-            if task.as_mut().poll(&mut cx).is_pending() {
-                spawn(task);
-            }
+impl Attach {
+    /// The call's time limit: only a call with a reply slot has one.
+    pub fn timeout(&self) -> Option<Duration> {
+        match self {
+            Attach::Reply(_, t) => *t,
+            _ => None,
         }
     }
 }
@@ -502,35 +342,23 @@ impl Remote {
         args: &A,
     ) -> Result<oneshot::Receiver<Result<Args, CallError>>, CallError> {
         let (tx, rx) = oneshot::channel();
-        self.send_with_callback(method, args, Handler::Reply(tx))?;
+        let peer = self.peer()?;
+        let timeout = self.timeout.unwrap_or_else(|| peer.call_timeout());
+        self.send_with(&*peer, method, args, Attach::Reply(tx, timeout))?;
         Ok(rx)
     }
 
-    /// Calls `method` with `args` plus one more argument: a function of ours run by
-    /// `handler`. A reply handler is armed with the call, so the call's failure reaches it.
-    fn send_with_callback<A: Serialize + ?Sized>(
+    /// Calls `method` with `args` and what `attach` adds (one lock for the whole call).
+    fn send_with<A: Serialize + ?Sized>(
         &self,
+        peer: &dyn PeerOps,
         method: &str,
         args: &A,
-        handler: Handler,
+        attach: Attach,
     ) -> Result<(), CallError> {
         let target = self.target(method)?;
-        let mut values = to_args(args)?;
-        let peer = self.peer()?;
-        let reply = matches!(handler, Handler::Reply(_));
-        let f = peer.register(self.conn, handler);
-        let sent = if reply {
-            // The link appends it, answers the call by it alone and forgets it after.
-            let timeout = self.timeout.unwrap_or_else(|| peer.call_timeout());
-            peer.call(self.conn, target, values, timeout, Some(f))
-        } else {
-            values.push(Value::from(f));
-            peer.call(self.conn, target, values, None, None)
-        };
-        if sent.is_err() {
-            peer.unregister(f);
-        }
-        sent
+        let values = to_args(args)?;
+        peer.call(self.conn, target, values, attach)
     }
 
     /// Lower level than [`rpc`](Self::rpc) (no error-first convention): like
@@ -561,7 +389,8 @@ impl Remote {
         args: &A,
     ) -> Result<mpsc::UnboundedReceiver<Args>, CallError> {
         let (tx, rx) = mpsc::unbounded();
-        self.send_with_callback(method, args, Handler::Stream(tx))?;
+        let peer = self.peer()?;
+        self.send_with(&*peer, method, args, Attach::Last(Handler::Stream(tx)))?;
         Ok(rx)
     }
 
@@ -569,7 +398,7 @@ impl Remote {
     /// them with [`callback`](Self::callback).
     pub fn invoke(&self, method: &str, args: Vec<Value>) -> Result<(), CallError> {
         let target = self.target(method)?;
-        self.peer()?.call(self.conn, target, args, None, None)
+        self.peer()?.call(self.conn, target, args, Attach::Nothing)
     }
 
     /// Makes one of our functions, callable by the peer on this connection (any number of
@@ -649,6 +478,12 @@ pub struct Call {
     peer: Weak<dyn PeerOps>,
 }
 
+impl Call {
+    pub(crate) fn new(args: Args, peer: Weak<dyn PeerOps>) -> Call {
+        Call { args, peer }
+    }
+}
+
 impl fmt::Debug for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call").field("args", &self.args).finish()
@@ -690,7 +525,12 @@ impl Call {
             return Ok(());
         };
         let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
-        peer.call(self.args.conn(), Target::Callback(*cb), values, None, None)
+        peer.call(
+            self.args.conn(),
+            Target::Callback(*cb),
+            values,
+            Attach::Nothing,
+        )
     }
 
     /// Makes a function of ours for this connection (e.g. `beep` inside `auth`'s answer)
@@ -701,165 +541,10 @@ impl Call {
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
         let peer = self.peer.upgrade().ok_or(CallError::Closed)?;
-        let m: MethodFn = Arc::new(move |c| Box::pin(f(c)));
+        let run: MethodFn = Arc::new(move |c| Box::pin(f(c)));
+        let m = Arc::new(Method { run, name: None });
         Ok(Value::from(
-            peer.register(self.args.conn(), Handler::Method(m, None)),
+            peer.register(self.args.conn(), Handler::Method(m)),
         ))
-    }
-}
-
-/// What one side exports: methods (async handlers) and data values, in order.
-///
-/// ```
-/// use upnode_async::Interface;
-/// let iface = Interface::new()
-///     .method("time", |call| async move { call.reply(&("now",))?; Ok(()) })
-///     .value("beep", &5)
-///     .unwrap();
-/// assert_eq!(iface.names(), vec!["time", "beep"]);
-/// ```
-#[derive(Clone, Default)]
-pub struct Interface {
-    entries: Vec<(String, Export)>,
-}
-
-#[derive(Clone)]
-enum Export {
-    Method(MethodFn),
-    Value(Value),
-}
-
-impl fmt::Debug for Interface {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.names()).finish()
-    }
-}
-
-impl Interface {
-    /// Exports nothing (the link still adds `ping`).
-    pub fn new() -> Interface {
-        Interface::default()
-    }
-
-    /// **The usual way to export a function**: typed arguments in, Node's error-first answer
-    /// out.
-    ///
-    /// `f` receives the call's arguments before the answer callback, decoded as `A` (a
-    /// tuple, `()` for none; missing trailing arguments read as null, extra ones are
-    /// ignored), and its result answers the caller as Node code expects: `Ok(v)` calls
-    /// `cb(null, v)`, `Err(e)` calls `cb(e)`. Arguments that do not decode are answered
-    /// `cb("invalid arguments to NAME: …")` (a string) without running `f`, so the caller
-    /// always hears back. A panic in `f` is reported as a handler event and answered
-    /// `cb("internal error in NAME")`. Ordering is as for [`method`](Self::method).
-    ///
-    /// ```
-    /// use upnode_async::Interface;
-    /// let iface = Interface::new().rpc("div", |(a, b): (f64, f64)| async move {
-    ///     if b == 0.0 {
-    ///         return Err("division by zero".to_owned());
-    ///     }
-    ///     Ok(a / b)
-    /// });
-    /// assert_eq!(iface.names(), vec!["div"]);
-    /// ```
-    ///
-    /// [`method`](Self::method) is the lower-level form: the raw [`Call`], answered by hand.
-    pub fn rpc<A, T, E, F, Fut>(self, name: impl Into<String>, f: F) -> Interface
-    where
-        A: DeserializeOwned + Send + 'static,
-        T: Serialize + 'static,
-        E: Serialize + 'static,
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let name: Arc<str> = name.into().into();
-        let label = name.clone();
-        self.method(name.to_string(), move |call: Call| {
-            let name = label.clone();
-            let started = call
-                .params::<A>()
-                .map(|a| AssertUnwindSafe(f(a)).catch_unwind());
-            async move {
-                let fut = match started {
-                    Ok(fut) => fut,
-                    Err(e) => {
-                        tracing::debug!(method = %name, error = %e, "invalid arguments");
-                        call.reply(&(format!("invalid arguments to {name}: {e}"),))?;
-                        return Ok(());
-                    }
-                };
-                let answer = match fut.await {
-                    Ok(Ok(v)) => to_value(&v).map(|v| vec![Value::Null, v]),
-                    Ok(Err(e)) => to_value(&e).map(|e| vec![e]),
-                    Err(_) => {
-                        call.reply(&(format!("internal error in {name}"),))?;
-                        return Err(format!("the handler of {name} panicked").into());
-                    }
-                };
-                match answer {
-                    Ok(values) => call.reply_values(values)?,
-                    Err(e) => {
-                        call.reply(&(format!("internal error in {name}"),))?;
-                        return Err(format!("the answer of {name} does not encode: {e}").into());
-                    }
-                }
-                Ok(())
-            }
-        })
-    }
-
-    /// Lower level than [`rpc`](Self::rpc): exports an async method that receives the raw
-    /// [`Call`] and answers it by hand ([`Call::reply`]), for calls outside the error-first
-    /// convention, callbacks called many times, or functions in the answer. A handler that
-    /// returns an error or panics is reported as an error event; the connection lives on.
-    ///
-    /// Handlers of one connection start in the order the calls arrived: the part of each
-    /// before its first `.await` runs on the connection's task, one call after the other, as
-    /// Node runs them (so answers given there leave in call order). What follows an
-    /// `.await` runs as a task of its own, concurrently with later calls. Keep the part
-    /// before the first `.await` short and never block in it.
-    pub fn method<F, Fut>(mut self, name: impl Into<String>, f: F) -> Interface
-    where
-        F: Fn(Call) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
-    {
-        let m: MethodFn = Arc::new(move |c| Box::pin(f(c)));
-        self.set(name.into(), Export::Method(m));
-        self
-    }
-
-    /// Exports a data value (travels as data, like upnode's `beep = 5`).
-    pub fn value<T: Serialize + ?Sized>(
-        mut self,
-        name: impl Into<String>,
-        v: &T,
-    ) -> Result<Interface, CallError> {
-        self.set(name.into(), Export::Value(to_value(v)?));
-        Ok(self)
-    }
-
-    fn set(&mut self, name: String, e: Export) {
-        match self.entries.iter_mut().find(|(k, _)| *k == name) {
-            Some(slot) => slot.1 = e,
-            None => self.entries.push((name, e)),
-        }
-    }
-
-    /// Exported names, in order.
-    pub fn names(&self) -> Vec<&str> {
-        self.entries.iter().map(|(k, _)| k.as_str()).collect()
-    }
-
-    /// Registers the methods and returns the exports value for a session.
-    pub(crate) fn install(&self, handlers: &mut Handlers, conn: Option<ConnId>) -> Value {
-        Value::object(self.entries.iter().map(|(k, e)| {
-            let v = match e {
-                Export::Method(m) => Value::from(
-                    handlers.insert(Handler::Method(m.clone(), Some(k.as_str().into())), conn),
-                ),
-                Export::Value(v) => v.clone(),
-            };
-            (k.clone(), v)
-        }))
     }
 }

@@ -1,10 +1,13 @@
 //! The server: a constructor per connection, and one task per connection driving
 //! `ServerConn`.
 
-use crate::driver::{after_call, drive, lock, Core, Counters, Input, Machine, Side, Subscribers};
+use crate::driver::{drive, lock, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::CallError;
+use crate::handlers::Handlers;
+use crate::interface::Interface;
 use crate::io::Io;
-use crate::peer::{Handler, Handlers, Interface, PeerOps, Remote};
+use crate::peer::{Attach, Handler, PeerOps, Remote};
+use crate::running::{Running, RunningGuard};
 use crate::runtime::{BoxStream, Runtime};
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
@@ -190,54 +193,6 @@ struct ServerShared {
     handlers: Arc<Running>,
 }
 
-/// A count of running handlers, and who waits for it to reach zero.
-#[derive(Default)]
-struct Running {
-    count: AtomicUsize,
-    idle: Mutex<Vec<oneshot::Sender<()>>>,
-}
-
-/// One running handler: counted from its start until its future ends or is dropped.
-struct RunningGuard(Arc<Running>);
-
-impl Running {
-    fn start(self: &Arc<Self>) -> RunningGuard {
-        self.count.fetch_add(1, Ordering::AcqRel);
-        RunningGuard(self.clone())
-    }
-
-    /// Completes when no handler runs (at once if none does). A wake-up from the count
-    /// reaching zero is checked again: a handler that started in between keeps it waiting.
-    fn idle(self: &Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
-        let running = self.clone();
-        async move {
-            loop {
-                let rx = {
-                    let mut waiters = lock(&running.idle);
-                    if running.count.load(Ordering::Acquire) == 0 {
-                        return;
-                    }
-                    let (tx, rx) = oneshot::channel();
-                    waiters.push(tx);
-                    rx
-                };
-                let _ = rx.await;
-            }
-        }
-    }
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let waiters = std::mem::take(&mut *lock(&self.0.idle));
-            for w in waiters {
-                let _ = w.send(());
-            }
-        }
-    }
-}
-
 impl ServerShared {
     fn emit(&self, ev: ServerEvent) {
         lock(&self.subscribers).emit(ev);
@@ -356,7 +311,7 @@ impl Server {
     /// Method handlers running now, across every connection (what
     /// [`shutdown`](Self::shutdown) waits for).
     pub fn handlers_running(&self) -> usize {
-        self.shared.handlers.count.load(Ordering::Acquire)
+        self.shared.handlers.count()
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called (accept loops stop on it).
@@ -599,25 +554,30 @@ impl ConnShared {
 impl PeerOps for ConnShared {
     fn call(
         &self,
-        _conn: ConnId,
+        conn: ConnId,
         target: Target,
         args: Vec<Value>,
-        timeout: Option<Duration>,
-        reply: Option<LocalFn>,
+        attach: Attach,
     ) -> Result<(), CallError> {
         let now = self.core.runtime.now();
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let Some(conn) = inner.conn.as_mut() else {
+        let timeout = attach.timeout();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let Some(link) = inner.conn.as_mut() else {
+            drop(guard);
+            drop(attach);
             return Err(CallError::Closed);
         };
-        let sent = match reply {
-            Some(f) => conn
-                .call_with_reply(now, target, args, f, timeout)
-                .map(Some),
-            None => conn.call(now, target, args, timeout),
-        };
-        let r = after_call(&mut inner.handlers, sent, reply, timeout);
+        let (r, unused) = inner
+            .handlers
+            .call(conn, args, attach, |args, reply| match reply {
+                Some(f) => link
+                    .call_with_reply(now, target, args, f, timeout)
+                    .map(Some),
+                None => link.call(now, target, args, timeout),
+            });
+        drop(guard);
+        drop(unused);
         self.wake();
         r
     }
@@ -632,17 +592,12 @@ impl PeerOps for ConnShared {
         self.lock().handlers.insert(handler, Some(conn))
     }
 
-    fn unregister(&self, f: LocalFn) {
-        let gone = self.lock().handlers.remove(f);
-        drop(gone);
-    }
-
     fn call_timeout(&self) -> Option<Duration> {
         self.core.call_timeout
     }
 
-    fn track_handler(&self) -> Option<Box<dyn Send>> {
-        Some(Box::new(self.server.handlers.start()))
+    fn track_handler(&self) -> Option<RunningGuard> {
+        Some(self.server.handlers.start())
     }
 }
 

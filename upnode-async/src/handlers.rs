@@ -1,0 +1,227 @@
+//! Our functions on one client or server: the table the driver looks calls up in, the
+//! reply slots of calls in flight, and running the handler a call reaches.
+
+use crate::error::CallError;
+use crate::peer::{Args, Attach, Call, Handler, Method, PeerOps, ReplyTx};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::Context;
+use std::time::Duration;
+use tracing::Instrument;
+use upnode_core::link::{CallFailure, CallId, ConnId, SendError};
+use upnode_core::{LocalFn, Value};
+
+/// The keys are ours, handed out in sequence: no peer picks them, so a fast hasher with a
+/// per-process seed is enough (no HashDoS to fear).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What to do after a handler lookup, outside the connection's lock.
+pub(crate) enum Dispatch {
+    Callback(Arc<dyn Fn(Args) + Send + Sync>, Args),
+    Method(Arc<Method>, Call),
+}
+
+/// Our functions on one client or server: keys, handlers, and the connection each belongs
+/// to (exports belong to none and live as long as their owner); and apart from them, the
+/// reply slots of calls in flight, the one kind made and dropped with every call.
+#[derive(Default)]
+pub(crate) struct Handlers {
+    next: u64,
+    map: Map<LocalFn, (Handler, Option<ConnId>)>,
+    /// Reply slots of calls in flight, each with its call's time limit (for its error).
+    replies: Map<LocalFn, (ReplyTx, Option<Duration>)>,
+}
+
+/// A function registered for a call the link refused: to drop once the lock is released
+/// (it is held only for that).
+#[allow(dead_code)]
+pub(crate) enum Unused {
+    Reply(ReplyTx),
+    Handler(Handler),
+}
+
+impl Handlers {
+    pub fn insert(&mut self, handler: Handler, conn: Option<ConnId>) -> LocalFn {
+        let k = self.unused_key();
+        self.map.insert(k, (handler, conn));
+        k
+    }
+
+    /// A fresh key that names no function.
+    pub fn unused_key(&mut self) -> LocalFn {
+        let k = LocalFn(self.next);
+        self.next += 1;
+        k
+    }
+
+    /// Makes a call carrying `attach`, under the one lock the caller holds: registers the
+    /// attached function, hands the call to `send` (the link: with the reply function, or
+    /// with the function appended to `args`), and takes the function out again if the link
+    /// refused the call. What was taken out is returned, for the caller to drop after
+    /// releasing its lock.
+    pub fn call(
+        &mut self,
+        conn: ConnId,
+        mut args: Vec<Value>,
+        attach: Attach,
+        send: impl FnOnce(Vec<Value>, Option<LocalFn>) -> Result<Option<CallId>, SendError>,
+    ) -> (Result<(), CallError>, Option<Unused>) {
+        let registered = match attach {
+            Attach::Nothing => None,
+            Attach::Reply(tx, timeout) => {
+                let f = self.unused_key();
+                self.replies.insert(f, (tx, timeout));
+                Some((f, true))
+            }
+            Attach::Last(h) => {
+                let f = self.insert(h, Some(conn));
+                args.push(Value::from(f));
+                Some((f, false))
+            }
+        };
+        let reply = registered.and_then(|(f, reply)| reply.then_some(f));
+        match send(args, reply) {
+            Ok(_) => (Ok(()), None),
+            Err(e) => {
+                let unused = registered.and_then(|(f, _)| self.remove(f));
+                (Err(CallError::from_link(e)), unused)
+            }
+        }
+    }
+
+    /// The peer called `f`: what to run (a reply slot is fulfilled here).
+    pub fn on_call(
+        &mut self,
+        f: LocalFn,
+        args: Args,
+        make_call: impl FnOnce(Args) -> Call,
+    ) -> Option<Dispatch> {
+        if let Some((tx, _)) = self.replies.remove(&f) {
+            let _ = tx.send(Ok(args));
+            return None;
+        }
+        match self.map.get(&f) {
+            Some((Handler::Stream(tx), _)) => {
+                if tx.unbounded_send(args).is_err() {
+                    // Nobody reads the stream any more: forget the handler.
+                    self.map.remove(&f);
+                }
+                None
+            }
+            Some((Handler::Callback(cb), _)) => Some(Dispatch::Callback(cb.clone(), args)),
+            Some((Handler::Method(m), _)) => Some(Dispatch::Method(m.clone(), make_call(args))),
+            None => None,
+        }
+    }
+
+    /// A tracked call failed: its reply slot, if it has one, learns why.
+    pub fn on_call_failed(&mut self, reply: Option<LocalFn>, reason: CallFailure) {
+        let Some((tx, timeout)) = reply.and_then(|f| self.replies.remove(&f)) else {
+            return;
+        };
+        let err = match reason {
+            CallFailure::TimedOut => CallError::TimedOut(timeout.unwrap_or_default()),
+            CallFailure::Closed => CallError::Closed,
+            CallFailure::Dropped => CallError::Dropped,
+            CallFailure::Refused(e) => CallError::Local(e),
+            CallFailure::LinkDown => CallError::LinkDown,
+            // A failure this version does not know keeps its cause.
+            other => CallError::Failed(other),
+        };
+        let _ = tx.send(Err(err));
+    }
+
+    /// The peer freed `f`: a per-connection function goes away.
+    pub fn on_released(&mut self, f: LocalFn) {
+        if matches!(self.map.get(&f), Some((_, Some(_)))) {
+            self.map.remove(&f);
+        }
+    }
+
+    /// The connection ended: its functions go away (reply slots learn `LinkDown` through
+    /// `CallFailed` first; anything left is dropped, which ends streams).
+    pub fn on_conn_gone(&mut self, conn: ConnId) {
+        self.map.retain(|_, (_, c)| *c != Some(conn));
+    }
+
+    /// Takes a function out (to drop outside the lock).
+    pub fn remove(&mut self, f: LocalFn) -> Option<Unused> {
+        if let Some((tx, _)) = self.replies.remove(&f) {
+            return Some(Unused::Reply(tx));
+        }
+        self.map.remove(&f).map(|(h, _)| Unused::Handler(h))
+    }
+
+    /// Functions registered (exports, reply slots, streams, callbacks).
+    pub fn len(&self) -> usize {
+        self.map.len() + self.replies.len()
+    }
+
+    /// Everything goes (close).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.replies.clear();
+    }
+}
+
+/// Runs a handler outside any lock, catching panics so they cannot take a connection down.
+/// `peer` may count a method handler until it ends (a server's graceful shutdown waits for
+/// them).
+///
+/// A method handler is started here, on the connection's task: its future is polled once
+/// at once, so the part before its first `.await` runs in the order the calls arrived (as
+/// Node runs them), whatever the runtime's flavour. Only a handler that is still pending
+/// after that becomes a task of its own; one that finished costs no task.
+pub(crate) fn run_dispatch(
+    d: Dispatch,
+    peer: &dyn PeerOps,
+    spawn: &dyn Fn(BoxFuture<'static, ()>),
+    on_error: Arc<dyn Fn(String) + Send + Sync>,
+) {
+    match d {
+        Dispatch::Callback(cb, args) => {
+            if std::panic::catch_unwind(AssertUnwindSafe(|| cb(args))).is_err() {
+                on_error("a callback panicked".into());
+            }
+        }
+        Dispatch::Method(m, call) => {
+            // A span per call, inside the connection's span: the method's name (or a
+            // function passed in an answer) and the link's connection number.
+            let span = tracing::debug_span!(
+                "upnode.call",
+                method = m.name.as_deref().unwrap_or("(function)"),
+                link_conn = call.args().conn().0,
+            );
+            let _entered = span.enter();
+            let running = peer.track_handler();
+            let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(|| (m.run)(call))) else {
+                on_error("a method handler panicked".into());
+                return;
+            };
+            // Wrapped in its span only when something listens for it.
+            let fut = if span.is_disabled() {
+                fut
+            } else {
+                Box::pin(fut.instrument(span.clone()))
+            };
+            let mut task: BoxFuture<'static, ()> = Box::pin(async move {
+                let _running = running;
+                match AssertUnwindSafe(fut).catch_unwind().await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => on_error(format!("a method handler failed: {e}")),
+                    Err(_) => on_error("a method handler panicked".into()),
+                }
+            });
+            // The first poll uses a waker that does nothing: a pending handler is spawned
+            // right after, and a spawned task is always polled once more, which registers
+            // its own waker with whatever it waits on.
+            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+            if task.as_mut().poll(&mut cx).is_pending() {
+                spawn(task);
+            }
+        }
+    }
+}
