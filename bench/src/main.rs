@@ -66,12 +66,14 @@
 //! The child modes (`serve-*`, `client`, `flush-client`) are for the harness itself and
 //! `bench/hostile.py`.
 
+mod adapters;
 mod clients;
 mod procs;
 mod rpc;
 mod servers;
 mod stats;
 
+use adapters::Adapter;
 use procs::Proc;
 use stats::{Run, Spread};
 use std::path::PathBuf;
@@ -105,8 +107,8 @@ enum Impl {
     TarpcBincode,
     TarpcJson,
     Jsonrpsee,
-    /// upnode-tokio.
-    Upnode,
+    /// upnode-tokio, upnode-smol or upnode-async-std.
+    Upnode(Adapter),
     /// Node upnode 0.6.
     Node,
 }
@@ -119,7 +121,9 @@ impl Impl {
             Impl::TarpcBincode => "tarpc-bincode",
             Impl::TarpcJson => "tarpc-json",
             Impl::Jsonrpsee => "jsonrpsee",
-            Impl::Upnode => "upnode",
+            Impl::Upnode(Adapter::Tokio) => "upnode",
+            Impl::Upnode(Adapter::Smol) => "upnode-smol",
+            Impl::Upnode(Adapter::AsyncStd) => "upnode-async-std",
             Impl::Node => "node",
         }
     }
@@ -130,7 +134,9 @@ impl Impl {
             Impl::TarpcBincode,
             Impl::TarpcJson,
             Impl::Jsonrpsee,
-            Impl::Upnode,
+            Impl::Upnode(Adapter::Tokio),
+            Impl::Upnode(Adapter::Smol),
+            Impl::Upnode(Adapter::AsyncStd),
             Impl::Node,
         ]
         .into_iter()
@@ -138,9 +144,11 @@ impl Impl {
     }
 
     fn is_upnode(self) -> bool {
-        matches!(self, Impl::Upnode | Impl::Node)
+        matches!(self, Impl::Upnode(_) | Impl::Node)
     }
 }
+
+const TOKIO: Impl = Impl::Upnode(Adapter::Tokio);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Pairing {
@@ -171,10 +179,10 @@ impl Pairing {
             Impl::Jsonrpsee,
             Impl::Jsonrpsee,
         ),
-        Pairing::new("rust", "upnode Rust → Rust", Impl::Upnode, Impl::Upnode),
+        Pairing::new("rust", "upnode Rust → Rust", TOKIO, TOKIO),
         Pairing::new("node", "upnode Node → Node", Impl::Node, Impl::Node),
-        Pairing::new("rust-node", "upnode Rust → Node", Impl::Upnode, Impl::Node),
-        Pairing::new("node-rust", "upnode Node → Rust", Impl::Node, Impl::Upnode),
+        Pairing::new("rust-node", "upnode Rust → Node", TOKIO, Impl::Node),
+        Pairing::new("node-rust", "upnode Node → Rust", Impl::Node, TOKIO),
     ];
 
     /// The pairings run when `--only` is not given.
@@ -380,7 +388,12 @@ fn runtime_with(multi_thread: bool) -> tokio::runtime::Runtime {
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    runtime_with(std::env::args().any(|a| a == "--multi-thread"))
+    runtime_with(multi_thread())
+}
+
+/// Whether this process was asked for `--multi-thread`.
+pub(crate) fn multi_thread() -> bool {
+    std::env::args().any(|a| a == "--multi-thread")
 }
 
 fn bench_node_dir() -> PathBuf {
@@ -597,7 +610,7 @@ fn flush_run(p: Pairing, o: &Opts, pins: &Pinning) -> f64 {
         node_command("flush_client.js")
     } else {
         let mut cmd = self_command();
-        cmd.arg("flush-client");
+        cmd.args(["flush-client", p.client.name()]);
         cmd
     };
     cmd.args([port.to_string(), o.flush_calls.to_string()]);
@@ -678,43 +691,51 @@ fn client_main(args: &[String]) -> ! {
     })();
     let Some((i, port, plan)) = parsed else {
         eprintln!(
-            "usage: loopback client raw|tarpc-bincode|tarpc-json|jsonrpsee|upnode PORT \
-WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--multi-thread]"
+            "usage: loopback client raw|tarpc-bincode|tarpc-json|jsonrpsee|upnode|upnode-smol|\
+upnode-async-std PORT WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--multi-thread]"
         );
         std::process::exit(2)
     };
-    let rt = runtime();
     let dl = deadline();
-    let run = rt.block_on(async move {
-        let work = async move {
+    let late = move || -> ! { panic!("a Rust client run took longer than {dl:?}") };
+    let run = if let Impl::Upnode(a) = i {
+        a.block_on(async move {
+            let work = async move {
+                let mut e = clients::UpnodeEcho::connect(a, port, plan.max_window()).await;
+                let run = clients::run(&mut e, plan).await;
+                e.close().await;
+                run
+            };
+            a.within(dl, work).await.unwrap_or_else(|| late())
+        })
+    } else {
+        runtime().block_on(async move {
             let w = plan.max_window();
-            match i {
-                Impl::Raw => clients::run(&mut clients::RawEcho::connect(port).await, plan).await,
-                Impl::TarpcBincode => {
-                    let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Bincode, w).await;
-                    clients::run(&mut e, plan).await
+            let work = async move {
+                match i {
+                    Impl::Raw => {
+                        clients::run(&mut clients::RawEcho::connect(port).await, plan).await
+                    }
+                    Impl::TarpcBincode => {
+                        let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Bincode, w).await;
+                        clients::run(&mut e, plan).await
+                    }
+                    Impl::TarpcJson => {
+                        let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Json, w).await;
+                        clients::run(&mut e, plan).await
+                    }
+                    Impl::Jsonrpsee => {
+                        let mut e = rpc::JsonrpseeEcho::connect(port, w).await;
+                        clients::run(&mut e, plan).await
+                    }
+                    Impl::Upnode(_) | Impl::Node => unreachable!("handled above"),
                 }
-                Impl::TarpcJson => {
-                    let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Json, w).await;
-                    clients::run(&mut e, plan).await
-                }
-                Impl::Jsonrpsee => {
-                    let mut e = rpc::JsonrpseeEcho::connect(port, w).await;
-                    clients::run(&mut e, plan).await
-                }
-                Impl::Upnode => {
-                    let mut e = clients::UpnodeEcho::connect(port, w).await;
-                    let run = clients::run(&mut e, plan).await;
-                    e.close().await;
-                    run
-                }
-                Impl::Node => unreachable!("Node clients are node processes"),
-            }
-        };
-        tokio::time::timeout(dl, work)
-            .await
-            .unwrap_or_else(|_| panic!("a Rust client run took longer than {dl:?}"))
-    });
+            };
+            tokio::time::timeout(dl, work)
+                .await
+                .unwrap_or_else(|_| late())
+        })
+    };
     println!(
         "{}",
         serde_json::to_string(&run).expect("a result serialises")
@@ -722,18 +743,26 @@ WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--multi-thread]"
     std::process::exit(0)
 }
 
-/// `loopback flush-client PORT N`.
+/// `loopback flush-client upnode|upnode-smol|upnode-async-std PORT N`.
 fn flush_client_main(args: &[String]) -> ! {
-    let parsed = (|| Some((args.first()?.parse().ok()?, args.get(1)?.parse().ok()?)))();
-    let Some((port, n)) = parsed else {
-        eprintln!("usage: loopback flush-client PORT N [--multi-thread]");
+    let parsed = (|| {
+        let Impl::Upnode(a) = Impl::from_name(args.first()?)? else {
+            return None;
+        };
+        Some((a, args.get(1)?.parse().ok()?, args.get(2)?.parse().ok()?))
+    })();
+    let Some((a, port, n)) = parsed else {
+        eprintln!(
+            "usage: loopback flush-client upnode|upnode-smol|upnode-async-std PORT N \
+[--multi-thread]"
+        );
         std::process::exit(2)
     };
     let dl = deadline();
-    runtime().block_on(async move {
-        tokio::time::timeout(dl, clients::flush(port, n))
+    a.block_on(async move {
+        a.within(dl, clients::flush(a, port, n))
             .await
-            .unwrap_or_else(|_| panic!("the flush took longer than {dl:?}"))
+            .unwrap_or_else(|| panic!("the flush took longer than {dl:?}"))
     });
     std::process::exit(0)
 }
@@ -760,14 +789,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map(String::as_str).unwrap_or("");
     if let Some(name) = mode.strip_prefix("serve-") {
-        let kind = match name {
-            "raw" => servers::Kind::Raw,
-            "upnode" => servers::Kind::Upnode,
-            "tarpc-bincode" => servers::Kind::TarpcBincode,
-            "tarpc-json" => servers::Kind::TarpcJson,
-            "jsonrpsee" => servers::Kind::Jsonrpsee,
-            other => {
-                eprintln!("loopback: no server called {other:?}\n{USAGE}");
+        let kind = match Impl::from_name(name) {
+            Some(Impl::Raw) => servers::Kind::Raw,
+            Some(Impl::Upnode(a)) => servers::Kind::Upnode(a),
+            Some(Impl::TarpcBincode) => servers::Kind::TarpcBincode,
+            Some(Impl::TarpcJson) => servers::Kind::TarpcJson,
+            Some(Impl::Jsonrpsee) => servers::Kind::Jsonrpsee,
+            Some(Impl::Node) | None => {
+                eprintln!("loopback: no server called {name:?}\n{USAGE}");
                 std::process::exit(2)
             }
         };

@@ -80,7 +80,10 @@ fn bad_flags_print_the_usage() {
         &["--frobnicate"],
         &["client", "raw"],
         &["flush-client"],
+        &["flush-client", "raw", "7000", "10"],
+        &["flush-client", "7000", "10"],
         &["serve-nothing"],
+        &["serve-node"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_loopback"))
             .args(args)
