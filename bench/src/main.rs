@@ -20,10 +20,12 @@
 //!   in flight, before anything is measured (each client process warms up once);
 //! - `--runs R` (5): runs of every pairing, interleaved; the table shows medians and ranges;
 //! - `--phases LIST` (all): which of `pipelined,outstanding,sequential,long,flush` to run;
-//! - `--only LIST` (`raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,node`): the pairings,
-//!   also `rust-node` and `node-rust` (upnode-tokio with Node upnode, either way round);
-//! - `--multi-thread`: tokio's multi-thread runtime in every Rust process (default: one
-//!   thread, as a Node process has one event loop); pinning is then skipped;
+//! - `--only LIST` (`raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node`): the
+//!   pairings, also `rust-node` and `node-rust` (upnode-tokio with Node upnode, either way
+//!   round);
+//! - `--multi-thread`: tokio's multi-thread runtime in every Rust process, and a thread per
+//!   core for smol's and async-std's executors (default: one thread, as a Node process has
+//!   one event loop); pinning is then skipped;
 //! - `--no-pin`: do not pin the server and client processes to cores (on a machine whose
 //!   cores other work shares, a pinned process cannot move away from a busy core and waits
 //!   out the other work's time slices: p99 latencies of milliseconds);
@@ -38,8 +40,19 @@
 //!   tokio-serde's Bincode or JSON codec;
 //! - `jsonrpsee`: a jsonrpsee server and WebSocket client;
 //! - `rust`: upnode-tokio → upnode-tokio;
+//! - `smol`: upnode-smol → upnode-smol;
+//! - `async-std`: upnode-async-std → upnode-async-std;
 //! - `node`: Node upnode 0.6 → Node upnode 0.6;
 //! - `rust-node`, `node-rust`: the mixed upnode pairings.
+//!
+//! The three upnode adapters run the same client and server code (see `adapters.rs`). Every
+//! tokio process has one thread doing the work (a current-thread runtime; a server has a
+//! second one blocked reading stdin). upnode-smol and upnode-async-std spawn their tasks
+//! onto their runtime's global executor, which has threads of its own: there the
+//! measuring loop (or the server) is spawned onto that executor too, kept to one thread
+//! (`SMOL_THREADS`, `ASYNC_STD_THREAD_COUNT`), while the main thread waits in the
+//! runtime's `block_on`, and async-io adds its reactor thread: three threads in a client
+//! process, four in a server, one of them running tasks.
 //!
 //! The workload is the same everywhere: `echo(msg)` answers with `msg`, a sequence number
 //! and a 31-byte string. Each client process warms up, then runs the phases selected, in
@@ -83,7 +96,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage: loopback [--calls N] [--window K] [--sequential S] \
 [--long-calls L] [--flush-calls F] [--warmup W] [--runs R] \
 [--phases pipelined,outstanding,sequential,long,flush] \
-[--only raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,node,rust-node,node-rust] \
+[--only raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node,rust-node,node-rust] \
 [--multi-thread] [--no-pin] [--cull always|answers|never] [--deadline SECS]";
 
 /// How long any one client process or server start may take before the harness gives up,
@@ -149,6 +162,8 @@ impl Impl {
 }
 
 const TOKIO: Impl = Impl::Upnode(Adapter::Tokio);
+const SMOL: Impl = Impl::Upnode(Adapter::Smol);
+const ASYNC_STD: Impl = Impl::Upnode(Adapter::AsyncStd);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Pairing {
@@ -159,7 +174,7 @@ struct Pairing {
 }
 
 impl Pairing {
-    const ALL: [Pairing; 8] = [
+    const ALL: [Pairing; 10] = [
         Pairing::new("raw", "raw JSON lines (ceiling)", Impl::Raw, Impl::Raw),
         Pairing::new(
             "tarpc-bincode",
@@ -180,18 +195,27 @@ impl Pairing {
             Impl::Jsonrpsee,
         ),
         Pairing::new("rust", "upnode Rust → Rust", TOKIO, TOKIO),
+        Pairing::new("smol", "upnode Rust → Rust, smol", SMOL, SMOL),
+        Pairing::new(
+            "async-std",
+            "upnode Rust → Rust, async-std",
+            ASYNC_STD,
+            ASYNC_STD,
+        ),
         Pairing::new("node", "upnode Node → Node", Impl::Node, Impl::Node),
         Pairing::new("rust-node", "upnode Rust → Node", TOKIO, Impl::Node),
         Pairing::new("node-rust", "upnode Node → Rust", Impl::Node, TOKIO),
     ];
 
     /// The pairings run when `--only` is not given.
-    const DEFAULT: [&'static str; 6] = [
+    const DEFAULT: [&'static str; 8] = [
         "raw",
         "tarpc-bincode",
         "tarpc-json",
         "jsonrpsee",
         "rust",
+        "smol",
+        "async-std",
         "node",
     ];
 
@@ -210,6 +234,13 @@ impl Pairing {
 
     fn uses_node(self) -> bool {
         self.client == Impl::Node || self.server == Impl::Node
+    }
+
+    /// Whether a side is upnode on smol or async-std.
+    fn other_runtime(self) -> bool {
+        [self.client, self.server]
+            .iter()
+            .any(|&i| matches!(i, SMOL | ASYNC_STD))
     }
 
     /// Whether the flush phase means anything here: both sides upnode.
@@ -846,7 +877,7 @@ fn main() {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("$ loopback {}", args.join(" "));
     println!(
-        "Machine: {cpus} CPUs available ({}); node {}; {} tokio runtime; Rust upnode server \
+        "Machine: {cpus} CPUs available ({}); node {}; {} tokio runtime{}; Rust upnode server \
 cull policy {}.",
         cpu_model(),
         node_version(),
@@ -854,6 +885,11 @@ cull policy {}.",
             "multi-thread"
         } else {
             "current-thread"
+        },
+        match (o.multi_thread, o.pairings.iter().any(|p| p.other_runtime())) {
+            (_, false) => "",
+            (false, true) => ", smol's and async-std's executors on one thread",
+            (true, true) => ", smol's and async-std's executors on a thread per core",
         },
         args.iter()
             .position(|a| a == "--cull")
