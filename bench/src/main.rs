@@ -861,7 +861,7 @@ fn main() {
             }
             let c = &m.client;
             eprintln!(
-                "run {r}/{}  {:<26} pipelined {:>9}/s  outstanding {:>9}/s  sequential p50 {:>6} µs  long ×{:>5}  flush {:>7} ms",
+                "run {r}/{}  {:<29} pipelined {:>9}/s  outstanding {:>9}/s  sequential p50 {:>6} µs  long ×{:>5}  flush {:>7} ms",
                 o.runs,
                 p.label,
                 c.pipelined.as_ref().map_or("-".into(), |x| format!("{:.0}", x.rate())),
