@@ -3,6 +3,7 @@
 //! Both clients implement [`Echo`]: queue a call, take the next answer. The loops
 //! ([`sequential`], [`pipelined`]) are written once over it and check every answer.
 
+use crate::adapters::Adapter;
 use crate::stats::{percentile, Long, Pipelined, Run, Sequential};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -11,7 +12,8 @@ use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use upnode_tokio::{CallError, Client, ClientBuilderExt, ClientEvent, Remote};
+use upnode_tokio::upnode_core::config::{ReconnectPolicy, DEFAULT_MAX_IN_FLIGHT};
+use upnode_tokio::{CallError, Client, ClientEvent, Remote};
 
 /// The payload every call carries next to its number (as in `bench/node/common.js`).
 pub const DATA: &str = "upnode loopback echo 0123456789";
@@ -39,7 +41,8 @@ pub trait Echo {
     fn recv(&mut self) -> impl std::future::Future<Output = Msg>;
 }
 
-/// `echo(x, cb)` over an upnode-tokio client: every call is a [`Remote::call`].
+/// `echo(x, cb)` over an upnode client (on any of the [`Adapter`]s): every call is a
+/// [`Remote::call`].
 pub struct UpnodeEcho {
     client: Client,
     events: futures::channel::mpsc::Receiver<ClientEvent>,
@@ -50,13 +53,13 @@ pub struct UpnodeEcho {
 impl UpnodeEcho {
     /// `window` is the most calls the run keeps outstanding: the client's limit
     /// (`max_in_flight`, 100 000 by default) is raised to it if need be.
-    pub async fn connect(port: u16, window: usize) -> UpnodeEcho {
-        let mut builder = Client::builder().max_in_flight(
-            window.max(upnode_tokio::upnode_core::config::DEFAULT_MAX_IN_FLIGHT),
-            Default::default(),
-        );
+    pub async fn connect(adapter: Adapter, port: u16, window: usize) -> UpnodeEcho {
+        let mut builder =
+            Client::builder().max_in_flight(window.max(DEFAULT_MAX_IN_FLIGHT), Default::default());
         let events = builder.subscribe();
-        let client = builder.connect_tcp(format!("127.0.0.1:{port}")).unwrap();
+        let client = adapter
+            .connect_tcp(builder, format!("127.0.0.1:{port}"))
+            .unwrap();
         let remote = client.up().await.expect("the link comes up");
         UpnodeEcho {
             client,
@@ -295,23 +298,19 @@ pub async fn run<E: Echo>(e: &mut E, p: Plan) -> Run {
     run
 }
 
-/// Flush: `n` transactions queued on an upnode-tokio client whose server is not up yet
-/// (reconnecting every 5 ms), each making one `echo` call. Prints `queued` once they all
+/// Flush: `n` transactions queued on an upnode client (on `adapter`) whose server is not up
+/// yet (reconnecting every 5 ms), each making one `echo` call. Prints `queued` once they all
 /// wait, then, when the last answer has come, one JSON line: `{"done_unix_us": …,
 /// "rss_kb": …}` (wall clock, for the harness to compare with when the server listened).
-pub async fn flush(port: u16, n: usize) {
+pub async fn flush(adapter: Adapter, port: u16, n: usize) {
     use std::io::Write;
-    let client = Client::builder()
-        .reconnect(upnode_tokio::upnode_core::config::ReconnectPolicy::fixed(
-            std::time::Duration::from_millis(5),
-        ))
-        .max_in_flight(
-            n.max(upnode_tokio::upnode_core::config::DEFAULT_MAX_IN_FLIGHT),
-            Default::default(),
-        )
-        .connect_tcp(format!("127.0.0.1:{port}"))
+    let builder = Client::builder()
+        .reconnect(ReconnectPolicy::fixed(std::time::Duration::from_millis(5)))
+        .max_in_flight(n.max(DEFAULT_MAX_IN_FLIGHT), Default::default());
+    let client = adapter
+        .connect_tcp(builder, format!("127.0.0.1:{port}"))
         .unwrap();
-    let (tx, mut rx) = futures::channel::mpsc::unbounded();
+    let (tx, rx) = futures::channel::mpsc::unbounded();
     for i in 0..n as u64 {
         let tx = tx.clone();
         client
@@ -326,25 +325,22 @@ pub async fn flush(port: u16, n: usize) {
     writeln!(out, "queued")
         .and_then(|()| out.flush())
         .expect("print to the harness");
-    let mut pending = FuturesUnordered::new();
-    let mut started = 0usize;
+    // Each call is awaited as soon as its transaction has run, all of them at once: the
+    // first `n` transactions to run are taken (never waiting for the channel to close,
+    // which the client's copies of `tx` may keep open), and every answer as it comes.
+    let mut answers = rx
+        .take(n)
+        .map(|(i, call)| async move { (i, call.await) })
+        .buffer_unordered(n.max(1));
     let mut seen = vec![false; n];
     let mut got = 0usize;
     while got < n {
-        tokio::select! {
-            call = rx.next(), if started < n => {
-                let (i, fut) = call.expect("every transaction ran");
-                started += 1;
-                pending.push(async move { (i, fut.await) });
-            }
-            Some((i, answer)) = pending.next() => {
-                let (m,) = answer.unwrap_or_else(|e| panic!("queued call {i} failed: {e}"));
-                check(&m, i);
-                assert!(!seen[i as usize], "call {i} answered twice");
-                seen[i as usize] = true;
-                got += 1;
-            }
-        }
+        let (i, answer) = answers.next().await.expect("every transaction ran");
+        let (m,) = answer.unwrap_or_else(|e| panic!("queued call {i} failed: {e}"));
+        check(&m, i);
+        assert!(!seen[i as usize], "call {i} answered twice");
+        seen[i as usize] = true;
+        got += 1;
     }
     let done = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -20,10 +20,12 @@
 //!   in flight, before anything is measured (each client process warms up once);
 //! - `--runs R` (5): runs of every pairing, interleaved; the table shows medians and ranges;
 //! - `--phases LIST` (all): which of `pipelined,outstanding,sequential,long,flush` to run;
-//! - `--only LIST` (`raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,node`): the pairings,
-//!   also `rust-node` and `node-rust` (upnode-tokio with Node upnode, either way round);
-//! - `--multi-thread`: tokio's multi-thread runtime in every Rust process (default: one
-//!   thread, as a Node process has one event loop); pinning is then skipped;
+//! - `--only LIST` (`raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node`): the
+//!   pairings, also `rust-node` and `node-rust` (upnode-tokio with Node upnode, either way
+//!   round);
+//! - `--multi-thread`: tokio's multi-thread runtime in every Rust process, and a thread per
+//!   core for smol's and async-std's executors (default: one thread, as a Node process has
+//!   one event loop); pinning is then skipped;
 //! - `--no-pin`: do not pin the server and client processes to cores (on a machine whose
 //!   cores other work shares, a pinned process cannot move away from a busy core and waits
 //!   out the other work's time slices: p99 latencies of milliseconds);
@@ -38,8 +40,19 @@
 //!   tokio-serde's Bincode or JSON codec;
 //! - `jsonrpsee`: a jsonrpsee server and WebSocket client;
 //! - `rust`: upnode-tokio → upnode-tokio;
+//! - `smol`: upnode-smol → upnode-smol;
+//! - `async-std`: upnode-async-std → upnode-async-std;
 //! - `node`: Node upnode 0.6 → Node upnode 0.6;
 //! - `rust-node`, `node-rust`: the mixed upnode pairings.
+//!
+//! The three upnode adapters run the same client and server code (see `adapters.rs`). Every
+//! tokio process has one thread doing the work (a current-thread runtime; a server has a
+//! second one blocked reading stdin). upnode-smol and upnode-async-std spawn their tasks
+//! onto their runtime's global executor, which has threads of its own: there the
+//! measuring loop (or the server) is spawned onto that executor too, kept to one thread
+//! (`SMOL_THREADS`, `ASYNC_STD_THREAD_COUNT`), while the main thread waits in the
+//! runtime's `block_on`, and async-io adds its reactor thread: three threads in a client
+//! process, four in a server, one of them running tasks.
 //!
 //! The workload is the same everywhere: `echo(msg)` answers with `msg`, a sequence number
 //! and a 31-byte string. Each client process warms up, then runs the phases selected, in
@@ -66,12 +79,14 @@
 //! The child modes (`serve-*`, `client`, `flush-client`) are for the harness itself and
 //! `bench/hostile.py`.
 
+mod adapters;
 mod clients;
 mod procs;
 mod rpc;
 mod servers;
 mod stats;
 
+use adapters::Adapter;
 use procs::Proc;
 use stats::{Run, Spread};
 use std::path::PathBuf;
@@ -81,7 +96,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage: loopback [--calls N] [--window K] [--sequential S] \
 [--long-calls L] [--flush-calls F] [--warmup W] [--runs R] \
 [--phases pipelined,outstanding,sequential,long,flush] \
-[--only raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,node,rust-node,node-rust] \
+[--only raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node,rust-node,node-rust] \
 [--multi-thread] [--no-pin] [--cull always|answers|never] [--deadline SECS]";
 
 /// How long any one client process or server start may take before the harness gives up,
@@ -105,8 +120,8 @@ enum Impl {
     TarpcBincode,
     TarpcJson,
     Jsonrpsee,
-    /// upnode-tokio.
-    Upnode,
+    /// upnode-tokio, upnode-smol or upnode-async-std.
+    Upnode(Adapter),
     /// Node upnode 0.6.
     Node,
 }
@@ -119,7 +134,9 @@ impl Impl {
             Impl::TarpcBincode => "tarpc-bincode",
             Impl::TarpcJson => "tarpc-json",
             Impl::Jsonrpsee => "jsonrpsee",
-            Impl::Upnode => "upnode",
+            Impl::Upnode(Adapter::Tokio) => "upnode",
+            Impl::Upnode(Adapter::Smol) => "upnode-smol",
+            Impl::Upnode(Adapter::AsyncStd) => "upnode-async-std",
             Impl::Node => "node",
         }
     }
@@ -130,7 +147,9 @@ impl Impl {
             Impl::TarpcBincode,
             Impl::TarpcJson,
             Impl::Jsonrpsee,
-            Impl::Upnode,
+            Impl::Upnode(Adapter::Tokio),
+            Impl::Upnode(Adapter::Smol),
+            Impl::Upnode(Adapter::AsyncStd),
             Impl::Node,
         ]
         .into_iter()
@@ -138,9 +157,13 @@ impl Impl {
     }
 
     fn is_upnode(self) -> bool {
-        matches!(self, Impl::Upnode | Impl::Node)
+        matches!(self, Impl::Upnode(_) | Impl::Node)
     }
 }
+
+const TOKIO: Impl = Impl::Upnode(Adapter::Tokio);
+const SMOL: Impl = Impl::Upnode(Adapter::Smol);
+const ASYNC_STD: Impl = Impl::Upnode(Adapter::AsyncStd);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Pairing {
@@ -151,7 +174,7 @@ struct Pairing {
 }
 
 impl Pairing {
-    const ALL: [Pairing; 8] = [
+    const ALL: [Pairing; 10] = [
         Pairing::new("raw", "raw JSON lines (ceiling)", Impl::Raw, Impl::Raw),
         Pairing::new(
             "tarpc-bincode",
@@ -171,19 +194,28 @@ impl Pairing {
             Impl::Jsonrpsee,
             Impl::Jsonrpsee,
         ),
-        Pairing::new("rust", "upnode Rust → Rust", Impl::Upnode, Impl::Upnode),
+        Pairing::new("rust", "upnode Rust → Rust", TOKIO, TOKIO),
+        Pairing::new("smol", "upnode Rust → Rust, smol", SMOL, SMOL),
+        Pairing::new(
+            "async-std",
+            "upnode Rust → Rust, async-std",
+            ASYNC_STD,
+            ASYNC_STD,
+        ),
         Pairing::new("node", "upnode Node → Node", Impl::Node, Impl::Node),
-        Pairing::new("rust-node", "upnode Rust → Node", Impl::Upnode, Impl::Node),
-        Pairing::new("node-rust", "upnode Node → Rust", Impl::Node, Impl::Upnode),
+        Pairing::new("rust-node", "upnode Rust → Node", TOKIO, Impl::Node),
+        Pairing::new("node-rust", "upnode Node → Rust", Impl::Node, TOKIO),
     ];
 
     /// The pairings run when `--only` is not given.
-    const DEFAULT: [&'static str; 6] = [
+    const DEFAULT: [&'static str; 8] = [
         "raw",
         "tarpc-bincode",
         "tarpc-json",
         "jsonrpsee",
         "rust",
+        "smol",
+        "async-std",
         "node",
     ];
 
@@ -202,6 +234,13 @@ impl Pairing {
 
     fn uses_node(self) -> bool {
         self.client == Impl::Node || self.server == Impl::Node
+    }
+
+    /// Whether a side is upnode on smol or async-std.
+    fn other_runtime(self) -> bool {
+        [self.client, self.server]
+            .iter()
+            .any(|&i| matches!(i, SMOL | ASYNC_STD))
     }
 
     /// Whether the flush phase means anything here: both sides upnode.
@@ -380,7 +419,12 @@ fn runtime_with(multi_thread: bool) -> tokio::runtime::Runtime {
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    runtime_with(std::env::args().any(|a| a == "--multi-thread"))
+    runtime_with(multi_thread())
+}
+
+/// Whether this process was asked for `--multi-thread`.
+pub(crate) fn multi_thread() -> bool {
+    std::env::args().any(|a| a == "--multi-thread")
 }
 
 fn bench_node_dir() -> PathBuf {
@@ -597,7 +641,7 @@ fn flush_run(p: Pairing, o: &Opts, pins: &Pinning) -> f64 {
         node_command("flush_client.js")
     } else {
         let mut cmd = self_command();
-        cmd.arg("flush-client");
+        cmd.args(["flush-client", p.client.name()]);
         cmd
     };
     cmd.args([port.to_string(), o.flush_calls.to_string()]);
@@ -678,43 +722,51 @@ fn client_main(args: &[String]) -> ! {
     })();
     let Some((i, port, plan)) = parsed else {
         eprintln!(
-            "usage: loopback client raw|tarpc-bincode|tarpc-json|jsonrpsee|upnode PORT \
-WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--multi-thread]"
+            "usage: loopback client raw|tarpc-bincode|tarpc-json|jsonrpsee|upnode|upnode-smol|\
+upnode-async-std PORT WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--multi-thread]"
         );
         std::process::exit(2)
     };
-    let rt = runtime();
     let dl = deadline();
-    let run = rt.block_on(async move {
-        let work = async move {
+    let late = move || -> ! { panic!("a Rust client run took longer than {dl:?}") };
+    let run = if let Impl::Upnode(a) = i {
+        a.block_on(async move {
+            let work = async move {
+                let mut e = clients::UpnodeEcho::connect(a, port, plan.max_window()).await;
+                let run = clients::run(&mut e, plan).await;
+                e.close().await;
+                run
+            };
+            a.within(dl, work).await.unwrap_or_else(|| late())
+        })
+    } else {
+        runtime().block_on(async move {
             let w = plan.max_window();
-            match i {
-                Impl::Raw => clients::run(&mut clients::RawEcho::connect(port).await, plan).await,
-                Impl::TarpcBincode => {
-                    let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Bincode, w).await;
-                    clients::run(&mut e, plan).await
+            let work = async move {
+                match i {
+                    Impl::Raw => {
+                        clients::run(&mut clients::RawEcho::connect(port).await, plan).await
+                    }
+                    Impl::TarpcBincode => {
+                        let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Bincode, w).await;
+                        clients::run(&mut e, plan).await
+                    }
+                    Impl::TarpcJson => {
+                        let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Json, w).await;
+                        clients::run(&mut e, plan).await
+                    }
+                    Impl::Jsonrpsee => {
+                        let mut e = rpc::JsonrpseeEcho::connect(port, w).await;
+                        clients::run(&mut e, plan).await
+                    }
+                    Impl::Upnode(_) | Impl::Node => unreachable!("handled above"),
                 }
-                Impl::TarpcJson => {
-                    let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Json, w).await;
-                    clients::run(&mut e, plan).await
-                }
-                Impl::Jsonrpsee => {
-                    let mut e = rpc::JsonrpseeEcho::connect(port, w).await;
-                    clients::run(&mut e, plan).await
-                }
-                Impl::Upnode => {
-                    let mut e = clients::UpnodeEcho::connect(port, w).await;
-                    let run = clients::run(&mut e, plan).await;
-                    e.close().await;
-                    run
-                }
-                Impl::Node => unreachable!("Node clients are node processes"),
-            }
-        };
-        tokio::time::timeout(dl, work)
-            .await
-            .unwrap_or_else(|_| panic!("a Rust client run took longer than {dl:?}"))
-    });
+            };
+            tokio::time::timeout(dl, work)
+                .await
+                .unwrap_or_else(|_| late())
+        })
+    };
     println!(
         "{}",
         serde_json::to_string(&run).expect("a result serialises")
@@ -722,18 +774,26 @@ WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--multi-thread]"
     std::process::exit(0)
 }
 
-/// `loopback flush-client PORT N`.
+/// `loopback flush-client upnode|upnode-smol|upnode-async-std PORT N`.
 fn flush_client_main(args: &[String]) -> ! {
-    let parsed = (|| Some((args.first()?.parse().ok()?, args.get(1)?.parse().ok()?)))();
-    let Some((port, n)) = parsed else {
-        eprintln!("usage: loopback flush-client PORT N [--multi-thread]");
+    let parsed = (|| {
+        let Impl::Upnode(a) = Impl::from_name(args.first()?)? else {
+            return None;
+        };
+        Some((a, args.get(1)?.parse().ok()?, args.get(2)?.parse().ok()?))
+    })();
+    let Some((a, port, n)) = parsed else {
+        eprintln!(
+            "usage: loopback flush-client upnode|upnode-smol|upnode-async-std PORT N \
+[--multi-thread]"
+        );
         std::process::exit(2)
     };
     let dl = deadline();
-    runtime().block_on(async move {
-        tokio::time::timeout(dl, clients::flush(port, n))
+    a.block_on(async move {
+        a.within(dl, clients::flush(a, port, n))
             .await
-            .unwrap_or_else(|_| panic!("the flush took longer than {dl:?}"))
+            .unwrap_or_else(|| panic!("the flush took longer than {dl:?}"))
     });
     std::process::exit(0)
 }
@@ -760,14 +820,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map(String::as_str).unwrap_or("");
     if let Some(name) = mode.strip_prefix("serve-") {
-        let kind = match name {
-            "raw" => servers::Kind::Raw,
-            "upnode" => servers::Kind::Upnode,
-            "tarpc-bincode" => servers::Kind::TarpcBincode,
-            "tarpc-json" => servers::Kind::TarpcJson,
-            "jsonrpsee" => servers::Kind::Jsonrpsee,
-            other => {
-                eprintln!("loopback: no server called {other:?}\n{USAGE}");
+        let kind = match Impl::from_name(name) {
+            Some(Impl::Raw) => servers::Kind::Raw,
+            Some(Impl::Upnode(a)) => servers::Kind::Upnode(a),
+            Some(Impl::TarpcBincode) => servers::Kind::TarpcBincode,
+            Some(Impl::TarpcJson) => servers::Kind::TarpcJson,
+            Some(Impl::Jsonrpsee) => servers::Kind::Jsonrpsee,
+            Some(Impl::Node) | None => {
+                eprintln!("loopback: no server called {name:?}\n{USAGE}");
                 std::process::exit(2)
             }
         };
@@ -801,7 +861,7 @@ fn main() {
             }
             let c = &m.client;
             eprintln!(
-                "run {r}/{}  {:<26} pipelined {:>9}/s  outstanding {:>9}/s  sequential p50 {:>6} µs  long ×{:>5}  flush {:>7} ms",
+                "run {r}/{}  {:<29} pipelined {:>9}/s  outstanding {:>9}/s  sequential p50 {:>6} µs  long ×{:>5}  flush {:>7} ms",
                 o.runs,
                 p.label,
                 c.pipelined.as_ref().map_or("-".into(), |x| format!("{:.0}", x.rate())),
@@ -817,7 +877,7 @@ fn main() {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("$ loopback {}", args.join(" "));
     println!(
-        "Machine: {cpus} CPUs available ({}); node {}; {} tokio runtime; Rust upnode server \
+        "Machine: {cpus} CPUs available ({}); node {}; {} tokio runtime{}; Rust upnode server \
 cull policy {}.",
         cpu_model(),
         node_version(),
@@ -825,6 +885,11 @@ cull policy {}.",
             "multi-thread"
         } else {
             "current-thread"
+        },
+        match (o.multi_thread, o.pairings.iter().any(|p| p.other_runtime())) {
+            (_, false) => "",
+            (false, true) => ", smol's and async-std's executors on one thread",
+            (true, true) => ", smol's and async-std's executors on a thread per core",
         },
         args.iter()
             .position(|a| a == "--cull")

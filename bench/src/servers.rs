@@ -1,12 +1,16 @@
 //! The Rust servers, each run in a child process of its own (`loopback serve-raw`,
-//! `serve-upnode`, `serve-tarpc-bincode`, `serve-tarpc-json`, `serve-jsonrpsee`) so that
-//! every pairing is two processes, as with Node.
+//! `serve-upnode`, `serve-upnode-smol`, `serve-upnode-async-std`, `serve-tarpc-bincode`,
+//! `serve-tarpc-json`, `serve-jsonrpsee`) so that every pairing is two processes, as with
+//! Node. The upnode servers run on their adapter's executor (see [`crate::adapters`]), the
+//! others on tokio.
 //!
 //! A server binds `127.0.0.1` on a port the system picks (or on `--port P`), prints the
 //! port as its first stdout line (with `--stamp`, then the wall clock in µs since the Unix
 //! epoch at which it began listening, for the flush phase), and exits when its stdin closes
 //! (or after [`LIFETIME`]).
 
+use crate::adapters::Adapter;
+use futures::future::BoxFuture;
 use std::io::{Read, Write};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -22,8 +26,9 @@ const LIFETIME: Duration = Duration::from_secs(5 * 60);
 pub enum Kind {
     /// Newline-delimited JSON echo, no dnode.
     Raw,
-    /// An upnode-tokio server exporting `echo(x, cb)`.
-    Upnode,
+    /// An upnode server (upnode-tokio, upnode-smol or upnode-async-std) exporting
+    /// `echo(x, cb)`.
+    Upnode(Adapter),
     /// tarpc's `serde_transport` over TCP with the Bincode codec.
     TarpcBincode,
     /// tarpc's `serde_transport` over TCP with the JSON codec.
@@ -44,10 +49,24 @@ fn port_arg() -> u16 {
 
 /// Runs a server until stdin closes; never returns.
 pub fn serve(kind: Kind) -> ! {
-    let rt = crate::runtime();
     let want = port_arg();
     let addr = format!("127.0.0.1:{want}");
-    rt.block_on(async move {
+    if let Kind::Upnode(a) = kind {
+        a.block_on(async move {
+            let server = upnode_server(a);
+            let l = a.listen(&server, &addr).await.expect("listen");
+            let port: u16 = l
+                .local_addr()
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port in the local address");
+            announce_and_wait(port, a.sleep(LIFETIME)).await;
+            drop((server, l));
+        });
+        std::process::exit(0)
+    }
+    crate::runtime().block_on(async move {
         // Whatever must stay alive while serving (the listener and the server handle).
         let (port, _serving): (u16, Box<dyn std::any::Any>) = match kind {
             Kind::TarpcBincode => {
@@ -67,54 +86,51 @@ pub fn serve(kind: Kind) -> ! {
                 let port = l.local_addr().expect("local address").port();
                 (port, Box::new(tokio::spawn(raw_accept(l))))
             }
-            Kind::Upnode => {
-                let server = upnode_server();
-                let l = upnode_tokio::listen(&server, addr.as_str())
-                    .await
-                    .expect("listen");
-                let port: u16 = l
-                    .local_addr()
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .expect("a port in the local address");
-                (port, Box::new((server, l)))
-            }
+            Kind::Upnode(_) => unreachable!("served above"),
         };
-        // Listening from here on.
-        let listening = std::time::SystemTime::now();
-        let mut out = std::io::stdout();
-        writeln!(out, "{port}")
-            .and_then(|()| out.flush())
-            .expect("print the port");
-        if std::env::args().any(|a| a == "--stamp") {
-            let us = listening
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("a clock after 1970")
-                .as_secs_f64()
-                * 1e6;
-            writeln!(out, "{us}")
-                .and_then(|()| out.flush())
-                .expect("print when listening began");
-        }
-        let stdin_closed = tokio::task::spawn_blocking(|| {
-            let mut sink = [0u8; 256];
-            let mut stdin = std::io::stdin();
-            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-        });
-        tokio::select! {
-            _ = stdin_closed => {}
-            _ = tokio::time::sleep(LIFETIME) => {
-                eprintln!("loopback server: lifetime of {LIFETIME:?} is over, exiting");
-            }
-        }
+        announce_and_wait(port, Adapter::Tokio.sleep(LIFETIME)).await;
     });
     std::process::exit(0)
 }
 
+/// Called as soon as the server listens: prints the port (and with `--stamp` the time,
+/// which is when listening began), then waits until stdin closes or `lifetime` completes.
+/// Stdin is read on a thread of its own, whatever the runtime.
+async fn announce_and_wait(port: u16, lifetime: BoxFuture<'static, ()>) {
+    let listening = std::time::SystemTime::now();
+    let mut out = std::io::stdout();
+    writeln!(out, "{port}")
+        .and_then(|()| out.flush())
+        .expect("print the port");
+    if std::env::args().any(|a| a == "--stamp") {
+        let us = listening
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_secs_f64()
+            * 1e6;
+        writeln!(out, "{us}")
+            .and_then(|()| out.flush())
+            .expect("print when listening began");
+    }
+    let (closed, stdin_closed) = futures::channel::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            let _ = closed.send(());
+        })
+        .expect("start the thread reading stdin");
+    if let futures::future::Either::Right(_) = futures::future::select(stdin_closed, lifetime).await
+    {
+        eprintln!("loopback server: lifetime of {LIFETIME:?} is over, exiting");
+    }
+}
+
 /// `echo(x, cb)` answers `cb(x)`, passing the value through as it came. `--cull always`,
 /// `answers` (the default policy) or `never` says which callbacks it culls when done.
-pub fn upnode_server() -> upnode_tokio::Server {
+pub fn upnode_server(adapter: Adapter) -> upnode_tokio::Server {
     let args: Vec<String> = std::env::args().collect();
     let cull = match args
         .iter()
@@ -126,7 +142,7 @@ pub fn upnode_server() -> upnode_tokio::Server {
         _ => CullPolicy::ExceptAnswers,
     };
     let builder = upnode_tokio::Server::builder().config(|c| c.session.cull = cull);
-    upnode_tokio::build_server(builder, |_conn| {
+    adapter.build_server(builder, |_conn| {
         Interface::new().method("echo", |call| async move {
             let x = call.args().values().first().cloned().unwrap_or(Value::Null);
             call.reply_values(vec![x])?;

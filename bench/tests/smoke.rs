@@ -1,5 +1,5 @@
 //! The whole `loopback` table at tiny sizes, so that no peer (raw, tarpc, jsonrpsee, upnode
-//! Rust and Node) and no phase rots unnoticed. It runs in `cargo test --workspace` (and so
+//! Rust on tokio, smol and async-std, upnode Node) and no phase rots unnoticed. It runs in `cargo test --workspace` (and so
 //! in CI, which installs the Node peers) in a few seconds; the figures mean nothing here,
 //! only that every pairing ran every phase with every answer checked.
 
@@ -28,7 +28,7 @@ fn every_pairing_runs_every_phase_at_tiny_sizes() {
             "--deadline",
             "60",
             "--only",
-            "raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,node,rust-node,node-rust",
+            "raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node,rust-node,node-rust",
         ])
         .output()
         .expect("run loopback");
@@ -41,7 +41,7 @@ fn every_pairing_runs_every_phase_at_tiny_sizes() {
     );
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
     // The header and one row per pairing.
-    assert_eq!(rows.len(), 9, "{stdout}");
+    assert_eq!(rows.len(), 11, "{stdout}");
     let cells = |row: &str| -> Vec<String> {
         row.trim_matches('|')
             .split('|')
@@ -59,6 +59,17 @@ fn every_pairing_runs_every_phase_at_tiny_sizes() {
             let expect_na = h.starts_with("flush") && !upnode;
             assert_eq!(v == "n/a", expect_na, "{h} of {row}");
         }
+    }
+    // The upnode adapters each have their row (the labels tell them apart).
+    for label in [
+        "upnode Rust → Rust",
+        "upnode Rust → Rust, smol",
+        "upnode Rust → Rust, async-std",
+    ] {
+        assert!(
+            rows.iter().any(|r| cells(r)[0] == label),
+            "no row {label:?}: {stdout}"
+        );
     }
     assert!(
         stdout.contains("Pinned:") || stdout.contains("Pinning skipped:"),
@@ -80,7 +91,10 @@ fn bad_flags_print_the_usage() {
         &["--frobnicate"],
         &["client", "raw"],
         &["flush-client"],
+        &["flush-client", "raw", "7000", "10"],
+        &["flush-client", "7000", "10"],
         &["serve-nothing"],
+        &["serve-node"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_loopback"))
             .args(args)
