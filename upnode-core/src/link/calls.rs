@@ -126,10 +126,7 @@ impl Calls {
         now: Instant,
         call: Outgoing,
     ) -> Result<Option<CallId>, SendError> {
-        if uses_reserved_key(&call.args) {
-            return Err(SendError::ReservedKey);
-        }
-        let fns = match local_fns(&call.args) {
+        let fns = match local_fns(&call.args)? {
             mut one if one.len() == 1 => Fns::One(one.remove(0)),
             many => Fns::Many(many),
         };
@@ -358,30 +355,37 @@ impl Calls {
     }
 }
 
-/// Whether `args` hold a function key from the reserved range.
-fn uses_reserved_key(args: &[Value]) -> bool {
-    let mut found = false;
-    for a in args {
-        a.for_each_function(&mut |f| {
-            if let Function::Local(LocalFn(k)) = f {
-                found |= k >= super::RESERVED_FN_BASE;
-            }
-        });
-    }
-    found
-}
-
-/// The local functions in `args`, for in-flight tracking.
-fn local_fns(args: &[Value]) -> Vec<LocalFn> {
-    let mut out = Vec::new();
+/// Calls `each` for every function of ours in `args` (one walk over them), or fails with
+/// [`SendError::ReservedKey`] if one is from the link's reserved range.
+fn scan_local_fns(args: &[Value], mut each: impl FnMut(LocalFn)) -> Result<(), SendError> {
+    let mut reserved = false;
     for a in args {
         a.for_each_function(&mut |f| {
             if let Function::Local(l) = f {
-                if !out.contains(&l) {
-                    out.push(l);
-                }
+                reserved |= l.0 >= super::RESERVED_FN_BASE;
+                each(l);
             }
         });
     }
-    out
+    if reserved {
+        return Err(SendError::ReservedKey);
+    }
+    Ok(())
+}
+
+/// Whether `args` hold a function key from the reserved range.
+fn uses_reserved_key(args: &[Value]) -> bool {
+    scan_local_fns(args, |_| {}).is_err()
+}
+
+/// The local functions in `args`, each once, for in-flight tracking; or
+/// [`SendError::ReservedKey`].
+fn local_fns(args: &[Value]) -> Result<Vec<LocalFn>, SendError> {
+    let mut out = Vec::new();
+    scan_local_fns(args, |l| {
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    })?;
+    Ok(out)
 }

@@ -32,6 +32,10 @@ pub fn to_args<T: Serialize + ?Sized>(args: &T) -> Result<Vec<Value>, TypedError
 
 struct ArgsSerializer;
 
+/// Room left in an argument list for the answer callback a call appends to it (so that
+/// appending it does not move the list).
+const ANSWER_SLOT: usize = 1;
+
 fn not_args(found: &str) -> TypedError {
     TypedError::NotAnArgumentList {
         found: found.to_owned(),
@@ -111,17 +115,17 @@ impl Serializer for ArgsSerializer {
         }
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<ArgsBuilder, TypedError> {
-        Ok(ArgsBuilder(SeqBuilder::with_capacity(len.unwrap_or(0))))
+        Ok(ArgsBuilder(SeqBuilder::with_capacity(len.unwrap_or(0).saturating_add(ANSWER_SLOT))))
     }
     fn serialize_tuple(self, len: usize) -> Result<ArgsBuilder, TypedError> {
-        Ok(ArgsBuilder(SeqBuilder::with_capacity(len)))
+        Ok(ArgsBuilder(SeqBuilder::with_capacity(len.saturating_add(ANSWER_SLOT))))
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         len: usize,
     ) -> Result<ArgsBuilder, TypedError> {
-        Ok(ArgsBuilder(SeqBuilder::with_capacity(len)))
+        Ok(ArgsBuilder(SeqBuilder::with_capacity(len.saturating_add(ANSWER_SLOT))))
     }
     refuse_maps_structs_variants!(not_args, "an enum variant");
 }

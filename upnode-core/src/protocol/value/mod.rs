@@ -95,6 +95,9 @@ pub enum Value {
     Link(Path),
 }
 
+/// Levels walked by recursion before a walk over a value moves its stack to the heap.
+const WALK_DEPTH: usize = 32;
+
 impl Value {
     /// An array value.
     pub fn array(items: impl IntoIterator<Item = Value>) -> Value {
@@ -150,20 +153,36 @@ impl Value {
 
     /// Calls `f` for every function in the tree, depth first, in wire key order.
     pub fn for_each_function(&self, f: &mut impl FnMut(Function)) {
-        // Most values hold no container below their first level: no stack needed.
+        self.walk_functions(f, 0);
+    }
+
+    /// [`for_each_function`](Self::for_each_function) by recursion while the tree is
+    /// shallow (no allocation: what calls carry), and with a stack on the heap below
+    /// [`WALK_DEPTH`] levels, so that no value, however deep, can exhaust the thread's stack.
+    fn walk_functions(&self, f: &mut impl FnMut(Function), depth: usize) {
         match self {
-            Value::Function(func) => return f(*func),
-            Value::Array(items) if !items.iter().any(Value::is_container) => {
+            Value::Function(func) => f(*func),
+            _ if depth >= WALK_DEPTH => self.walk_functions_on_heap(f),
+            Value::Array(items) => {
                 for v in items {
-                    if let Value::Function(func) = v {
-                        f(*func);
-                    }
+                    v.walk_functions(f, depth + 1);
                 }
-                return;
             }
-            Value::Array(_) | Value::Object(_) => {}
-            _ => return,
+            Value::Object(m) if m.has_index_key() => {
+                for i in m.wire_order() {
+                    m.entries[i].1.walk_functions(f, depth + 1);
+                }
+            }
+            Value::Object(m) => {
+                for (_, v) in &m.entries {
+                    v.walk_functions(f, depth + 1);
+                }
+            }
+            _ => {}
         }
+    }
+
+    fn walk_functions_on_heap(&self, f: &mut impl FnMut(Function)) {
         let mut stack: Vec<&Value> = vec![self];
         // Depth-first, left to right: push children in reverse.
         while let Some(v) = stack.pop() {
@@ -178,11 +197,6 @@ impl Value {
                 _ => {}
             }
         }
-    }
-
-    /// Whether it is an array or an object.
-    fn is_container(&self) -> bool {
-        matches!(self, Value::Array(_) | Value::Object(_))
     }
 
     /// The value at `path` below this one (array indices as decimal strings).
@@ -335,6 +349,12 @@ impl Map {
     /// Builds a map from entries; a repeated key keeps its first position and its last value.
     pub fn from_entries(entries: Vec<(String, Value)>) -> Map {
         if entries.len() <= 16 {
+            // A repeated key is rare: the entries are kept as they are when there is none.
+            let repeated =
+                (1..entries.len()).any(|i| entries[..i].iter().any(|(k, _)| *k == entries[i].0));
+            if !repeated {
+                return Map { entries };
+            }
             let mut m = Map {
                 entries: Vec::with_capacity(entries.len()),
             };
@@ -455,6 +475,30 @@ impl<K: Into<String>> FromIterator<(K, Value)> for Map {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value `depth` levels deep: at each level an object whose index key `"1"` comes
+    /// after `"b"` in insertion order but before it on the wire, holding the function of
+    /// that level, then `"b"` holding the next level.
+    fn deep(depth: u64) -> Value {
+        let mut v = Value::from(Function::Local(LocalFn(depth)));
+        for level in (0..depth).rev() {
+            v = Value::object([
+                ("b", Value::Array(vec![v, Value::from(level as f64)])),
+                ("1", Value::from(Function::Local(LocalFn(level)))),
+            ]);
+        }
+        v
+    }
+
+    #[test]
+    fn functions_are_found_in_wire_order_at_any_depth_on_either_side_of_the_recursion_limit() {
+        for depth in [0, 1, WALK_DEPTH as u64 - 1, WALK_DEPTH as u64, 3 * WALK_DEPTH as u64] {
+            let mut seen = Vec::new();
+            deep(depth).for_each_function(&mut |f| seen.push(f));
+            let expected: Vec<Function> = (0..=depth).map(|k| Function::Local(LocalFn(k))).collect();
+            assert_eq!(seen, expected, "depth {depth}");
+        }
+    }
 
     #[test]
     fn repeated_key_keeps_first_position_and_last_value() {
