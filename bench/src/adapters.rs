@@ -104,7 +104,7 @@ impl Adapter {
             1
         };
         match self {
-            Adapter::Tokio => crate::runtime().block_on(work),
+            Adapter::Tokio => crate::block_on_task(work),
             Adapter::Smol => {
                 std::env::set_var("SMOL_THREADS", threads.to_string());
                 smol::block_on(smol::spawn(work))

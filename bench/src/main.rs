@@ -422,6 +422,22 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
     runtime_with(multi_thread())
 }
 
+/// Runs `work` as a task of a fresh tokio runtime (see [`runtime`]) until it ends. A task,
+/// not `block_on`'s own future: a current-thread runtime wakes that future through its
+/// driver (an eventfd write and an extra `epoll_wait`), where waking a task is a push on
+/// its run queue, and a client's work and its connection's tasks then take turns as tasks
+/// do in an application. Every tokio row runs this way (smol's and async-std's spawn too).
+pub(crate) fn block_on_task<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    runtime().block_on(async move {
+        match tokio::spawn(work).await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    })
+}
+
 /// Whether this process was asked for `--multi-thread`.
 pub(crate) fn multi_thread() -> bool {
     std::env::args().any(|a| a == "--multi-thread")
@@ -740,7 +756,7 @@ upnode-async-std PORT WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--mul
             a.within(dl, work).await.unwrap_or_else(|| late())
         })
     } else {
-        runtime().block_on(async move {
+        block_on_task(async move {
             let w = plan.max_window();
             let work = async move {
                 match i {
