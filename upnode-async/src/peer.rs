@@ -10,8 +10,8 @@ use serde::Serialize;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 use std::sync::{Arc, Weak};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use upnode_core::link::ConnId;
 use upnode_core::{from_args, from_value, to_args, Function, LocalFn, RemoteFn, Target, Value};
@@ -331,7 +331,10 @@ impl Remote {
         T: DeserializeOwned + 'static,
         E: DeserializeOwned + 'static,
     {
-        Answer::new(self.send_with_reply(method, args), error_first_answer::<T, E>)
+        Answer::new(
+            self.send_with_reply(method, args),
+            error_first_answer::<T, E>,
+        )
     }
 
     /// [`rpc`](Self::rpc) for a result holding the peer's functions, such as the session

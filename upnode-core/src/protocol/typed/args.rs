@@ -115,17 +115,23 @@ impl Serializer for ArgsSerializer {
         }
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<ArgsBuilder, TypedError> {
-        Ok(ArgsBuilder(SeqBuilder::with_capacity(len.unwrap_or(0).saturating_add(ANSWER_SLOT))))
+        Ok(ArgsBuilder(SeqBuilder::with_capacity(
+            len.unwrap_or(0).saturating_add(ANSWER_SLOT),
+        )))
     }
     fn serialize_tuple(self, len: usize) -> Result<ArgsBuilder, TypedError> {
-        Ok(ArgsBuilder(SeqBuilder::with_capacity(len.saturating_add(ANSWER_SLOT))))
+        Ok(ArgsBuilder(SeqBuilder::with_capacity(
+            len.saturating_add(ANSWER_SLOT),
+        )))
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         len: usize,
     ) -> Result<ArgsBuilder, TypedError> {
-        Ok(ArgsBuilder(SeqBuilder::with_capacity(len.saturating_add(ANSWER_SLOT))))
+        Ok(ArgsBuilder(SeqBuilder::with_capacity(
+            len.saturating_add(ANSWER_SLOT),
+        )))
     }
     refuse_maps_structs_variants!(not_args, "an enum variant");
 }

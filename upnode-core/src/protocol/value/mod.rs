@@ -492,10 +492,17 @@ mod tests {
 
     #[test]
     fn functions_are_found_in_wire_order_at_any_depth_on_either_side_of_the_recursion_limit() {
-        for depth in [0, 1, WALK_DEPTH as u64 - 1, WALK_DEPTH as u64, 3 * WALK_DEPTH as u64] {
+        for depth in [
+            0,
+            1,
+            WALK_DEPTH as u64 - 1,
+            WALK_DEPTH as u64,
+            3 * WALK_DEPTH as u64,
+        ] {
             let mut seen = Vec::new();
             deep(depth).for_each_function(&mut |f| seen.push(f));
-            let expected: Vec<Function> = (0..=depth).map(|k| Function::Local(LocalFn(k))).collect();
+            let expected: Vec<Function> =
+                (0..=depth).map(|k| Function::Local(LocalFn(k))).collect();
             assert_eq!(seen, expected, "depth {depth}");
         }
     }
