@@ -75,6 +75,11 @@ enum State {
     Closed,
 }
 
+/// Output is handed to the transport in buffers of about this size.
+const OUTPUT_CHUNK: usize = 64 * 1024;
+/// A buffer this close to [`OUTPUT_CHUNK`] is set aside before the next message.
+const OUTPUT_SLACK: usize = 4 * 1024;
+
 /// One dnode conversation: our exported interface, the callback tables in both directions,
 /// the `methods` handshake, calls by name or id, and `cull`.
 ///
@@ -103,7 +108,10 @@ enum State {
 pub struct Session {
     config: SessionConfig,
     decoder: LineDecoder,
+    /// Output being written.
     out: Vec<u8>,
+    /// Output buffers filled to about [`OUTPUT_CHUNK`], before `out`.
+    full: VecDeque<Bytes>,
     events: VecDeque<SessionEvent>,
     state: State,
     exports: Value,
@@ -150,6 +158,7 @@ impl Session {
             decoder: LineDecoder::new(config.max_line_len),
             config,
             out: Vec::with_capacity(256),
+            full: VecDeque::new(),
             events: VecDeque::new(),
             state: State::Open,
             exports: Value::Null,
@@ -463,7 +472,11 @@ impl Session {
     }
 
     /// Bytes to write to the transport: whole lines, in order. `None` when there is nothing.
+    /// A burst of output comes in several pieces of about 64 KiB each: call until `None`.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if let Some(chunk) = self.full.pop_front() {
+            return Some(chunk);
+        }
         self.flush_cull();
         if self.out.is_empty() {
             return None;
@@ -474,9 +487,22 @@ impl Session {
 
     /// Like [`poll_transmit`](Self::poll_transmit), appending to a buffer the driver owns.
     pub fn transmit_into(&mut self, buf: &mut BytesMut) {
+        for chunk in self.full.drain(..) {
+            buf.extend_from_slice(&chunk);
+        }
         self.flush_cull();
         buf.extend_from_slice(&self.out);
         self.out.clear();
+    }
+
+    /// Sets a nearly full output buffer aside, so that a burst of messages is held in
+    /// buffers filled to at least [`OUTPUT_CHUNK`] less [`OUTPUT_SLACK`], not in one vector
+    /// that doubles past what it holds.
+    fn rotate_output(&mut self) {
+        if self.out.len() + OUTPUT_SLACK > OUTPUT_CHUNK {
+            let full = std::mem::replace(&mut self.out, Vec::with_capacity(OUTPUT_CHUNK));
+            self.full.push_back(Bytes::from(full));
+        }
     }
 
     /// Writes one `cull` for the ids released since the last transmit, keeping the list's
@@ -504,6 +530,7 @@ impl Session {
         self.remote_refs.clear();
         self.pending_cull.clear();
         self.out.clear();
+        self.full.clear();
     }
 
     /// Whether the session has ended (closed, or a fatal error from the peer).
@@ -546,6 +573,7 @@ impl Session {
 
     /// Writes one message, scrubbing functions; all-or-nothing.
     fn send(&mut self, method: &Method, args: &[Value]) -> Result<(), LocalError> {
+        self.rotate_output();
         let Session {
             config,
             out,

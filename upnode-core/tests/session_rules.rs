@@ -321,6 +321,47 @@ fn passing_a_peer_callback_back_to_the_peer_forwards_its_calls() {
     );
 }
 
+#[test]
+fn a_burst_of_calls_is_handed_over_in_whole_lines_in_pieces_of_at_most_64_kib() {
+    let mut s = connected();
+    let calls = 5_000;
+    for i in 0..calls {
+        s.call(Target::Method("time".into()), vec![Value::from(i as f64)])
+            .unwrap();
+    }
+    let mut pieces = Vec::new();
+    while let Some(b) = s.poll_transmit() {
+        pieces.push(b);
+    }
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    assert!(pieces.len() > 1, "{total} bytes came in one piece");
+    for p in &pieces {
+        assert!(p.len() <= 64 * 1024, "a piece of {} bytes", p.len());
+        assert_eq!(p.last(), Some(&b'\n'), "every piece ends a line");
+    }
+    // Every piece but the last is filled to within 4 KiB of 64 KiB.
+    for p in &pieces[..pieces.len() - 1] {
+        assert!(p.len() > 60 * 1024, "a piece of only {} bytes", p.len());
+    }
+    let lines: Vec<String> = pieces
+        .iter()
+        .flat_map(|p| {
+            std::str::from_utf8(p)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines.len(), calls);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(
+            line,
+            &format!(r#"{{"method":0,"arguments":[{i}],"callbacks":{{}},"links":[]}}"#)
+        );
+    }
+}
+
 // §6 Links ----------------------------------------------------------------------------------------
 
 #[test]
