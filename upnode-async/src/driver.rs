@@ -46,7 +46,11 @@ impl Signal {
     }
 }
 
-/// The one timer of a task, re-armed only when the state machine's deadline changes.
+/// The one timer of a task. It is re-armed only when the state machine's deadline comes
+/// earlier than the instant it is armed for: a deadline that moves later (each call's time
+/// limit, when calls come and go) or goes away keeps the timer as it is, so no sleep is made
+/// per call. The timer then fires early, the machine finds nothing due, and the next turn
+/// arms it for the deadline in force then.
 #[derive(Default)]
 pub(crate) struct Timer {
     armed: Option<(Instant, BoxFuture<'static, ()>)>,
@@ -55,9 +59,9 @@ pub(crate) struct Timer {
 impl Timer {
     pub fn arm(&mut self, rt: &dyn Runtime, deadline: Option<Instant>) {
         match (deadline, &self.armed) {
-            (Some(d), Some((t, _))) if *t == d => {}
+            (Some(d), Some((t, _))) if *t <= d => {}
             (Some(d), _) => self.armed = Some((d, rt.sleep_until(d))),
-            (None, _) => self.armed = None,
+            (None, _) => {}
         }
     }
 
@@ -494,6 +498,42 @@ mod tests {
         fn lagged(missed: u64) -> Self {
             Ev::Lagged(missed)
         }
+    }
+
+    /// A runtime that only counts the sleeps made; they never complete.
+    #[derive(Default)]
+    struct CountSleeps(std::sync::atomic::AtomicUsize);
+
+    impl Runtime for CountSleeps {
+        fn spawn(&self, _: BoxFuture<'static, ()>) {}
+        fn sleep_until(&self, _: Instant) -> BoxFuture<'static, ()> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Box::pin(futures::future::pending())
+        }
+        fn now(&self) -> Instant {
+            unreachable!("the timer never reads the clock")
+        }
+    }
+
+    #[test]
+    fn the_timer_is_re_armed_only_for_an_earlier_deadline() {
+        let rt = CountSleeps::default();
+        let t0 = Instant::now();
+        let at = |s: u64| Some(t0 + Duration::from_secs(s));
+        let mut timer = Timer::default();
+        timer.arm(&rt, at(60));
+        // A thousand calls, each moving the earliest deadline a little later: no new sleep.
+        for i in 0..1000 {
+            timer.arm(&rt, at(60 + i));
+        }
+        timer.arm(&rt, None);
+        timer.arm(&rt, at(60));
+        assert_eq!(rt.0.load(Ordering::Relaxed), 1);
+        assert_eq!(timer.armed.as_ref().map(|(t, _)| *t), at(60));
+        // An earlier one re-arms it.
+        timer.arm(&rt, at(30));
+        assert_eq!(rt.0.load(Ordering::Relaxed), 2);
+        assert_eq!(timer.armed.as_ref().map(|(t, _)| *t), at(30));
     }
 
     #[test]
