@@ -281,6 +281,11 @@ pub(crate) trait Side: PeerOps + Sized + 'static {
     fn ended(self: &Arc<Self>);
 }
 
+/// Events a turn takes from its machine before the transport may write again: a burst (the
+/// transactions queued while the link was down, all run as it comes up) then leaves in
+/// pieces while the rest is still being made, rather than all of it at the end.
+const EVENTS_PER_TURN: usize = 256;
+
 /// Work decided under the lock, in the order of the events.
 enum Step<T> {
     Dispatch(Dispatch),
@@ -320,6 +325,8 @@ pub(crate) async fn drive<S: Side>(
         let mut closed = false;
         let mut deadline = None;
         let mut flush_bound = Duration::ZERO;
+        // Events are left for the next turn.
+        let mut more = false;
         {
             let released = core.released.take();
             let now = rt.now();
@@ -335,10 +342,16 @@ pub(crate) async fn drive<S: Side>(
             if let Some((conn, io)) = io.as_ref() {
                 machine.handle_unsent(*conn, now, io.unsent());
             }
+            let mut taken = 0;
             while let Some((machine, handlers)) = S::split(inner) {
+                if taken == EVENTS_PER_TURN {
+                    more = true;
+                    break;
+                }
                 let Some(ev) = machine.poll_event() else {
                     break;
                 };
+                taken += 1;
                 match ev {
                     LinkEvent::OpenTransport { conn, attempt } => {
                         tracing::debug!(conn = conn.0, attempt, "connecting");
@@ -423,9 +436,18 @@ pub(crate) async fn drive<S: Side>(
                 async move { old.shutdown(&*rt2, flush_bound).await },
             ));
         }
-        // 3. Wait for something to happen.
+        if more {
+            core.wake();
+        }
+        // 3. Wait for something to happen. While events wait for the next turn, what earlier
+        // turns made is written first (nothing is read: the output cap is checked first).
         timer.arm(&*rt, deadline);
         let wake = futures::future::poll_fn(|cx| {
+            if let (true, Some((conn, io))) = (more, io.as_mut()) {
+                if let Some(ev) = io.write_out(cx) {
+                    return Poll::Ready(Wake::Io(*conn, ev));
+                }
+            }
             if core.signal.take(cx) {
                 return Poll::Ready(Wake::Kick);
             }

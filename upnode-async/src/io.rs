@@ -74,14 +74,11 @@ impl Io {
         &self.buf[..n]
     }
 
-    /// Writes what it can, then reads. Pending when there is nothing to report.
-    pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
-        let before = self.unsent;
+    /// Writes what the transport takes now, without reading: an error if writing failed.
+    pub fn write_out(&mut self, cx: &mut Context<'_>) -> Option<IoEvent> {
         while let Some(chunk) = self.out.front_mut() {
             match Pin::new(&mut self.stream).poll_write(cx, chunk) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(IoEvent::Error(io::ErrorKind::WriteZero.into()))
-                }
+                Poll::Ready(Ok(0)) => return Some(IoEvent::Error(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     chunk.advance(n);
                     if chunk.is_empty() {
@@ -90,16 +87,25 @@ impl Io {
                     self.unsent -= n;
                     self.need_flush = true;
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Error(e)),
+                Poll::Ready(Err(e)) => return Some(IoEvent::Error(e)),
                 Poll::Pending => break,
             }
         }
         if self.out.is_empty() && self.need_flush {
             match Pin::new(&mut self.stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.need_flush = false,
-                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Error(e)),
+                Poll::Ready(Err(e)) => return Some(IoEvent::Error(e)),
                 Poll::Pending => {}
             }
+        }
+        None
+    }
+
+    /// Writes what it can, then reads. Pending when there is nothing to report.
+    pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<IoEvent> {
+        let before = self.unsent;
+        if let Some(ev) = self.write_out(cx) {
+            return Poll::Ready(ev);
         }
         if self.paused {
             return if self.unsent < before {
