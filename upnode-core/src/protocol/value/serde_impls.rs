@@ -79,6 +79,16 @@ impl<'de> Deserialize<'de> for Value {
 /// functions and links only from ours.
 pub(crate) struct ValueVisitor;
 
+/// A parsed array or object keeps no spare room (a vector grown by pushes holds up to twice
+/// its length, and four entries at least): values from the peer may be held for long, such as
+/// the answers of 100 000 calls waiting to be read, or a handler's arguments.
+fn fit<T>(mut v: Vec<T>) -> Vec<T> {
+    if v.capacity() > v.len() {
+        v.shrink_to_fit();
+    }
+    v
+}
+
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
 
@@ -117,14 +127,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(v) = seq.next_element()? {
             items.push(v);
         }
-        Ok(Value::Array(items))
+        Ok(Value::Array(fit(items)))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries: Vec<(String, Value)> = Vec::new();
         while let Some((k, v)) = map.next_entry::<String, Value>()? {
             entries.push((k, v));
         }
-        Ok(Value::Object(Map::from_entries(entries)))
+        Ok(Value::Object(Map::from_entries(fit(entries))))
     }
     /// Only upnode's own deserializer ([`from_value`](crate::protocol::from_value)) calls
     /// this, to hand over a function handle or a link; no JSON reader does, so none can be
