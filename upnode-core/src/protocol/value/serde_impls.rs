@@ -79,14 +79,34 @@ impl<'de> Deserialize<'de> for Value {
 /// functions and links only from ours.
 pub(crate) struct ValueVisitor;
 
-/// A parsed array or object keeps no spare room (a vector grown by pushes holds up to twice
-/// its length, and four entries at least): values from the peer may be held for long, such as
-/// the answers of 100 000 calls waiting to be read, or a handler's arguments.
-fn fit<T>(mut v: Vec<T>) -> Vec<T> {
-    if v.capacity() > v.len() {
-        v.shrink_to_fit();
+/// Collects a parsed array's items or an object's entries into a vector with no spare room
+/// (values from the peer may be held for long, such as the answers of 100 000 calls waiting
+/// to be read, or a handler's arguments). Up to three items are allocated exactly once; a
+/// longer list starts from the reader's size hint (at most 1 024), grows as usual and is
+/// trimmed at the end.
+fn collect_exact<T, E>(
+    hint: Option<usize>,
+    mut next: impl FnMut() -> Result<Option<T>, E>,
+) -> Result<Vec<T>, E> {
+    let Some(a) = next()? else {
+        return Ok(Vec::new());
+    };
+    let Some(b) = next()? else {
+        return Ok(vec![a]);
+    };
+    let Some(c) = next()? else {
+        return Ok(vec![a, b]);
+    };
+    let Some(d) = next()? else {
+        return Ok(vec![a, b, c]);
+    };
+    let mut items = Vec::with_capacity(hint.unwrap_or(0).clamp(8, 1024));
+    items.extend([a, b, c, d]);
+    while let Some(x) = next()? {
+        items.push(x);
     }
-    v
+    items.shrink_to_fit();
+    Ok(items)
 }
 
 impl<'de> Visitor<'de> for ValueVisitor {
@@ -123,23 +143,45 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Deserialize::deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(v) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::Array(fit(items)))
+        collect_exact(seq.size_hint(), || seq.next_element()).map(Value::Array)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries: Vec<(String, Value)> = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            entries.push((k, v));
-        }
-        Ok(Value::Object(Map::from_entries(fit(entries))))
+        let entries = collect_exact(map.size_hint(), || map.next_entry::<String, Value>())?;
+        Ok(Value::Object(Map::from_entries(entries)))
     }
     /// Only upnode's own deserializer ([`from_value`](crate::protocol::from_value)) calls
     /// this, to hand over a function handle or a link; no JSON reader does, so none can be
     /// forged from text.
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
         handle::read_non_json(data).map(handle::NonJson::into_value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_arrays_and_objects_of_any_length_keep_no_spare_room() {
+        for n in 0..40usize {
+            let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+            let array = format!("[{}]", items.join(","));
+            let Value::Array(a) = serde_json::from_str::<Value>(&array).unwrap() else {
+                panic!("{array} is an array")
+            };
+            assert_eq!(a, (0..n).map(|i| Value::from(i as f64)).collect::<Vec<_>>());
+            assert_eq!(a.capacity(), n, "{n} items");
+
+            let entries: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            let object = format!("{{{}}}", entries.join(","));
+            let Value::Object(m) = serde_json::from_str::<Value>(&object).unwrap() else {
+                panic!("{object} is an object")
+            };
+            assert_eq!(m.len(), n);
+            assert_eq!(m.entries().len(), m.entries.capacity(), "{n} entries");
+            for i in 0..n {
+                assert_eq!(m.get(&format!("k{i}")), Some(&Value::from(i as f64)));
+            }
+        }
     }
 }
