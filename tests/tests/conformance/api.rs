@@ -78,6 +78,13 @@ pub async fn typed_calls_tell_results_remote_errors_timeouts_and_link_failures_a
     // cb(null, result) and cb(err), plain and structured.
     let q = within::<R, _>("div", remote.rpc::<_, f64, String>("div", &(6, 3))).await;
     assert_eq!(q, Ok(2.0));
+    // A call's future polled again after its answer says the call is over; it never panics.
+    let mut call = Box::pin(remote.rpc::<_, f64, String>("div", &(6, 3)));
+    assert_eq!(within::<R, _>("div", call.as_mut()).await, Ok(2.0));
+    assert_eq!(
+        futures::poll!(call.as_mut()),
+        std::task::Poll::Ready(Err(RpcError::Link(CallError::Closed)))
+    );
     let e = within::<R, _>("div", remote.rpc::<_, f64, String>("div", &(1, 0))).await;
     assert_eq!(e, Err(RpcError::Remote("division by zero".to_owned())));
     assert!(e.unwrap_err().is_remote());
