@@ -1,13 +1,16 @@
-//! The deadlines of calls in flight: a min-heap whose entries are dropped lazily.
+//! The deadlines of calls in flight, earliest first, with entries dropped lazily.
 //!
 //! Most calls are answered long before their deadline, so removing each answered call's
 //! entry from an ordered set (a `BTreeSet`, O(log n) with node allocations) is wasted
-//! work. Here an answered call's entry simply goes stale. The owner keeps two promises
-//! after every change, through [`settle`](Deadlines::settle):
+//! work. Here an answered call's entry simply goes stale. And most calls take the same
+//! time limit, made at a clock that only goes forward: their deadlines come in order. Those
+//! go to a queue (O(1) at both ends, in memory order); a deadline earlier than the last one
+//! queued goes to a min-heap beside it. The owner keeps two promises after every change,
+//! through [`settle`](Deadlines::settle):
 //!
-//! - the top entry is live, so [`next`](Deadlines::next) is exact;
+//! - the first entry of each is live, so [`next`](Deadlines::next) is exact;
 //! - stale entries are at most as many as live ones (plus a small constant): when they
-//!   exceed that, the heap is rebuilt from the live ones. Memory stays proportional to the
+//!   exceed that, both are rebuilt from the live ones. Memory stays proportional to the
 //!   calls in flight, and the rebuild's cost is spread over the removals that made it
 //!   necessary (amortised O(1) each).
 //!
@@ -15,7 +18,7 @@
 
 use super::ids::CallId;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 /// Stale entries tolerated beyond the number of live ones before a rebuild.
@@ -24,52 +27,76 @@ const SLACK: usize = 64;
 /// Deadlines of calls, earliest first.
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
+    /// Deadlines pushed in order (each at or after the one before).
+    queue: VecDeque<(Instant, CallId)>,
+    /// The others.
     heap: BinaryHeap<Reverse<(Instant, CallId)>>,
 }
 
 impl Deadlines {
     /// Adds a call's deadline.
     pub fn push(&mut self, deadline: Instant, call: CallId) {
-        self.heap.push(Reverse((deadline, call)));
+        match self.queue.back() {
+            Some(last) if (deadline, call) < *last => self.heap.push(Reverse((deadline, call))),
+            _ => self.queue.push_back((deadline, call)),
+        }
+    }
+
+    /// The earliest entry, and whether it is the queue's.
+    fn first(&self) -> Option<((Instant, CallId), bool)> {
+        match (self.queue.front(), self.heap.peek()) {
+            (Some(q), Some(Reverse(h))) if h < q => Some((*h, false)),
+            (Some(q), _) => Some((*q, true)),
+            (None, Some(Reverse(h))) => Some((*h, false)),
+            (None, None) => None,
+        }
     }
 
     /// The earliest deadline (exact once [`settle`](Self::settle) has run since the last
     /// removal).
     pub fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((d, _))| *d)
+        self.first().map(|((d, _), _)| d)
     }
 
     /// The call of the earliest deadline if it is at or before `now`, taken out.
     pub fn pop_due(&mut self, now: Instant) -> Option<CallId> {
-        match self.heap.peek() {
-            Some(Reverse((d, _))) if *d <= now => self.heap.pop().map(|Reverse((_, c))| c),
+        match self.first() {
+            Some(((d, c), in_queue)) if d <= now => {
+                if in_queue {
+                    self.queue.pop_front();
+                } else {
+                    self.heap.pop();
+                }
+                Some(c)
+            }
             _ => None,
         }
     }
 
-    /// Restores the promises after calls were removed: drops stale entries from the top,
-    /// and rebuilds the heap from the live entries when the stale ones outnumber them.
+    /// Restores the promises after calls were removed: drops stale entries from the front of
+    /// each, and rebuilds both from the live entries when the stale ones outnumber them.
     /// `live` says whether a call is still known; `count` is how many calls are.
     pub fn settle(&mut self, count: usize, live: impl Fn(CallId) -> bool) {
-        if self.heap.len() > count.saturating_mul(2).saturating_add(SLACK) {
+        if self.len() > count.saturating_mul(2).saturating_add(SLACK) {
+            self.queue.retain(|(_, c)| live(*c));
             self.heap.retain(|Reverse((_, c))| live(*c));
         }
-        while let Some(Reverse((_, c))) = self.heap.peek() {
-            if live(*c) {
-                break;
-            }
+        while self.queue.front().is_some_and(|(_, c)| !live(*c)) {
+            self.queue.pop_front();
+        }
+        while self.heap.peek().is_some_and(|Reverse((_, c))| !live(*c)) {
             self.heap.pop();
         }
     }
 
     /// Entries held, stale ones included.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.heap.len()
+    fn len(&self) -> usize {
+        self.queue.len() + self.heap.len()
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
+        self.queue.clear();
         self.heap.clear();
     }
 }
@@ -109,6 +136,35 @@ mod tests {
             Some(t0 + Duration::from_millis(first_live)),
             "the top is the earliest live call once the stale ones are dropped"
         );
+    }
+
+    #[test]
+    fn in_order_and_out_of_order_deadlines_come_out_merged_and_stale_ones_are_skipped() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut d = Deadlines::default();
+        // Calls 0..6 with deadlines 10, 20, 5, 30, 20, 1: 5, 20 (the second) and 1 are out
+        // of order.
+        for (i, ms) in [10u64, 20, 5, 30, 20, 1].into_iter().enumerate() {
+            d.push(at(ms), CallId(i as u64));
+        }
+        assert_eq!(d.next(), Some(at(1)));
+        // Call 5 (1 ms) and call 0 (10 ms) are answered.
+        let live = |c: CallId| ![0, 5].contains(&c.0);
+        d.settle(4, live);
+        assert_eq!(d.next(), Some(at(5)));
+        let mut out = Vec::new();
+        while let Some(c) = d.pop_due(at(25)) {
+            if live(c) {
+                out.push(c.0);
+            }
+        }
+        assert_eq!(
+            out,
+            vec![2, 1, 4],
+            "5 ms, then the two at 20 ms in id order"
+        );
+        assert_eq!(d.next(), Some(at(30)));
     }
 
     #[test]
