@@ -881,9 +881,14 @@ impl Side for Shared {
                     return;
                 };
                 let s = self.clone();
-                let fut = AssertUnwindSafe(step(remote)).catch_unwind();
+                // The closure itself may panic before it returns its future: that fails the
+                // step like a panic inside the future, and never takes the driver down.
+                let started = std::panic::catch_unwind(AssertUnwindSafe(|| step(remote)));
                 self.core.runtime.spawn(Box::pin(async move {
-                    let r = fut.await;
+                    let r = match started {
+                        Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+                        Err(panic) => Err(panic),
+                    };
                     let now = s.now();
                     let mut inner = s.lock();
                     match r {

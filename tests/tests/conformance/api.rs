@@ -290,6 +290,39 @@ pub async fn graceful_shutdown_closes_at_its_deadline_with_a_handler_still_runni
     client.close().await;
 }
 
+pub async fn a_connect_step_whose_closure_panics_fails_that_attempt_and_the_next_comes_up<R: Rt>() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let server = R::server(|_conn| Interface::new());
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let steps = Arc::new(AtomicUsize::new(0));
+    let counted = steps.clone();
+    let mut builder = fast_client().on_connect(move |remote| {
+        // The first time, the closure panics before it returns a future.
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("a connect step that panics before its future");
+        }
+        async move { Ok(remote) }
+    });
+    let mut events = Events::<R, _>::new(builder.subscribe());
+    let client = builder.connect_tcp::<R>(listener.local_addr()).unwrap();
+    within::<R, _>("up", client.up()).await.unwrap();
+    assert_eq!(
+        steps.load(Ordering::SeqCst),
+        2,
+        "one failed attempt, then one more"
+    );
+    let failed = events
+        .wait_for("the failed step", |e| matches!(e, ClientEvent::Error(_)))
+        .await;
+    assert!(
+        format!("{failed:?}").contains("the connect step panicked"),
+        "{failed:?}"
+    );
+    client.close().await;
+    stop::<R>(listener, &server).await;
+}
+
 pub async fn a_connect_step_that_gives_up_closes_the_client_with_its_cause<R: Rt>() {
     use upnode_async::upnode_core::link::LinkError;
     use upnode_async::{GiveUp, UpError};

@@ -38,6 +38,7 @@ macro_rules! conformance {
             api::clients_draw_their_own_reconnect_jitter_unless_given_a_seed,
             api::graceful_shutdown_lets_a_call_in_flight_answer_then_closes,
             api::graceful_shutdown_closes_at_its_deadline_with_a_handler_still_running,
+            api::a_connect_step_whose_closure_panics_fails_that_attempt_and_the_next_comes_up,
             api::a_connect_step_that_gives_up_closes_the_client_with_its_cause,
             api::up_timeout_reports_the_last_failure,
             api::a_failover_client_moves_through_three_killed_servers_losing_no_transaction,
