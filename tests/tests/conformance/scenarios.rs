@@ -11,8 +11,9 @@ use crate::common::{
 };
 use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
+use futures::FutureExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use upnode_async::upnode_core::link::LinkState;
 use upnode_async::upnode_core::Value;
 use upnode_async::{CallError, Client, ClientEvent, Interface, Remote, Server, UpError};
@@ -419,17 +420,21 @@ pub async fn transaction_queued_in_the_connect_step_gets_the_same_remote<R: Rt>(
         })
     });
     let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let slot: Arc<OnceLock<Client>> = Arc::new(OnceLock::new());
+    // The step gets the client through a channel the test fills once `connect_tcp` has
+    // returned it: the connect step may run before that line does.
+    let (give_client, the_client) = oneshot::channel::<Client>();
+    let the_client = the_client.shared();
     let step_done = Arc::new(AtomicBool::new(false));
     let (tx, rx) = oneshot::channel::<(Remote, Remote, bool, LinkState)>();
     let tx = Arc::new(Mutex::new(Some(tx)));
 
-    let (s, d) = (slot.clone(), step_done.clone());
+    let d = step_done.clone();
     let client = fast_client()
         .on_connect(move |remote| {
-            let client = s.get().expect("the client is stored").clone();
+            let the_client = the_client.clone();
             let (done, tx) = (d.clone(), tx.clone());
             async move {
+                let client = the_client.await.expect("the test gives the client");
                 let given = remote.clone();
                 let c = client.clone();
                 let done2 = done.clone();
@@ -448,7 +453,7 @@ pub async fn transaction_queued_in_the_connect_step_gets_the_same_remote<R: Rt>(
         })
         .connect_tcp::<R>(listener.local_addr())
         .unwrap();
-    slot.set(client.clone()).ok().unwrap();
+    give_client.send(client.clone()).ok().unwrap();
 
     let (got, given, step_had_finished, state) =
         within::<R, _>("the transaction", rx).await.unwrap();
