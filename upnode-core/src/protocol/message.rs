@@ -445,7 +445,6 @@ pub fn unscrub(msg: &mut RawMessage) -> Vec<u64> {
     placed
 }
 
-/// Scrubs functions into callback ids and cycles into links while writing arguments.
 /// Buffers [`write_message_with`] reuses from one message to the next.
 #[derive(Debug, Default)]
 pub(crate) struct WriteScratch {
@@ -468,6 +467,7 @@ impl WriteScratch {
     }
 }
 
+/// Scrubs functions into callback ids and cycles into links while writing arguments.
 struct Scrubber<'v, 's, F: FnMut(Function) -> Result<u64, LocalError>> {
     ascii_only: bool,
     path: Vec<Seg<'v>>,
