@@ -1,6 +1,6 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
-use crate::driver::{drive, Core, Counters, Input, Machine, Side, Subscribers};
+use crate::driver::{call_under_lock, drive, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::{CallError, ConnectError, GiveUp, HandlerError, UpError};
 use crate::handlers::Handlers;
 use crate::interface::Interface;
@@ -16,7 +16,9 @@ use std::sync::{Arc, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 use upnode_core::config::{ClientConfig, ReconnectPolicy, WhenFull};
-use upnode_core::link::{ClientLink, ConnId, LinkError, LinkEvent, LinkState, TxId};
+use upnode_core::link::{
+    CallId, ClientLink, ConnId, LinkError, LinkEvent, LinkState, SendError, TxId,
+};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
 /// What a client reports on its event stream.
@@ -388,20 +390,18 @@ impl PeerOps for Shared {
         attach: Attach,
     ) -> Result<(), CallError> {
         let now = self.now();
-        let timeout = attach.timeout();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let link = &mut inner.link;
-        let (r, unused) = inner
-            .handlers
-            .call(conn, args, attach, |args, reply| match reply {
-                Some(f) => link
-                    .call_with_reply(conn, now, target, args, f, timeout)
-                    .map(Some),
-                None => link.call(conn, now, target, args, timeout),
-            });
+        let r = call_under_lock(
+            &mut inner.link,
+            &mut inner.handlers,
+            conn,
+            now,
+            target,
+            args,
+            attach,
+        );
         drop(guard);
-        drop(unused);
         self.wake();
         r
     }
@@ -729,6 +729,23 @@ impl Machine for ClientLink {
         self.output_limits().close_flush_timeout
     }
 
+    fn call(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        target: Target,
+        args: Vec<Value>,
+        reply: Option<LocalFn>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<CallId>, SendError> {
+        match reply {
+            Some(f) => self
+                .call_with_reply(conn, now, target, args, f, timeout)
+                .map(Some),
+            None => ClientLink::call(self, conn, now, target, args, timeout),
+        }
+    }
+
     fn handle(&mut self, now: Instant, input: Input<'_>) {
         match input {
             Input::Timeout => self.handle_timeout(now),
@@ -747,6 +764,10 @@ impl Side for Shared {
 
     fn core(&self) -> &Core<Inner> {
         &self.core
+    }
+
+    fn handlers(inner: &mut Inner) -> &mut Handlers {
+        &mut inner.handlers
     }
 
     fn split(inner: &mut Inner) -> Option<(&mut ClientLink, &mut Handlers)> {

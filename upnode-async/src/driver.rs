@@ -4,9 +4,10 @@
 //! the handlers, moves bytes, and leaves to its [`Side`] only the events that are the
 //! client's or the server's own.
 
+use crate::error::CallError;
 use crate::handlers::{run_dispatch, Dispatch, Handlers};
 use crate::io::{Io, IoEvent};
-use crate::peer::{Args, Call, PeerOps};
+use crate::peer::{Args, Attach, Call, PeerOps};
 use crate::runtime::{BoxStream, Connector, Runtime};
 use bytes::Bytes;
 use futures::channel::mpsc;
@@ -17,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use upnode_core::link::{ConnId, LinkCounters, LinkEvent};
-use upnode_core::RemoteFn;
+use upnode_core::link::{CallId, ConnId, LinkCounters, LinkEvent, SendError};
+use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
 /// Locks a mutex, carrying on if a thread panicked while holding it (the state machines
 /// stay consistent between calls, and a panicking user callback never runs under a lock).
@@ -212,6 +213,36 @@ pub(crate) trait Machine {
     fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)>;
     fn poll_timeout(&self) -> Option<Instant>;
     fn handle(&mut self, now: Instant, input: Input<'_>);
+    /// Makes a call on `conn`: with `reply` as its answer callback
+    /// (`ClientLink::call_with_reply`), or as it is (`ClientLink::call`).
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        target: Target,
+        args: Vec<Value>,
+        reply: Option<LocalFn>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<CallId>, SendError>;
+}
+
+/// A call from a handle, under the one lock its side holds: the attached function is
+/// registered and the call handed to the machine (the same on the client and on a server
+/// connection).
+pub(crate) fn call_under_lock(
+    machine: &mut impl Machine,
+    handlers: &mut Handlers,
+    conn: ConnId,
+    now: Instant,
+    target: Target,
+    args: Vec<Value>,
+    attach: Attach,
+) -> Result<(), CallError> {
+    let timeout = attach.timeout();
+    handlers.call(conn, args, attach, |args, reply| {
+        machine.call(conn, now, target, args, reply, timeout)
+    })
 }
 
 /// What every side shares with its handles: its state behind one lock, the released
@@ -263,6 +294,8 @@ pub(crate) trait Side: PeerOps + Sized + 'static {
     fn core(&self) -> &Core<Self::Inner>;
     /// The machine and the handlers; `None` once the side has ended.
     fn split(inner: &mut Self::Inner) -> Option<(&mut Self::Machine, &mut Handlers)>;
+    /// The handlers, whether or not the side has ended.
+    fn handlers(inner: &mut Self::Inner) -> &mut Handlers;
     /// An event that is the side's own (not a transport request, call, failure or release).
     fn on_event(
         self: &Arc<Self>,
@@ -327,6 +360,7 @@ pub(crate) async fn drive<S: Side>(
         let mut flush_bound = Duration::ZERO;
         // Events are left for the next turn.
         let mut more = false;
+        let gone;
         {
             let released = core.released.take();
             let now = rt.now();
@@ -398,7 +432,10 @@ pub(crate) async fn drive<S: Side>(
                 flush_bound = machine.close_flush_timeout();
             }
             side.end_turn(inner, closed);
+            gone = S::handlers(inner).take_gone();
         }
+        // Handlers taken out this turn go now that the lock is released.
+        drop(gone);
         // 2. Act outside the lock.
         if let Some(conn) = open {
             if let Some(c) = &connector {

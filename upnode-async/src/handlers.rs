@@ -33,14 +33,10 @@ pub(crate) struct Handlers {
     map: Map<LocalFn, (Handler, Option<ConnId>)>,
     /// Reply slots of calls in flight, each with its call's time limit (for its error).
     replies: Map<LocalFn, (ReplyTx, Option<Duration>)>,
-}
-
-/// A function registered for a call the link refused: to drop once the lock is released
-/// (it is held only for that).
-#[allow(dead_code)]
-pub(crate) enum Unused {
-    Reply(ReplyTx),
-    Handler(Handler),
+    /// Handlers taken out of `map` under the connection's lock, for the driver to drop once
+    /// it has released it ([`take_gone`](Self::take_gone)): they may hold the user's
+    /// closures, and whatever those capture may lock the connection again when dropped.
+    gone: Vec<Handler>,
 }
 
 impl Handlers {
@@ -60,15 +56,14 @@ impl Handlers {
     /// Makes a call carrying `attach`, under the one lock the caller holds: registers the
     /// attached function, hands the call to `send` (the link: with the reply function, or
     /// with the function appended to `args`), and takes the function out again if the link
-    /// refused the call. What was taken out is returned, for the caller to drop after
-    /// releasing its lock.
+    /// refused the call (a handler is dropped by the driver, outside the lock).
     pub fn call(
         &mut self,
         conn: ConnId,
         mut args: Vec<Value>,
         attach: Attach,
         send: impl FnOnce(Vec<Value>, Option<LocalFn>) -> Result<Option<CallId>, SendError>,
-    ) -> (Result<(), CallError>, Option<Unused>) {
+    ) -> Result<(), CallError> {
         let registered = match attach {
             Attach::Nothing => None,
             Attach::Reply(tx, timeout) => {
@@ -84,10 +79,13 @@ impl Handlers {
         };
         let reply = registered.and_then(|(f, reply)| reply.then_some(f));
         match send(args, reply) {
-            Ok(_) => (Ok(()), None),
+            Ok(_) => Ok(()),
             Err(e) => {
-                let unused = registered.and_then(|(f, _)| self.remove(f));
-                (Err(CallError::from_link(e)), unused)
+                if let Some((f, _)) = registered {
+                    self.replies.remove(&f);
+                    self.forget(f);
+                }
+                Err(CallError::from_link(e))
             }
         }
     }
@@ -134,25 +132,38 @@ impl Handlers {
         let _ = tx.send(Err(err));
     }
 
+    /// Takes handler `f` out, to be dropped outside the lock.
+    fn forget(&mut self, f: LocalFn) {
+        if let Some((h, _)) = self.map.remove(&f) {
+            self.gone.push(h);
+        }
+    }
+
     /// The peer freed `f`: a per-connection function goes away.
     pub fn on_released(&mut self, f: LocalFn) {
         if matches!(self.map.get(&f), Some((_, Some(_)))) {
-            self.map.remove(&f);
+            self.forget(f);
         }
     }
 
     /// The connection ended: its functions go away (reply slots learn `LinkDown` through
     /// `CallFailed` first; anything left is dropped, which ends streams).
     pub fn on_conn_gone(&mut self, conn: ConnId) {
-        self.map.retain(|_, (_, c)| *c != Some(conn));
+        let of_conn: Vec<LocalFn> = self
+            .map
+            .iter()
+            .filter(|(_, (_, c))| *c == Some(conn))
+            .map(|(f, _)| *f)
+            .collect();
+        for f in of_conn {
+            self.forget(f);
+        }
     }
 
-    /// Takes a function out (to drop outside the lock).
-    pub fn remove(&mut self, f: LocalFn) -> Option<Unused> {
-        if let Some((tx, _)) = self.replies.remove(&f) {
-            return Some(Unused::Reply(tx));
-        }
-        self.map.remove(&f).map(|(h, _)| Unused::Handler(h))
+    /// The handlers taken out since the last call, for the caller to drop once it has
+    /// released the connection's lock.
+    pub fn take_gone(&mut self) -> Vec<Handler> {
+        std::mem::take(&mut self.gone)
     }
 
     /// Functions registered (exports, reply slots, streams, callbacks).
@@ -160,9 +171,9 @@ impl Handlers {
         self.map.len() + self.replies.len()
     }
 
-    /// Everything goes (close).
+    /// Everything goes (close); the handlers are dropped by the driver, outside the lock.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.gone.extend(self.map.drain().map(|(_, (h, _))| h));
         self.replies.clear();
     }
 }

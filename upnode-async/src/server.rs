@@ -1,7 +1,9 @@
 //! The server: a constructor per connection, and one task per connection driving
 //! `ServerConn`.
 
-use crate::driver::{drive, lock, Core, Counters, Input, Machine, Side, Subscribers};
+use crate::driver::{
+    call_under_lock, drive, lock, Core, Counters, Input, Machine, Side, Subscribers,
+};
 use crate::error::CallError;
 use crate::handlers::Handlers;
 use crate::interface::Interface;
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 use upnode_core::config::ServerConfig;
 use upnode_core::config::WhenFull;
-use upnode_core::link::{ConnId, LinkError, LinkEvent, ServerConn};
+use upnode_core::link::{CallId, ConnId, LinkError, LinkEvent, SendError, ServerConn};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
 
 /// What a server reports on its event stream.
@@ -560,24 +562,16 @@ impl PeerOps for ConnShared {
         attach: Attach,
     ) -> Result<(), CallError> {
         let now = self.core.runtime.now();
-        let timeout = attach.timeout();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let Some(link) = inner.conn.as_mut() else {
-            drop(guard);
-            drop(attach);
-            return Err(CallError::Closed);
+        let r = match inner.conn.as_mut() {
+            Some(link) => {
+                call_under_lock(link, &mut inner.handlers, conn, now, target, args, attach)
+            }
+            // (`attach`, unused, is dropped on return, after the lock.)
+            None => Err(CallError::Closed),
         };
-        let (r, unused) = inner
-            .handlers
-            .call(conn, args, attach, |args, reply| match reply {
-                Some(f) => link
-                    .call_with_reply(now, target, args, f, timeout)
-                    .map(Some),
-                None => link.call(now, target, args, timeout),
-            });
         drop(guard);
-        drop(unused);
         self.wake();
         r
     }
@@ -687,6 +681,23 @@ impl Machine for ServerConn {
         self.output_limits().close_flush_timeout
     }
 
+    fn call(
+        &mut self,
+        _conn: ConnId,
+        now: Instant,
+        target: Target,
+        args: Vec<Value>,
+        reply: Option<LocalFn>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<CallId>, SendError> {
+        match reply {
+            Some(f) => self
+                .call_with_reply(now, target, args, f, timeout)
+                .map(Some),
+            None => ServerConn::call(self, now, target, args, timeout),
+        }
+    }
+
     fn handle(&mut self, now: Instant, input: Input<'_>) {
         match input {
             Input::Timeout => self.handle_timeout(now),
@@ -705,6 +716,10 @@ impl Side for ConnShared {
 
     fn core(&self) -> &Core<ConnInner> {
         &self.core
+    }
+
+    fn handlers(inner: &mut ConnInner) -> &mut Handlers {
+        &mut inner.handlers
     }
 
     fn split(inner: &mut ConnInner) -> Option<(&mut ServerConn, &mut Handlers)> {

@@ -3,7 +3,8 @@
 //! inside objects, Unix sockets and TLS.
 
 use crate::common::{
-    call_time, fast_client, ms, spawned, stop, tables, timeout, within, yield_now, Events, Watchdog,
+    call_time, fast_client, ms, spawned, stop, tables, timeout, within, yield_now, Events,
+    Watchdog,
 };
 use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
@@ -796,6 +797,88 @@ pub async fn handlers_of_one_connection_start_in_arrival_order<R: Rt>() {
         *started.lock().unwrap(),
         in_order,
         "handlers started in call order"
+    );
+    client.close().await;
+    stop::<R>(listener, &server).await;
+}
+
+/// A callback the peer culls is dropped outside the client's lock: whatever its closure
+/// captures may use the client as it goes (here, reads its counters).
+pub async fn a_culled_callback_is_dropped_outside_the_lock_so_its_captures_may_use_the_client<
+    R: Rt,
+>() {
+    /// Reads the client's counters when dropped, and says so.
+    struct UsesClientOnDrop {
+        client: upnode_async::Client,
+        dropped: Mutex<Option<oneshot::Sender<usize>>>,
+    }
+    impl Drop for UsesClientOnDrop {
+        fn drop(&mut self) {
+            let functions = self.client.counters().functions;
+            if let Some(tx) = self.dropped.lock().unwrap().take() {
+                let _ = tx.send(functions);
+            }
+        }
+    }
+    // keep({cb}) calls the function inside the object once and keeps the object;
+    // let_go() drops it, and the server culls the function then (it is no answer callback:
+    // it came inside an object). The cull thus comes in a later turn than the call, when
+    // nothing but the client's table holds the callback.
+    let kept: Arc<Mutex<Option<upnode_async::Remote>>> = Arc::default();
+    let server = R::server(move |_conn| {
+        let (keep, let_go) = (kept.clone(), kept.clone());
+        Interface::new()
+            .method("keep", move |call| {
+                let keep = keep.clone();
+                async move {
+                    let opts = call.args().remote(0).ok_or("no options")?;
+                    opts.get("cb").ok_or("no cb")?.invoke("", vec![])?;
+                    *keep.lock().unwrap() = Some(opts);
+                    Ok(())
+                }
+            })
+            .method("let_go", move |call| {
+                let gone = let_go.lock().unwrap().take();
+                async move {
+                    drop(gone);
+                    call.reply(&())?;
+                    Ok(())
+                }
+            })
+    });
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (called_tx, called) = oneshot::channel::<()>();
+    let called_tx = Mutex::new(Some(called_tx));
+    let (dropped_tx, dropped) = oneshot::channel();
+    let guard = UsesClientOnDrop {
+        client: client.clone(),
+        dropped: Mutex::new(Some(dropped_tx)),
+    };
+    let cb = remote
+        .callback(move |_args| {
+            let _ = &guard;
+            if let Some(tx) = called_tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        })
+        .unwrap();
+    let opts = Value::object([("cb", Value::from(cb))]);
+    remote.invoke("keep", vec![opts]).unwrap();
+    within::<R, _>("the callback called", called).await.unwrap();
+    let () = within::<R, _>("let_go", remote.call("let_go", &()))
+        .await
+        .unwrap();
+    // The cull takes the callback away; its closure, and the guard with it, are dropped.
+    let functions = within::<R, _>("the callback dropped", dropped)
+        .await
+        .unwrap();
+    assert_eq!(
+        functions, 0,
+        "the callback was gone from the table when dropped"
     );
     client.close().await;
     stop::<R>(listener, &server).await;
