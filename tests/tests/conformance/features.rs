@@ -3,11 +3,11 @@
 //! inside objects, Unix sockets and TLS.
 
 use crate::common::{
-    call_time, fast_client, ms, spawned, stop, tables, timeout, within, yield_now, Events,
-    Watchdog,
+    call_time, fast_client, free_port, listen_on, ms, spawned, stop, tables, timeout, within,
+    yield_now, Events, Watchdog,
 };
 use crate::rt::{Connect, Rt};
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -797,6 +797,67 @@ pub async fn handlers_of_one_connection_start_in_arrival_order<R: Rt>() {
         *started.lock().unwrap(),
         in_order,
         "handlers started in call order"
+    );
+    client.close().await;
+    stop::<R>(listener, &server).await;
+}
+
+/// A thousand transactions queued while no server listens run, once one does, in the order
+/// they were queued, and their calls reach the server in that order. The client's driver
+/// takes at most 256 events a turn, so this crosses several turns.
+pub async fn a_thousand_transactions_queued_while_down_run_and_reach_the_server_in_order<R: Rt>() {
+    const N: u32 = 1_000;
+    let arrived = Arc::new(Mutex::new(Vec::new()));
+    let seen = arrived.clone();
+    let server = R::server(move |_conn| {
+        let seen = seen.clone();
+        Interface::new().method("take", move |call| {
+            let seen = seen.clone();
+            async move {
+                let (n,): (u32,) = call.params()?;
+                seen.lock().unwrap().push(n);
+                call.reply(&(n,))?;
+                Ok(())
+            }
+        })
+    });
+    let port = free_port();
+    let client = fast_client()
+        .connect_tcp::<R>(format!("127.0.0.1:{port}"))
+        .unwrap();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let (calls_tx, calls_rx) = mpsc::unbounded();
+    for n in 0..N {
+        let (ran, calls_tx) = (ran.clone(), calls_tx.clone());
+        client
+            .transaction(None, move |remote| {
+                ran.lock().unwrap().push(n);
+                let remote = remote.expect("the link comes up");
+                let _ = calls_tx.unbounded_send(remote.call::<_, (u32,)>("take", &(n,)));
+            })
+            .expect("queued");
+    }
+    drop(calls_tx);
+    let listener = listen_on::<R>(&server, port).await;
+    let calls: Vec<_> = within::<R, _>(
+        "every transaction run",
+        calls_rx.take(N as usize).collect::<Vec<_>>(),
+    )
+    .await;
+    let answers = within::<R, _>("every answer", futures::future::join_all(calls)).await;
+    for (n, r) in answers.into_iter().enumerate() {
+        assert_eq!(r, Ok((n as u32,)));
+    }
+    let in_order: Vec<u32> = (0..N).collect();
+    assert_eq!(
+        *ran.lock().unwrap(),
+        in_order,
+        "transactions ran in queue order"
+    );
+    assert_eq!(
+        *arrived.lock().unwrap(),
+        in_order,
+        "their calls reached the server in that order"
     );
     client.close().await;
     stop::<R>(listener, &server).await;

@@ -69,6 +69,7 @@ macro_rules! conformance {
             features::a_tcp_reset_before_methods_drops_that_connection_and_the_server_keeps_serving,
             features::null_number_array_and_string_lines_do_not_take_a_server_connection_down,
             features::handlers_of_one_connection_start_in_arrival_order,
+            features::a_thousand_transactions_queued_while_down_run_and_reach_the_server_in_order,
             features::a_culled_callback_is_dropped_outside_the_lock_so_its_captures_may_use_the_client,
             features::past_max_in_flight_calls_wait_for_a_slot_or_fail_at_once_as_configured,
             features::a_timed_out_call_leaves_no_callback_behind_and_a_late_answer_is_reported,
