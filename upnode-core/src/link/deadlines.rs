@@ -167,6 +167,81 @@ mod tests {
         assert_eq!(d.next(), Some(at(30)));
     }
 
+    /// One step of a sequence run against a model.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A call with a time limit of this many ms.
+        Push(u64),
+        /// The k-th (modulo) call still known is answered.
+        Answer(usize),
+        /// The clock moves on this many ms and the due calls expire.
+        Advance(u64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u64..200).prop_map(Op::Push),
+            3 => any::<usize>().prop_map(Op::Answer),
+            1 => (0u64..100).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Against an ordered set of the calls still known: the earliest deadline is exact
+        /// after every step, due calls expire in deadline order, and stale entries stay
+        /// within twice the live ones plus the slack.
+        #[test]
+        fn any_sequence_of_calls_answers_and_expiries_matches_an_ordered_set(
+            ops in proptest::collection::vec(op(), 1..400)
+        ) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut d = Deadlines::default();
+            let mut model: BTreeSet<(Instant, CallId)> = BTreeSet::new();
+            let mut next_id = 0u64;
+            for op in ops {
+                match op {
+                    Op::Push(ms) => {
+                        let at = now + Duration::from_millis(ms);
+                        d.push(at, CallId(next_id));
+                        model.insert((at, CallId(next_id)));
+                        next_id += 1;
+                    }
+                    Op::Answer(k) => {
+                        if let Some(&e) = model.iter().nth(k % model.len().max(1)) {
+                            model.remove(&e);
+                            let live: BTreeSet<CallId> = model.iter().map(|(_, c)| *c).collect();
+                            d.settle(live.len(), |c| live.contains(&c));
+                        }
+                    }
+                    Op::Advance(ms) => {
+                        now += Duration::from_millis(ms);
+                        let mut expired = Vec::new();
+                        while let Some(c) = d.pop_due(now) {
+                            if let Some(&e) = model.iter().find(|(_, x)| *x == c) {
+                                model.remove(&e);
+                                expired.push(e);
+                            }
+                        }
+                        let live: BTreeSet<CallId> = model.iter().map(|(_, c)| *c).collect();
+                        d.settle(live.len(), |c| live.contains(&c));
+                        proptest::prop_assert!(
+                            expired.windows(2).all(|w| w[0] <= w[1]),
+                            "expired out of order: {:?}", expired
+                        );
+                        proptest::prop_assert!(
+                            model.first().is_none_or(|(at, _)| *at > now),
+                            "a due call did not expire"
+                        );
+                    }
+                }
+                proptest::prop_assert_eq!(d.next(), model.first().map(|(at, _)| *at));
+                proptest::prop_assert!(d.len() <= 2 * model.len() + SLACK);
+            }
+        }
+    }
+
     #[test]
     fn due_calls_come_out_in_deadline_order_whatever_the_order_they_were_pushed() {
         let t0 = Instant::now();
