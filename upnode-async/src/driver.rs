@@ -7,6 +7,7 @@
 use crate::error::CallError;
 use crate::handlers::{run_dispatch, Dispatch, Handlers};
 use crate::io::{Io, IoEvent};
+use crate::lock::lock;
 use crate::peer::{Args, Attach, Call, PeerOps};
 use crate::runtime::{BoxStream, Connector, Runtime};
 use bytes::Bytes;
@@ -20,12 +21,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use upnode_core::link::{CallId, ConnId, LinkCounters, LinkEvent, SendError};
 use upnode_core::{LocalFn, RemoteFn, Target, Value};
-
-/// Locks a mutex, carrying on if a thread panicked while holding it (the state machines
-/// stay consistent between calls, and a panicking user callback never runs under a lock).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Tells a background task that something changed (a call, a release, a close).
 #[derive(Default)]

@@ -20,6 +20,7 @@ mod handlers;
 mod interface;
 mod io;
 mod listener;
+mod lock;
 pub mod net;
 mod peer;
 mod running;

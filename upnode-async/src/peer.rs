@@ -600,3 +600,13 @@ impl Call {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_in_flight_costs_its_caller_24_bytes() {
+        assert_eq!(std::mem::size_of::<Answer<Result<(u64,), CallError>>>(), 24);
+    }
+}

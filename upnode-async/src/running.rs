@@ -1,12 +1,9 @@
 //! A count of the method handlers running on a server, for its graceful shutdown.
 
+use crate::lock::lock;
 use futures::channel::oneshot;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use std::sync::{Arc, Mutex};
 
 /// A count of running method handlers, and who waits for it to reach zero (a server's
 /// graceful shutdown).

@@ -1,13 +1,12 @@
 //! The server: a constructor per connection, and one task per connection driving
 //! `ServerConn`.
 
-use crate::driver::{
-    call_under_lock, drive, lock, Core, Counters, Input, Machine, Side, Subscribers,
-};
+use crate::driver::{call_under_lock, drive, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::CallError;
 use crate::handlers::Handlers;
 use crate::interface::Interface;
 use crate::io::Io;
+use crate::lock::lock;
 use crate::peer::{Attach, Handler, PeerOps, Remote};
 use crate::running::{Running, RunningGuard};
 use crate::runtime::{BoxStream, Runtime};
