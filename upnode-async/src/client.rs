@@ -392,7 +392,7 @@ impl PeerOps for Shared {
         let now = self.now();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let r = call_under_lock(
+        let (r, gone) = call_under_lock(
             &mut inner.link,
             &mut inner.handlers,
             conn,
@@ -402,6 +402,7 @@ impl PeerOps for Shared {
             attach,
         );
         drop(guard);
+        drop(gone);
         self.wake();
         r
     }

@@ -8,7 +8,7 @@ use crate::error::CallError;
 use crate::handlers::{run_dispatch, Dispatch, Handlers};
 use crate::io::{Io, IoEvent};
 use crate::lock::lock;
-use crate::peer::{Args, Attach, Call, PeerOps};
+use crate::peer::{Args, Attach, Call, Handler, PeerOps};
 use crate::runtime::{BoxStream, Connector, Runtime};
 use bytes::Bytes;
 use futures::channel::mpsc;
@@ -224,7 +224,9 @@ pub(crate) trait Machine {
 
 /// A call from a handle, under the one lock its side holds: the attached function is
 /// registered and the call handed to the machine (the same on the client and on a server
-/// connection).
+/// connection). Returns, beside the outcome, the handlers taken out meanwhile (the attached
+/// one, if the call was refused), for the caller to drop once it has released the lock:
+/// nothing is left for a driver that may have ended.
 pub(crate) fn call_under_lock(
     machine: &mut impl Machine,
     handlers: &mut Handlers,
@@ -233,11 +235,12 @@ pub(crate) fn call_under_lock(
     target: Target,
     args: Vec<Value>,
     attach: Attach,
-) -> Result<(), CallError> {
+) -> (Result<(), CallError>, Vec<Handler>) {
     let timeout = attach.timeout();
-    handlers.call(conn, args, attach, |args, reply| {
+    let r = handlers.call(conn, args, attach, |args, reply| {
         machine.call(conn, now, target, args, reply, timeout)
-    })
+    });
+    (r, handlers.take_gone())
 }
 
 /// What every side shares with its handles: its state behind one lock, the released

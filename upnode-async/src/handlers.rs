@@ -56,7 +56,7 @@ impl Handlers {
     /// Makes a call carrying `attach`, under the one lock the caller holds: registers the
     /// attached function, hands the call to `send` (the link: with the reply function, or
     /// with the function appended to `args`), and takes the function out again if the link
-    /// refused the call (a handler is dropped by the driver, outside the lock).
+    /// refused the call (a handler is parked for [`take_gone`](Self::take_gone)).
     pub fn call(
         &mut self,
         conn: ConnId,
@@ -234,5 +234,47 @@ pub(crate) fn run_dispatch(
                 spawn(task);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::channel::mpsc;
+
+    #[test]
+    fn a_handler_registered_for_a_refused_call_is_handed_back_and_nothing_is_kept() {
+        let mut h = Handlers::default();
+        for _ in 0..1000 {
+            let (tx, _rx) = mpsc::unbounded();
+            let r = h.call(
+                ConnId(1),
+                Vec::new(),
+                Attach::Last(Handler::Stream(tx)),
+                |_, _| Err(SendError::ReservedKey),
+            );
+            assert!(matches!(r, Err(CallError::Refused(_))), "{r:?}");
+            assert_eq!(
+                h.take_gone().len(),
+                1,
+                "the handler comes back to be dropped"
+            );
+        }
+        let (tx, _rx) = ::oneshot::channel();
+        let r = h.call(
+            ConnId(1),
+            Vec::new(),
+            Attach::Reply(tx, None),
+            |_, reply| {
+                assert!(
+                    reply.is_some(),
+                    "a reply slot goes to the link as the answer callback"
+                );
+                Err(SendError::ReservedKey)
+            },
+        );
+        assert!(r.is_err());
+        assert_eq!(h.len(), 0, "no reply slot or handler is left behind");
+        assert!(h.take_gone().is_empty());
     }
 }

@@ -563,14 +563,15 @@ impl PeerOps for ConnShared {
         let now = self.core.runtime.now();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let r = match inner.conn.as_mut() {
+        let (r, gone) = match inner.conn.as_mut() {
             Some(link) => {
                 call_under_lock(link, &mut inner.handlers, conn, now, target, args, attach)
             }
             // (`attach`, unused, is dropped on return, after the lock.)
-            None => Err(CallError::Closed),
+            None => (Err(CallError::Closed), Vec::new()),
         };
         drop(guard);
+        drop(gone);
         self.wake();
         r
     }
