@@ -868,15 +868,19 @@ impl Side for Shared {
         ) {
             inner.up_remote = None;
         }
-        // Events go out once the turn's bookkeeping is done: whoever sees `Down` sees the
-        // old connection's functions gone.
-        for ev in std::mem::take(&mut inner.pending) {
-            inner.subscribers.emit(ev);
-        }
         if closed {
             inner.closed = true;
             inner.handlers.clear();
             inner.up_remote = None;
+        }
+    }
+
+    fn publish(&self, inner: &mut Inner) {
+        for ev in std::mem::take(&mut inner.pending) {
+            inner.subscribers.emit(ev);
+        }
+        if inner.closed {
+            // `Closed` was the last: the streams end.
             inner.subscribers.clear();
         }
     }

@@ -304,6 +304,10 @@ pub(crate) trait Side: PeerOps + Sized + 'static {
     );
     /// The end of a turn, still under the lock; `closed` when the machine has closed.
     fn end_turn(&self, inner: &mut Self::Inner, closed: bool);
+    /// Tells the side's subscribers what the turn brought, under the lock, once the
+    /// handlers the turn took out are gone (whoever sees `Down` sees the old connection's
+    /// functions dropped).
+    fn publish(&self, inner: &mut Self::Inner);
     /// Does a todo outside the lock.
     fn act(self: &Arc<Self>, todo: Self::Todo);
     /// A handler or callback failed.
@@ -431,9 +435,16 @@ pub(crate) async fn drive<S: Side>(
             }
             side.end_turn(inner, closed);
             gone = S::handlers(inner).take_gone();
+            if gone.is_empty() {
+                side.publish(inner);
+            }
         }
-        // Handlers taken out this turn go now that the lock is released.
-        drop(gone);
+        // Handlers taken out this turn go now that the lock is released; then the turn's
+        // events go out.
+        if !gone.is_empty() {
+            drop(gone);
+            side.publish(&mut core.lock());
+        }
         // 2. Act outside the lock.
         if let Some(conn) = open {
             if let Some(c) = &connector {

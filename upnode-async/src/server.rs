@@ -753,6 +753,9 @@ impl Side for ConnShared {
         }
     }
 
+    /// A connection's events go to the server's subscribers as they happen (`act`, `ended`).
+    fn publish(&self, _inner: &mut ConnInner) {}
+
     fn end_turn(&self, inner: &mut ConnInner, closed: bool) {
         if closed {
             self.server.budget.update(self.id, 0);
