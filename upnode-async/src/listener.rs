@@ -104,14 +104,17 @@ impl Listener {
     ) -> Listener {
         let (stop, stopped) = oneshot::channel::<()>();
         let (finished, done) = oneshot::channel();
+        // Counted from now, so that a shutdown called before the task first runs waits too.
+        let counted = server.count_listener();
         let accepting = server.accept_loop(bound.accept, move |server, (stream, peer)| {
             on_stream(server, stream, peer)
         });
         runtime.spawn(Box::pin(async move {
             let mut accepting = Box::pin(accepting);
             let _ = select(accepting.as_mut(), stopped).await;
-            // The socket closes with the loop, before `stop` returns.
+            // The socket closes with the loop, before `stop` (or a shutdown) returns.
             drop(accepting);
+            drop(counted);
             let _ = finished.send(());
         }));
         Listener {

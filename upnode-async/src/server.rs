@@ -170,6 +170,7 @@ impl ServerBuilder {
                 idle_waiters: Mutex::new(Vec::new()),
                 shutdown_waiters: Mutex::new(Vec::new()),
                 handlers: Arc::new(Running::default()),
+                listeners: Arc::new(Running::default()),
             }),
         }
     }
@@ -192,6 +193,8 @@ struct ServerShared {
     shutdown_waiters: Mutex<Vec<oneshot::Sender<()>>>,
     /// Method handlers running now, on every connection.
     handlers: Arc<Running>,
+    /// Listeners whose accept loop (and so listening socket) is still there.
+    listeners: Arc<Running>,
 }
 
 impl ServerShared {
@@ -409,6 +412,12 @@ impl Server {
         self.close_all(true).await;
     }
 
+    /// Counts a listener until the returned guard is dropped, which its task does once its
+    /// accept loop, and the listening socket with it, is gone: a shutdown waits for that.
+    pub(crate) fn count_listener(&self) -> RunningGuard {
+        self.shared.listeners.start()
+    }
+
     fn stop_accepting(&self) {
         let s = &self.shared;
         let mut waiters = lock(&s.shutdown_waiters);
@@ -418,7 +427,8 @@ impl Server {
         }
     }
 
-    /// Abrupt shutdown: stops accepting, closes every open connection at once (running
+    /// Abrupt shutdown: stops accepting (every listener's socket is closed when it returns),
+    /// closes every open connection at once (running
     /// handlers lose their answers; callers see the link go down), and waits until all
     /// have ended (each connection's unsent output is flushed for at most
     /// `OutputLimits::close_flush_timeout`, 2 s by default).
@@ -427,10 +437,13 @@ impl Server {
     }
 
     /// Stops accepting, closes every connection (`graceful`: once its queued output has
-    /// gone to the transport), and waits until all have ended.
+    /// gone to the transport), and waits until all have ended, and every listener's socket
+    /// is closed (a listener's accept loop ends at once on the shutdown signal, or within
+    /// the 50 ms it waits after a failed accept).
     async fn close_all(&self, graceful: bool) {
         let s = &self.shared;
         self.stop_accepting();
+        s.listeners.idle().await;
         let rx = {
             let (tx, rx) = oneshot::channel();
             lock(&s.idle_waiters).push(tx);
