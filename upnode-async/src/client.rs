@@ -395,6 +395,7 @@ impl PeerOps for Shared {
         let (r, gone) = call_under_lock(
             &mut inner.link,
             &mut inner.handlers,
+            &self.core.transport,
             conn,
             now,
             target,
@@ -712,6 +713,10 @@ impl Machine for ClientLink {
 
     fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
         ClientLink::poll_transmit(self)
+    }
+
+    fn poll_transmit_full(&mut self) -> Option<(ConnId, Bytes)> {
+        ClientLink::poll_transmit_full(self)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -206,6 +206,8 @@ pub(crate) trait Machine {
     fn close_flush_timeout(&self) -> Duration;
     fn poll_event(&mut self) -> Option<LinkEvent>;
     fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)>;
+    /// Output set aside full (about 64 KiB), written from the caller's side after a call.
+    fn poll_transmit_full(&mut self) -> Option<(ConnId, Bytes)>;
     fn poll_timeout(&self) -> Option<Instant>;
     fn handle(&mut self, now: Instant, input: Input<'_>);
     /// Makes a call on `conn`: with `reply` as its answer callback
@@ -227,9 +229,17 @@ pub(crate) trait Machine {
 /// connection). Returns, beside the outcome, the handlers taken out meanwhile (the attached
 /// one, if the call was refused), for the caller to drop once it has released the lock:
 /// nothing is left for a driver that may have ended.
+///
+/// A call that fills a piece of output (about 64 KiB, see [`write_through`]) writes it to
+/// the transport itself: a burst of calls made without yielding (a hundred thousand in one
+/// loop) leaves the process while it is made, as it would from Node, rather than being held
+/// whole until the driver's next turn. The caller wakes the driver afterwards, as after
+/// every call.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn call_under_lock(
     machine: &mut impl Machine,
     handlers: &mut Handlers,
+    transport: &Transport,
     conn: ConnId,
     now: Instant,
     target: Target,
@@ -240,7 +250,40 @@ pub(crate) fn call_under_lock(
     let r = handlers.call(conn, args, attach, |args, reply| {
         machine.call(conn, now, target, args, reply, timeout)
     });
+    if r.is_ok() {
+        write_through(machine, transport);
+    }
     (r, handlers.take_gone())
+}
+
+/// The open transport of a side, with its connection: the driver's, lent to callers for
+/// [`write_through`]. Locked after the side's own lock, never before it, and never held
+/// across an `await`.
+pub(crate) type Transport = Mutex<Option<(ConnId, Io)>>;
+
+/// Moves the machine's full pieces of output to the transport and writes what it takes
+/// now, on the caller's thread, under the side's lock (so the bytes keep their order with
+/// the driver's). Nothing is done while the driver holds the transport: it takes the output
+/// itself on its turn. The last piece, still being filled, is always left to the driver, so
+/// a lone call costs no write here.
+pub(crate) fn write_through(machine: &mut impl Machine, transport: &Transport) {
+    let Ok(mut guard) = transport.try_lock() else {
+        return;
+    };
+    let Some((conn, io)) = guard.as_mut() else {
+        return;
+    };
+    let mut any = false;
+    while let Some((c, bytes)) = machine.poll_transmit_full() {
+        // Output for a transport that is gone is dropped, as the driver does.
+        if c == *conn {
+            io.send(bytes);
+            any = true;
+        }
+    }
+    if any {
+        io.write_through();
+    }
 }
 
 /// What every side shares with its handles: its state behind one lock, the released
@@ -251,6 +294,8 @@ pub(crate) struct Core<I> {
     /// apart from `inner`: handles are dropped in places that hold `inner`'s lock.
     pub released: Released<(ConnId, RemoteFn)>,
     signal: Signal,
+    /// The open transport: the driver's, lent to callers after a call ([`write_through`]).
+    pub transport: Transport,
     pub runtime: Arc<dyn Runtime>,
     pub call_timeout: Option<Duration>,
 }
@@ -261,6 +306,7 @@ impl<I> Core<I> {
             inner: Mutex::new(inner),
             released: Released::default(),
             signal: Signal::default(),
+            transport: Mutex::new(None),
             runtime,
             call_timeout,
         }
@@ -339,11 +385,12 @@ enum Wake {
 pub(crate) async fn drive<S: Side>(
     side: Arc<S>,
     connector: Option<Arc<dyn Connector>>,
-    mut io: Option<(ConnId, Io)>,
+    io: Option<(ConnId, Io)>,
 ) {
     let peer: Arc<dyn PeerOps> = side.clone();
     let weak = Arc::downgrade(&peer);
     let core = side.core();
+    *lock(&core.transport) = io;
     let rt = core.runtime.clone();
     let on_error: Arc<dyn Fn(String) + Send + Sync> = {
         let s = side.clone();
@@ -374,8 +421,9 @@ pub(crate) async fn drive<S: Side>(
             for (conn, f) in released {
                 machine.release(conn, f);
             }
+            let mut transport = lock(&core.transport);
             // What the transport took since the last turn (it may free held calls).
-            if let Some((conn, io)) = io.as_ref() {
+            if let Some((conn, io)) = transport.as_ref() {
                 machine.handle_unsent(*conn, now, io.unsent());
             }
             let mut taken = 0;
@@ -419,20 +467,21 @@ pub(crate) async fn drive<S: Side>(
             }
             if let Some((machine, _)) = S::split(inner) {
                 while let Some((conn, bytes)) = machine.poll_transmit() {
-                    match io.as_mut() {
+                    match transport.as_mut() {
                         Some((c, io)) if *c == conn => io.send(bytes),
                         _ => {}
                     }
                 }
                 // What this turn added may take the output over its cap: reading stops
                 // and calls are held back until the peer reads.
-                if let Some((conn, io)) = io.as_mut() {
+                if let Some((conn, io)) = transport.as_mut() {
                     machine.handle_unsent(*conn, now, io.unsent());
                     io.set_paused(machine.is_input_paused());
                 }
                 deadline = machine.poll_timeout();
                 flush_bound = machine.close_flush_timeout();
             }
+            drop(transport);
             side.end_turn(inner, closed);
             gone = S::handlers(inner).take_gone();
             if gone.is_empty() {
@@ -456,8 +505,9 @@ pub(crate) async fn drive<S: Side>(
             if connecting.as_ref().is_some_and(|(c, _)| *c == conn) {
                 connecting = None;
             }
-            if io.as_ref().is_some_and(|(c, _)| *c == conn) {
-                closing.extend(io.take().map(|(_, old)| old));
+            let mut transport = lock(&core.transport);
+            if transport.as_ref().is_some_and(|(c, _)| *c == conn) {
+                closing.extend(transport.take().map(|(_, old)| old));
             }
         }
         for step in steps {
@@ -469,7 +519,7 @@ pub(crate) async fn drive<S: Side>(
         if closed {
             // The last transport is flushed before the task ends; one closed while the
             // machine lives is shut down in the background.
-            closing.extend(io.take().map(|(_, old)| old));
+            closing.extend(lock(&core.transport).take().map(|(_, old)| old));
             for old in closing {
                 old.shutdown(&*rt, flush_bound).await;
             }
@@ -489,7 +539,8 @@ pub(crate) async fn drive<S: Side>(
         // turns made is written first (nothing is read: the output cap is checked first).
         timer.arm(&*rt, deadline);
         let wake = futures::future::poll_fn(|cx| {
-            if let (true, Some((conn, io))) = (more, io.as_mut()) {
+            let mut transport = lock(&core.transport);
+            if let (true, Some((conn, io))) = (more, transport.as_mut()) {
                 if let Some(ev) = io.write_out(cx) {
                     return Poll::Ready(Wake::Io(*conn, ev));
                 }
@@ -504,11 +555,12 @@ pub(crate) async fn drive<S: Side>(
                     return Poll::Ready(Wake::Connected(conn, r));
                 }
             }
-            if let Some((conn, io)) = io.as_mut() {
+            if let Some((conn, io)) = transport.as_mut() {
                 if let Poll::Ready(ev) = io.poll(cx) {
                     return Poll::Ready(Wake::Io(*conn, ev));
                 }
             }
+            drop(transport);
             if timer.poll(cx) {
                 return Poll::Ready(Wake::Timer);
             }
@@ -521,11 +573,12 @@ pub(crate) async fn drive<S: Side>(
         let Some((machine, _)) = S::split(&mut guard) else {
             return;
         };
+        let mut transport = lock(&core.transport);
         match wake {
             Wake::Kick => {}
             Wake::Timer => machine.handle(now, Input::Timeout),
             Wake::Connected(conn, Ok(stream)) => {
-                io = Some((conn, Io::new(stream)));
+                *transport = Some((conn, Io::new(stream)));
                 machine.handle(now, Input::Connected(conn));
             }
             Wake::Connected(conn, Err(e)) => {
@@ -533,16 +586,16 @@ pub(crate) async fn drive<S: Side>(
                 machine.handle(now, Input::ConnectFailed(conn, e.to_string()));
             }
             Wake::Io(conn, IoEvent::Data(n)) => {
-                if let Some((_, io)) = io.as_ref() {
+                if let Some((_, io)) = transport.as_ref() {
                     machine.handle(now, Input::Data(conn, io.received(n)));
                 }
             }
             Wake::Io(conn, IoEvent::Eof) => {
-                io = None;
+                *transport = None;
                 machine.handle(now, Input::Closed(conn, None));
             }
             Wake::Io(conn, IoEvent::Error(e)) => {
-                io = None;
+                *transport = None;
                 machine.handle(now, Input::Closed(conn, Some(e.to_string())));
             }
             // The next turn reports the unsent count.

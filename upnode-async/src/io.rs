@@ -24,6 +24,8 @@ pub(crate) struct Io {
     read_closed: bool,
     /// Reading is paused (the peer does not read our output): report every write instead.
     paused: bool,
+    /// A write from a caller's side failed: the driver's next poll reports it.
+    failed: Option<io::Error>,
 }
 
 /// What happened on the transport.
@@ -48,6 +50,7 @@ impl Io {
             buf: vec![0; READ_CHUNK],
             read_closed: false,
             paused: false,
+            failed: None,
         }
     }
 
@@ -74,8 +77,24 @@ impl Io {
         &self.buf[..n]
     }
 
+    /// Writes what the transport takes now, from a caller's thread rather than the driver's
+    /// task: nobody is woken when the transport has room again, so the caller wakes the
+    /// driver afterwards, whose next poll registers its own waker (the last registered is
+    /// the one kept). A failure is kept for the driver to report.
+    pub fn write_through(&mut self) {
+        if self.failed.is_none() {
+            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+            if let Some(IoEvent::Error(e)) = self.write_out(&mut cx) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
     /// Writes what the transport takes now, without reading: an error if writing failed.
     pub fn write_out(&mut self, cx: &mut Context<'_>) -> Option<IoEvent> {
+        if let Some(e) = self.failed.take() {
+            return Some(IoEvent::Error(e));
+        }
         while let Some(chunk) = self.out.front_mut() {
             match Pin::new(&mut self.stream).poll_write(cx, chunk) {
                 Poll::Ready(Ok(0)) => return Some(IoEvent::Error(io::ErrorKind::WriteZero.into())),

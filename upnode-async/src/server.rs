@@ -577,9 +577,16 @@ impl PeerOps for ConnShared {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let (r, gone) = match inner.conn.as_mut() {
-            Some(link) => {
-                call_under_lock(link, &mut inner.handlers, conn, now, target, args, attach)
-            }
+            Some(link) => call_under_lock(
+                link,
+                &mut inner.handlers,
+                &self.core.transport,
+                conn,
+                now,
+                target,
+                args,
+                attach,
+            ),
             // (`attach`, unused, is dropped on return, after the lock.)
             None => (Err(CallError::Closed), Vec::new()),
         };
@@ -676,6 +683,10 @@ impl Machine for ServerConn {
 
     fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
         ServerConn::poll_transmit(self).map(|b| (ConnId(0), b))
+    }
+
+    fn poll_transmit_full(&mut self) -> Option<(ConnId, Bytes)> {
+        ServerConn::poll_transmit_full(self).map(|b| (ConnId(0), b))
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -485,6 +485,14 @@ impl Session {
         Some(Bytes::from(chunk))
     }
 
+    /// A piece of output already set aside full (about 64 KiB), if any; what is still being
+    /// filled stays for [`poll_transmit`](Self::poll_transmit). A driver calls this right
+    /// after a call, from the caller's side, to write a burst while it is being made instead
+    /// of holding all of it until its own turn; the order of the bytes is kept.
+    pub fn poll_transmit_full(&mut self) -> Option<Bytes> {
+        self.full.pop_front()
+    }
+
     /// Like [`poll_transmit`](Self::poll_transmit), appending to a buffer the driver owns.
     pub fn transmit_into(&mut self, buf: &mut BytesMut) {
         for chunk in self.full.drain(..) {

@@ -362,6 +362,45 @@ fn a_burst_of_calls_is_handed_over_in_whole_lines_in_pieces_of_at_most_64_kib() 
     }
 }
 
+#[test]
+fn full_pieces_are_taken_while_a_burst_is_made_and_the_rest_follows_in_order() {
+    let mut s = connected();
+    let calls = 5_000;
+    let mut bytes = Vec::new();
+    let mut full_pieces = 0;
+    for i in 0..calls {
+        s.call(Target::Method("time".into()), vec![Value::from(i as f64)])
+            .unwrap();
+        // What a driver writing from the caller's side takes after each call: only pieces
+        // set aside full, never the one still being filled.
+        while let Some(b) = s.poll_transmit_full() {
+            assert!(
+                b.len() > 60 * 1024 && b.len() <= 64 * 1024,
+                "a piece of {}",
+                b.len()
+            );
+            assert_eq!(b.last(), Some(&b'\n'), "every piece ends a line");
+            bytes.extend_from_slice(&b);
+            full_pieces += 1;
+        }
+    }
+    assert!(full_pieces >= 4, "{full_pieces} full pieces");
+    assert!(s.poll_transmit_full().is_none());
+    // The piece being filled comes with `poll_transmit`, after them.
+    while let Some(b) = s.poll_transmit() {
+        bytes.extend_from_slice(&b);
+    }
+    let text = std::str::from_utf8(&bytes).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), calls);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(
+            *line,
+            format!(r#"{{"method":0,"arguments":[{i}],"callbacks":{{}},"links":[]}}"#)
+        );
+    }
+}
+
 // §6 Links ----------------------------------------------------------------------------------------
 
 #[test]

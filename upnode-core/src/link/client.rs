@@ -255,6 +255,15 @@ impl ClientLink {
         conn.session.poll_transmit().map(|b| (id, b))
     }
 
+    /// Like [`poll_transmit`](Self::poll_transmit), but only output set aside full (about
+    /// 64 KiB; see [`Session::poll_transmit_full`](crate::Session::poll_transmit_full)):
+    /// for writing a burst of calls from the caller's side while it is being made.
+    pub fn poll_transmit_full(&mut self) -> Option<(ConnId, Bytes)> {
+        let conn = self.state.conn_mut()?;
+        let id = conn.id;
+        conn.session.poll_transmit_full().map(|b| (id, b))
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if matches!(self.state, State::Closed) {

@@ -120,6 +120,12 @@ impl ServerConn {
         self.session.poll_transmit()
     }
 
+    /// Like [`poll_transmit`](Self::poll_transmit), but only output set aside full (see
+    /// [`ClientLink::poll_transmit_full`](super::ClientLink::poll_transmit_full)).
+    pub fn poll_transmit_full(&mut self) -> Option<Bytes> {
+        self.session.poll_transmit_full()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase == Phase::Closed {
