@@ -367,6 +367,30 @@ pub(crate) trait Side: PeerOps + Sized + 'static {
 /// pieces while the rest is still being made, rather than all of it at the end.
 const EVENTS_PER_TURN: usize = 256;
 
+/// Turns a driver runs without waiting before it lets the other tasks of its thread run
+/// (it wakes itself and returns `Pending` once). Without it, a driver whose transport
+/// always has more to read would read, parse and hold everything the peer sent before the
+/// task that consumes the answers (or another connection's driver) ran at all: tokio caps
+/// this with its own task budget, smol and async-std do not. Each turn reads at most
+/// 16 KiB and takes at most [`EVENTS_PER_TURN`] events.
+const TURNS_BEFORE_YIELD: u32 = 8;
+
+/// Returns `Pending` once, after waking its task: the task goes to the back of the queue.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 /// Work decided under the lock, in the order of the events.
 enum Step<T> {
     Dispatch(Dispatch),
@@ -398,6 +422,8 @@ pub(crate) async fn drive<S: Side>(
     };
     let mut connecting: Option<(ConnId, BoxFuture<'static, io::Result<BoxStream>>)> = None;
     let mut timer = Timer::default();
+    // Turns run since the task last waited or yielded.
+    let mut streak = 0u32;
     loop {
         // 1. Drain the machine under the lock.
         let mut steps = Vec::new();
@@ -538,6 +564,11 @@ pub(crate) async fn drive<S: Side>(
         // 3. Wait for something to happen. While events wait for the next turn, what earlier
         // turns made is written first (nothing is read: the output cap is checked first).
         timer.arm(&*rt, deadline);
+        streak += 1;
+        if streak >= TURNS_BEFORE_YIELD {
+            streak = 0;
+            YieldNow(false).await;
+        }
         let wake = futures::future::poll_fn(|cx| {
             let mut transport = lock(&core.transport);
             if let (true, Some((conn, io))) = (more, transport.as_mut()) {
@@ -564,6 +595,8 @@ pub(crate) async fn drive<S: Side>(
             if timer.poll(cx) {
                 return Poll::Ready(Wake::Timer);
             }
+            // The task waits: the others run meanwhile.
+            streak = 0;
             Poll::Pending
         })
         .await;
