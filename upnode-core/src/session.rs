@@ -134,6 +134,8 @@ struct SendScratch {
     used: Vec<u64>,
     /// Ids handed out for it (taken back if it fails).
     fresh: Vec<u64>,
+    /// Ids given to the message's reply, in order: the last is the reply's.
+    replies: Vec<u64>,
 }
 
 impl SendScratch {
@@ -143,6 +145,8 @@ impl SendScratch {
     fn clear(&mut self) {
         self.used.clear();
         self.fresh.clear();
+        self.replies.clear();
+        self.replies.shrink_to(Self::KEEP);
         self.used.shrink_to(Self::KEEP);
         self.fresh.shrink_to(Self::KEEP);
     }
@@ -181,7 +185,11 @@ impl Session {
             Value::Object(_) => exports,
             _ => Value::Object(Map::new()),
         };
-        self.send(&Method::Name("methods".into()), std::slice::from_ref(&arg))?;
+        self.send(
+            &Method::Name("methods".into()),
+            std::slice::from_ref(&arg),
+            None,
+        )?;
         self.exports = arg;
         Ok(())
     }
@@ -265,8 +273,8 @@ impl Session {
                 self.dispatch(f, msg)
             }
             Method::Id(id) => match self.ours.by_id.get(id) {
-                Some(f) => {
-                    let f = *f;
+                Some(owner) => {
+                    let f = owner.function();
                     self.dispatch(f, msg)
                 }
                 None => {
@@ -365,7 +373,7 @@ impl Session {
             }
             Function::Remote(r) => {
                 // A callback of the peer's that we passed back: forward the call.
-                if let Err(error) = self.send(&Method::Id(r.0), &msg.arguments) {
+                if let Err(error) = self.send(&Method::Id(r.0), &msg.arguments, None) {
                     self.events
                         .push_back(SessionEvent::ForwardFailed { to: r, error });
                 }
@@ -383,19 +391,55 @@ impl Session {
     ///
     /// Nothing is sent when this fails.
     pub fn call(&mut self, target: impl Into<Target>, args: Vec<Value>) -> Result<(), LocalError> {
+        self.call_as(target.into(), &args, None).map(|_| ())
+    }
+
+    /// Calls the peer with `args` and then `reply`, a function of ours that answers this
+    /// call only, as its last argument (what the link does for every call made with
+    /// [`ClientLink::call_with_reply`](crate::link::ClientLink::call_with_reply)). Returns
+    /// the wire id `reply` was sent under: hand it to
+    /// [`forget_reply`](Self::forget_reply) once the answer has come.
+    ///
+    /// The reply's id is kept apart from the ids of other functions: it is never reused
+    /// for a later message that carries `reply` again (each call's reply is a function of
+    /// its own), so nothing but the id itself is stored for it, and
+    /// [`forget`](Self::forget) does not find it. Should `reply` also appear inside `args`,
+    /// those places get ordinary ids.
+    ///
+    /// Nothing is sent when this fails.
+    pub fn call_with_reply(
+        &mut self,
+        target: impl Into<Target>,
+        mut args: Vec<Value>,
+        reply: LocalFn,
+    ) -> Result<u64, LocalError> {
+        args.push(Value::from(reply));
+        // The reply, the last argument, is the last function the walk meets: it always
+        // gets an id (`u64::MAX`, an id never handed out, is unreachable here).
+        self.call_as(target.into(), &args, Some(reply))
+            .map(|id| id.unwrap_or(u64::MAX))
+    }
+
+    /// Sends a call; with `reply`, the wire id of its last argument.
+    fn call_as(
+        &mut self,
+        target: Target,
+        args: &[Value],
+        reply: Option<LocalFn>,
+    ) -> Result<Option<u64>, LocalError> {
         self.check_open()?;
-        let method = match target.into() {
+        let method = match target {
             Target::Name(n) => Method::Name(n),
             Target::Callback(r) => {
                 if !self.theirs.contains_key(&r.0) {
                     return Err(LocalError::UnknownRemoteFunction { id: r.0 });
                 }
                 let method = Method::Id(r.0);
-                self.send(&method, &args)?;
+                let id = self.send(&method, args, reply)?;
                 if let Some(h) = self.theirs.get_mut(&r.0) {
                     h.calls = h.calls.saturating_add(1);
                 }
-                return Ok(());
+                return Ok(id);
             }
             Target::Method(name) => match self.remote.as_ref() {
                 None => return Err(LocalError::RemoteNotReady),
@@ -406,7 +450,7 @@ impl Session {
                 },
             },
         };
-        self.send(&method, &args)
+        self.send(&method, args, reply)
     }
 
     /// Gives back one reference on a peer's callback. When the last reference goes, we
@@ -451,11 +495,20 @@ impl Session {
     /// peer holds no id of.
     ///
     /// A function sent several times within one message holds one id per place; only the
-    /// first is forgotten here, the others live until the peer culls them.
+    /// first is forgotten here, the others live until the peer culls them. A reply sent
+    /// with [`call_with_reply`](Self::call_with_reply) is forgotten with
+    /// [`forget_reply`](Self::forget_reply).
     pub fn forget(&mut self, f: LocalFn) {
         if let Some(id) = self.ours.first_id(Function::Local(f)) {
             self.ours.remove(id);
         }
+    }
+
+    /// Forgets wire id `id`, given to a reply by [`call_with_reply`](Self::call_with_reply),
+    /// as [`forget`](Self::forget) does for other functions. Does nothing for an id that is
+    /// not a live reply's.
+    pub fn forget_reply(&mut self, id: u64) {
+        self.ours.remove_reply(id);
     }
 
     /// Releases every [`RemoteFn`] occurrence inside `v`.
@@ -579,8 +632,15 @@ impl Session {
         }
     }
 
-    /// Writes one message, scrubbing functions; all-or-nothing.
-    fn send(&mut self, method: &Method, args: &[Value]) -> Result<(), LocalError> {
+    /// Writes one message, scrubbing functions; all-or-nothing. With `reply`, the last
+    /// argument is that reply: its id (returned) is one of its own (see
+    /// [`call_with_reply`](Self::call_with_reply)).
+    fn send(
+        &mut self,
+        method: &Method,
+        args: &[Value],
+        reply: Option<LocalFn>,
+    ) -> Result<Option<u64>, LocalError> {
         self.rotate_output();
         let Session {
             config,
@@ -591,9 +651,26 @@ impl Session {
             ..
         } = self;
         scratch.clear();
-        let SendScratch { write, used, fresh } = scratch;
+        let SendScratch {
+            write,
+            used,
+            fresh,
+            replies,
+        } = scratch;
         let limit = config.max_local_callbacks;
         let r = write_message_with(write, out, method, args, config.escape_non_ascii, |f| {
+            match f {
+                Function::Local(l) if Some(l) == reply => {
+                    if ours.by_id.len() >= limit {
+                        return Err(LocalError::TooManyCallbacks { limit });
+                    }
+                    let id = ours.insert_reply(l);
+                    fresh.push(id);
+                    replies.push(id);
+                    return Ok(id);
+                }
+                _ => {}
+            }
             if let Some(id) = ours.first_id(f) {
                 if !used.contains(&id) {
                     used.push(id);
@@ -614,7 +691,7 @@ impl Session {
             fresh.push(id);
             Ok(id)
         });
-        if r.is_err() {
+        if let Err(e) = r {
             // Roll back the ids handed out for this message; none was sent.
             for &id in fresh.iter() {
                 if let Some((Function::Remote(r), _)) = ours.remove(id) {
@@ -623,8 +700,15 @@ impl Session {
                     }
                 }
             }
+            return Err(e);
         }
-        r
+        // The reply is the last argument: its id is the last one it got. Any other place
+        // it appeared in gets an ordinary id.
+        let last = replies.pop();
+        for &id in replies.iter() {
+            ours.adopt(id);
+        }
+        Ok(last)
     }
 }
 
@@ -639,11 +723,31 @@ struct Held {
     reply: bool,
 }
 
+/// Who a wire id of ours stands for.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    /// A function, found again by [`OurIds::first_id`] when it is sent again.
+    Fn(Function),
+    /// A call's reply ([`Session::call_with_reply`]): the id is its own, not reused.
+    Reply(LocalFn),
+}
+
+impl Owner {
+    fn function(self) -> Function {
+        match self {
+            Owner::Fn(f) => f,
+            Owner::Reply(f) => Function::Local(f),
+        }
+    }
+}
+
 /// Our functions the peer may call, by wire id. Ids count up from 0 and are never reused on
-/// a connection; a function sent again reuses its first live id.
+/// a connection; a function sent again reuses its first live id (a reply excepted: one
+/// call's reply is never sent again, so its id is not looked up by function and is kept in
+/// `by_id` only).
 #[derive(Debug, Default)]
 struct OurIds {
-    by_id: HashMap<u64, Function>,
+    by_id: HashMap<u64, Owner>,
     next_id: u64,
     /// Per function: its first live wire id (if that one is still live) and how many of its
     /// ids are live.
@@ -660,16 +764,56 @@ impl OurIds {
     fn insert(&mut self, f: Function) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.by_id.insert(id, f);
+        self.by_id.insert(id, Owner::Fn(f));
+        self.count(f, id);
+        id
+    }
+
+    /// One more live id for `f`.
+    fn count(&mut self, f: Function, id: u64) {
         let entry = self.fns.entry(f).or_insert((None, 0));
         entry.0.get_or_insert(id);
         entry.1 += 1;
+    }
+
+    /// Gives reply `f` a new wire id of its own.
+    fn insert_reply(&mut self, f: LocalFn) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_id.insert(id, Owner::Reply(f));
         id
+    }
+
+    /// Makes reply id `id` an ordinary one of its function.
+    fn adopt(&mut self, id: u64) {
+        if let Some(owner) = self.by_id.get_mut(&id) {
+            if let Owner::Reply(l) = *owner {
+                *owner = Owner::Fn(Function::Local(l));
+                self.count(Function::Local(l), id);
+            }
+        }
+    }
+
+    /// Forgets wire id `id` if it is a reply's.
+    fn remove_reply(&mut self, id: u64) {
+        match self.by_id.remove(&id) {
+            Some(Owner::Reply(_)) | None => {}
+            // Not a reply: put back.
+            Some(other) => {
+                self.by_id.insert(id, other);
+            }
+        }
     }
 
     /// Forgets wire id `id`: its function, and whether that was the function's last id.
     fn remove(&mut self, id: u64) -> Option<(Function, bool)> {
-        let f = self.by_id.remove(&id)?;
+        let f = match self.by_id.remove(&id)? {
+            Owner::Fn(f) => f,
+            Owner::Reply(l) => {
+                let f = Function::Local(l);
+                return Some((f, !self.fns.contains_key(&f)));
+            }
+        };
         let last = match self.fns.get_mut(&f) {
             Some((first, live)) if *live > 1 => {
                 if *first == Some(id) {
@@ -691,5 +835,16 @@ fn n_mut(msg: &mut RawMessage) -> &mut String {
     match &mut msg.method {
         Method::Name(n) => n,
         Method::Id(_) => unreachable!("called for named methods only"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wire_id_of_ours_takes_16_bytes_beside_its_key() {
+        // One per callback in flight: a hundred thousand calls hold one each.
+        assert_eq!(std::mem::size_of::<Owner>(), 16);
     }
 }

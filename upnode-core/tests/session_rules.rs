@@ -745,6 +745,131 @@ fn a_forgotten_reply_callback_frees_its_id_and_a_late_call_is_a_non_fatal_error(
 }
 
 #[test]
+fn a_call_with_reply_is_written_as_a_call_with_the_reply_last_and_its_id_is_its_own() {
+    let mut s = connected();
+    let mut plain = connected();
+    // The same bytes as the reply passed as the last argument.
+    let id = s
+        .call_with_reply("time", vec![Value::from(1.0)], LocalFn(20))
+        .unwrap();
+    plain
+        .call("time", vec![Value::from(1.0), Value::from(LocalFn(20))])
+        .unwrap();
+    let line = r#"{"method":0,"arguments":[1,"[Function]"],"callbacks":{"1":["1"]},"links":[]}"#;
+    assert_eq!(sent(&mut s), vec![line]);
+    assert_eq!(sent(&mut plain), vec![line]);
+    assert_eq!(id, 1);
+    // The peer calls it: our reply function is called.
+    input(&mut s, r#"{"method":1,"arguments":["t"]}"#).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![SessionEvent::Call {
+            function: LocalFn(20),
+            args: vec![Value::from("t")]
+        }]
+    );
+    // A reply's id is never reused: the next call with the same function gets another.
+    let again = s.call_with_reply("time", vec![], LocalFn(20)).unwrap();
+    assert_eq!(again, 2);
+    assert_eq!(s.exported_callbacks(), 3);
+    // Forgotten by id, each frees its own; `forget` by function does not find them.
+    s.forget(LocalFn(20));
+    assert_eq!(s.exported_callbacks(), 3);
+    s.forget_reply(id);
+    s.forget_reply(again);
+    assert_eq!(s.exported_callbacks(), 1);
+    input(&mut s, r#"{"method":1,"arguments":["late"]}"#).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![SessionEvent::Error(RemoteError::NoSuchCallback { id: 1 })]
+    );
+    // Forgetting again, or an id that is not a reply's (`ping`, exported), changes nothing.
+    s.forget_reply(id);
+    s.forget_reply(0);
+    s.forget_reply(u64::MAX);
+    assert_eq!(s.exported_callbacks(), 1);
+}
+
+#[test]
+fn a_reply_that_also_appears_in_the_arguments_gets_an_ordinary_id_there() {
+    let mut s = connected();
+    let id = s
+        .call_with_reply("time", vec![Value::from(LocalFn(20))], LocalFn(20))
+        .unwrap();
+    assert_eq!(
+        sent(&mut s),
+        vec![
+            r#"{"method":0,"arguments":["[Function]","[Function]"],"callbacks":{"1":["0"],"2":["1"]},"links":[]}"#
+        ]
+    );
+    assert_eq!(id, 2);
+    // The place in the arguments is an ordinary function: sent again, its id is reused.
+    s.call("time", vec![Value::from(LocalFn(20))]).unwrap();
+    assert_eq!(
+        sent(&mut s),
+        vec![r#"{"method":0,"arguments":["[Function]"],"callbacks":{"1":["0"]},"links":[]}"#]
+    );
+    s.forget_reply(id);
+    assert_eq!(s.exported_callbacks(), 2);
+    // The peer culls id 1: that was the function's last id.
+    input(&mut s, r#"{"method":"cull","arguments":[1]}"#).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![SessionEvent::Released {
+            function: LocalFn(20)
+        }]
+    );
+    assert_eq!(s.exported_callbacks(), 1);
+}
+
+#[test]
+fn a_culled_reply_is_released_unless_the_function_has_an_ordinary_id_too() {
+    let mut s = connected();
+    let id = s.call_with_reply("time", vec![], LocalFn(20)).unwrap();
+    input(
+        &mut s,
+        &format!(r#"{{"method":"cull","arguments":[{id}]}}"#),
+    )
+    .unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![SessionEvent::Released {
+            function: LocalFn(20)
+        }]
+    );
+    // With an ordinary id live as well, culling the reply's is not the last.
+    s.call("time", vec![Value::from(LocalFn(21))]).unwrap();
+    let id = s.call_with_reply("time", vec![], LocalFn(21)).unwrap();
+    input(
+        &mut s,
+        &format!(r#"{{"method":"cull","arguments":[{id}]}}"#),
+    )
+    .unwrap();
+    assert_eq!(events(&mut s), vec![]);
+    assert_eq!(s.exported_callbacks(), 2);
+}
+
+#[test]
+fn a_reply_counts_against_max_local_callbacks_and_a_refused_call_keeps_no_id() {
+    let mut config = SessionConfig::default();
+    config.max_local_callbacks = 2;
+    let mut s = Session::new(exports(&[("ping", 9)]), config).unwrap();
+    s.handle_input(b"{\"method\":\"methods\",\"arguments\":[{\"time\":\"[Function]\"}],\"callbacks\":{\"0\":[\"0\",\"time\"]},\"links\":[]}\n").unwrap();
+    s.call_with_reply("time", vec![], LocalFn(20)).unwrap();
+    assert_eq!(
+        s.call_with_reply("time", vec![], LocalFn(21)),
+        Err(LocalError::TooManyCallbacks { limit: 2 })
+    );
+    // Room for the argument, none for the reply after it: the call fails whole.
+    s.forget_reply(1);
+    assert_eq!(
+        s.call_with_reply("time", vec![Value::from(LocalFn(22))], LocalFn(21)),
+        Err(LocalError::TooManyCallbacks { limit: 2 })
+    );
+    assert_eq!(s.exported_callbacks(), 1);
+}
+
+#[test]
 fn our_functions_are_capped_by_max_local_callbacks_apart_from_the_peers() {
     let mut config = SessionConfig::default();
     config.max_callbacks = 1;

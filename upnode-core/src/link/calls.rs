@@ -6,6 +6,7 @@ use super::error::{CallFailure, SendError};
 use super::event::LinkEvent;
 use super::ids::CallId;
 use crate::config::{CallLimits, WhenFull};
+use crate::error::LocalError;
 use crate::hash::HashMap;
 use crate::protocol::{Function, LocalFn, Value};
 use crate::session::{Session, Target};
@@ -15,32 +16,56 @@ use std::time::{Duration, Instant};
 /// The functions of ours whose first call answers a call: most calls carry one.
 #[derive(Debug)]
 enum Fns {
+    /// A reply callback, forgotten once the call resolves, with the wire id the session
+    /// gave it ([`NOT_SENT`] while the call waits for a slot).
+    Reply(LocalFn, u64),
     One(LocalFn),
     Many(Vec<LocalFn>),
 }
 
+/// The wire id of a reply not sent yet.
+const NOT_SENT: u64 = u64::MAX;
+
 impl Fns {
     fn as_slice(&self) -> &[LocalFn] {
         match self {
-            Fns::One(f) => std::slice::from_ref(f),
+            Fns::Reply(f, _) | Fns::One(f) => std::slice::from_ref(f),
             Fns::Many(v) => v,
         }
     }
 }
 
-/// One tracked call: the functions of ours whose first call answers it.
+/// One tracked call: the functions of ours whose first call answers it. Kept small (32
+/// bytes: a hundred thousand calls in flight hold one each); its deadline, if any, is in
+/// the deadline table.
 #[derive(Debug)]
 struct Tracked {
     fns: Fns,
-    /// `fns[0]` is a reply callback, forgotten once the call resolves.
-    reply: bool,
-    deadline: Option<Instant>,
+    /// The call has an entry in the deadline table.
+    timed: bool,
 }
 
 impl Tracked {
     /// The reply callback, for a call made with one.
     fn reply_fn(&self) -> Option<LocalFn> {
-        self.reply.then(|| self.fns.as_slice()[0])
+        match self.fns {
+            Fns::Reply(f, _) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Sends the call through `session`; a reply's wire id is kept.
+    fn send(
+        &mut self,
+        session: &mut Session,
+        target: Target,
+        args: Vec<Value>,
+    ) -> Result<(), LocalError> {
+        match &mut self.fns {
+            Fns::Reply(f, wire) => *wire = session.call_with_reply(target, args, *f)?,
+            _ => session.call(target, args)?,
+        }
+        Ok(())
     }
 }
 
@@ -136,7 +161,7 @@ impl Calls {
                 .map_err(SendError::Local)?;
             return Ok(None);
         }
-        self.send_or_queue(session, now, call, fns, false).map(Some)
+        self.send_or_queue(session, now, call, fns).map(Some)
     }
 
     /// As [`make`](Self::make), with `reply` appended as the last argument: only its first
@@ -145,14 +170,13 @@ impl Calls {
         &mut self,
         session: &mut Session,
         now: Instant,
-        mut call: Outgoing,
+        call: Outgoing,
         reply: LocalFn,
     ) -> Result<CallId, SendError> {
-        call.args.push(Value::from(reply));
-        if uses_reserved_key(&call.args) {
+        if reply.0 >= super::RESERVED_FN_BASE || uses_reserved_key(&call.args) {
             return Err(SendError::ReservedKey);
         }
-        self.send_or_queue(session, now, call, Fns::One(reply), true)
+        self.send_or_queue(session, now, call, Fns::Reply(reply, NOT_SENT))
     }
 
     /// Sends a tracked call now, or queues it for a slot, or refuses it when full.
@@ -162,17 +186,16 @@ impl Calls {
         now: Instant,
         call: Outgoing,
         fns: Fns,
-        reply: bool,
     ) -> Result<CallId, SendError> {
         let Outgoing {
             target,
             args,
             timeout,
         } = call;
-        let tracked = Tracked {
+        let deadline = timeout.map(|t| now + t);
+        let mut tracked = Tracked {
             fns,
-            reply,
-            deadline: timeout.map(|t| now + t),
+            timed: deadline.is_some(),
         };
         let has_slot = self.sent.len() < self.limit.max_in_flight.max(1);
         if !has_slot || self.held || !self.queued.is_empty() {
@@ -186,7 +209,7 @@ impl Calls {
                 });
             }
             let id = self.next_id();
-            if let Some(d) = tracked.deadline {
+            if let Some(d) = deadline {
                 self.deadlines.push(d, id);
             }
             self.queued.insert(
@@ -199,9 +222,14 @@ impl Calls {
             );
             return Ok(id);
         }
-        session.call(target, args).map_err(SendError::Local)?;
+        tracked
+            .send(session, target, args)
+            .map_err(SendError::Local)?;
         let id = self.next_id();
-        self.track(id, tracked);
+        if let Some(d) = deadline {
+            self.deadlines.push(d, id);
+        }
+        self.mark_sent(id, tracked);
         Ok(id)
     }
 
@@ -209,14 +237,6 @@ impl Calls {
         let id = CallId(self.next);
         self.next += 1;
         id
-    }
-
-    /// Records a call just sent, with its deadline.
-    fn track(&mut self, id: CallId, t: Tracked) {
-        if let Some(d) = t.deadline {
-            self.deadlines.push(d, id);
-        }
-        self.mark_sent(id, t);
     }
 
     /// Moves a call into the in-flight table (its deadline entry, if any, is already in).
@@ -233,10 +253,10 @@ impl Calls {
     pub fn refill(&mut self, session: &mut Session) -> Vec<(Ended, CallFailure)> {
         let mut failed = Vec::new();
         while !self.held && self.sent.len() < self.limit.max_in_flight.max(1) {
-            let Some((id, q)) = self.queued.pop_first() else {
+            let Some((id, mut q)) = self.queued.pop_first() else {
                 break;
             };
-            match session.call(q.target, q.args) {
+            match q.tracked.send(session, q.target, q.args) {
                 Ok(()) => self.mark_sent(id, q.tracked),
                 Err(e) => failed.push((Ended::of(id, &q.tracked), CallFailure::Refused(e))),
             }
@@ -287,16 +307,14 @@ impl Calls {
                         self.by_fn.remove(f);
                     }
                 }
-                if t.reply {
-                    if let Some(s) = session {
-                        s.forget(t.fns.as_slice()[0]);
-                    }
+                if let (Fns::Reply(_, wire), Some(s)) = (&t.fns, session) {
+                    s.forget_reply(*wire);
                 }
                 t
             }
             None => self.queued.remove(&id)?.tracked,
         };
-        if t.deadline.is_some() {
+        if t.timed {
             self.settle();
         }
         Some(t)
@@ -388,4 +406,12 @@ fn local_fns(args: &[Value]) -> Result<Vec<LocalFn>, SendError> {
         }
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tracked_call_takes_32_bytes() {
+        assert_eq!(std::mem::size_of::<super::Tracked>(), 32);
+    }
 }
