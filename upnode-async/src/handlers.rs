@@ -98,7 +98,7 @@ impl Handlers {
         make_call: impl FnOnce(Args) -> Call,
     ) -> Option<Dispatch> {
         if let Some((tx, _)) = self.replies.remove(&f) {
-            let _ = tx.send(Ok(args));
+            let _ = tx.send(Ok(Box::new(args)));
             return None;
         }
         match self.map.get(&f) {
@@ -129,7 +129,7 @@ impl Handlers {
             // A failure this version does not know keeps its cause.
             other => CallError::Failed(other),
         };
-        let _ = tx.send(Err(err));
+        let _ = tx.send(Err(Box::new(err)));
     }
 
     /// Takes handler `f` out, to be dropped outside the lock.
