@@ -262,7 +262,7 @@ impl ClientBuilder {
             self.config.seed = os_seed();
         }
         let now = runtime.now();
-        let mut handlers = Handlers::default();
+        let mut handlers = Handlers::with_call_timeout(self.call_timeout);
         let exports = self.exports.install(&mut handlers, None);
         let seed = self.config.seed;
         let link = ClientLink::new(self.config, exports, now)?;

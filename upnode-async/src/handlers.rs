@@ -31,15 +31,61 @@ pub(crate) enum Dispatch {
 pub(crate) struct Handlers {
     next: u64,
     map: Map<LocalFn, (Handler, Option<ConnId>)>,
-    /// Reply slots of calls in flight, each with its call's time limit (for its error).
-    replies: Map<LocalFn, (ReplyTx, Option<Duration>)>,
+    replies: Replies,
     /// Handlers taken out of `map` under the connection's lock, for the driver to drop once
     /// it has released it ([`take_gone`](Self::take_gone)): they may hold the user's
     /// closures, and whatever those capture may lock the connection again when dropped.
     gone: Vec<Handler>,
 }
 
+/// Reply slots of calls in flight, and the time limit of each call whose limit is not the
+/// side's own (the limit a timeout error names): one word per call in the common case.
+#[derive(Default)]
+struct Replies {
+    slots: Map<LocalFn, ReplyTx>,
+    /// The side's call time limit.
+    limit: Option<Duration>,
+    /// The calls made with another limit.
+    other_limits: Map<LocalFn, Option<Duration>>,
+}
+
+impl Replies {
+    fn insert(&mut self, f: LocalFn, tx: ReplyTx, limit: Option<Duration>) {
+        self.slots.insert(f, tx);
+        if limit != self.limit {
+            self.other_limits.insert(f, limit);
+        }
+    }
+
+    /// Takes `f`'s slot out, with its call's time limit.
+    fn take(&mut self, f: LocalFn) -> Option<(ReplyTx, Option<Duration>)> {
+        let tx = self.slots.remove(&f)?;
+        let limit = match self.other_limits.is_empty() {
+            true => self.limit,
+            false => self.other_limits.remove(&f).unwrap_or(self.limit),
+        };
+        Some((tx, limit))
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.other_limits.clear();
+    }
+}
+
 impl Handlers {
+    /// An empty table for a side whose calls wait `call_timeout` for an answer unless told
+    /// otherwise.
+    pub fn with_call_timeout(call_timeout: Option<Duration>) -> Handlers {
+        let mut h = Handlers::default();
+        h.replies.limit = call_timeout;
+        h
+    }
+
     pub fn insert(&mut self, handler: Handler, conn: Option<ConnId>) -> LocalFn {
         let k = self.unused_key();
         self.map.insert(k, (handler, conn));
@@ -68,7 +114,7 @@ impl Handlers {
             Attach::Nothing => None,
             Attach::Reply(tx, timeout) => {
                 let f = self.unused_key();
-                self.replies.insert(f, (tx, timeout));
+                self.replies.insert(f, tx, timeout);
                 Some((f, true))
             }
             Attach::Last(h) => {
@@ -82,7 +128,7 @@ impl Handlers {
             Ok(_) => Ok(()),
             Err(e) => {
                 if let Some((f, _)) = registered {
-                    self.replies.remove(&f);
+                    self.replies.take(f);
                     self.forget(f);
                 }
                 Err(CallError::from_link(e))
@@ -97,7 +143,7 @@ impl Handlers {
         args: Args,
         make_call: impl FnOnce(Args) -> Call,
     ) -> Option<Dispatch> {
-        if let Some((tx, _)) = self.replies.remove(&f) {
+        if let Some((tx, _)) = self.replies.take(f) {
             let _ = tx.send(Ok(Box::new(args)));
             return None;
         }
@@ -117,7 +163,7 @@ impl Handlers {
 
     /// A tracked call failed: its reply slot, if it has one, learns why.
     pub fn on_call_failed(&mut self, reply: Option<LocalFn>, reason: CallFailure) {
-        let Some((tx, timeout)) = reply.and_then(|f| self.replies.remove(&f)) else {
+        let Some((tx, timeout)) = reply.and_then(|f| self.replies.take(f)) else {
             return;
         };
         let err = match reason {
@@ -276,5 +322,51 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(h.len(), 0, "no reply slot or handler is left behind");
         assert!(h.take_gone().is_empty());
+    }
+
+    /// Makes a call with a reply slot and the time limit `limit`; its answer function.
+    fn call_with_slot(
+        h: &mut Handlers,
+        limit: Option<Duration>,
+    ) -> (LocalFn, ::oneshot::Receiver<crate::peer::Reply>) {
+        let (tx, rx) = ::oneshot::channel();
+        let mut f = None;
+        h.call(
+            ConnId(1),
+            Vec::new(),
+            Attach::Reply(tx, limit),
+            |_, reply| {
+                f = reply;
+                Ok(Some(CallId(0)))
+            },
+        )
+        .unwrap();
+        (f.unwrap(), rx)
+    }
+
+    #[test]
+    fn a_timed_out_call_names_its_own_limit_and_only_other_limits_are_stored() {
+        let side = Some(Duration::from_secs(60));
+        let mut h = Handlers::with_call_timeout(side);
+        let (a, rx_a) = call_with_slot(&mut h, side);
+        assert!(
+            h.replies.other_limits.is_empty(),
+            "the side's limit is not stored per call"
+        );
+        let (b, rx_b) = call_with_slot(&mut h, Some(Duration::from_millis(250)));
+        let (c, rx_c) = call_with_slot(&mut h, None);
+        assert_eq!(h.replies.other_limits.len(), 2);
+        for f in [c, b, a] {
+            h.on_call_failed(Some(f), CallFailure::TimedOut);
+        }
+        let err = |rx: ::oneshot::Receiver<crate::peer::Reply>| match rx.recv() {
+            Ok(Err(e)) => *e,
+            other => panic!("expected an error, got {:?}", other.map(|r| r.map(|_| ()))),
+        };
+        assert!(matches!(err(rx_a), CallError::TimedOut(d) if Some(d) == side));
+        assert!(matches!(err(rx_b), CallError::TimedOut(d) if d == Duration::from_millis(250)));
+        assert!(matches!(err(rx_c), CallError::TimedOut(d) if d == Duration::ZERO));
+        assert_eq!(h.len(), 0);
+        assert!(h.replies.other_limits.is_empty(), "nothing is left behind");
     }
 }

@@ -253,7 +253,7 @@ impl Server {
         let now = s.runtime.now();
         let inner = ConnInner {
             conn: None,
-            handlers: Handlers::default(),
+            handlers: Handlers::with_call_timeout(s.call_timeout),
             remote_waiters: Vec::new(),
             end_reason: None,
         };
