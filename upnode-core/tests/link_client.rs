@@ -1712,6 +1712,28 @@ fn call_time_with_reply(c: &mut Client, d: Duration, f: u64, timeout: Option<Dur
 }
 
 #[test]
+fn a_time_limit_too_far_off_for_the_clock_is_no_limit_not_a_panic() {
+    let mut c = up_at_t0(no_ping());
+    let call = call_time_with_reply(&mut c, ms(1), 5, Some(Duration::MAX));
+    let tx = c
+        .link
+        .transact(c.at(ms(2)), Some(Duration::MAX), false)
+        .unwrap();
+    assert_eq!(c.link.poll_timeout(), None, "nothing to wake up for");
+    c.timeout(secs(3600));
+    let answer = r#"{"method":1,"arguments":["12:00"],"callbacks":{},"links":[]}"#;
+    c.input(C1, secs(3601), answer);
+    let events = c.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LinkEvent::Call { answers: Some(a), .. } if *a == call)),
+        "{events:?}"
+    );
+    assert!(events.contains(&ready(tx, C1)), "{events:?}");
+}
+
+#[test]
 fn a_reply_callback_is_forgotten_on_its_answer_and_a_second_call_is_a_non_fatal_error() {
     let mut c = up_at_t0(no_ping());
     let idle = c.link.counters();

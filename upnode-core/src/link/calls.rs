@@ -192,7 +192,8 @@ impl Calls {
             args,
             timeout,
         } = call;
-        let deadline = timeout.map(|t| now + t);
+        // A limit too far off for the clock to hold is no limit.
+        let deadline = timeout.and_then(|t| now.checked_add(t));
         let mut tracked = Tracked {
             fns,
             timed: deadline.is_some(),

@@ -448,7 +448,9 @@ impl ClientLink {
         if self.config.connect_step {
             self.timers.set_or_stop(
                 Timer::ConnectStep,
-                self.config.connect_step_timeout.map(|t| now + t),
+                self.config
+                    .connect_step_timeout
+                    .and_then(|t| now.checked_add(t)),
             );
             self.state = State::Authenticating { conn };
         } else {
@@ -597,7 +599,8 @@ impl ClientLink {
                 return Ok(tx);
             }
         }
-        let deadline = timeout.map(|t| now + t);
+        // A limit too far off for the clock to hold is no limit.
+        let deadline = timeout.and_then(|t| now.checked_add(t));
         match self.queue.insert(queue_key(tx), tx.retry, deadline) {
             Ok(_) => {
                 self.next_tx += 1;
