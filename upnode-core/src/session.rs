@@ -7,6 +7,7 @@ use crate::protocol::{
     parse_message, unscrub, write_cull, write_message_with, Function, LineDecoder, LocalFn, Map,
     Method, RawMessage, RemoteFn, Value, WriteScratch,
 };
+use crate::seq_map::SeqMap;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -272,7 +273,7 @@ impl Session {
                 };
                 self.dispatch(f, msg)
             }
-            Method::Id(id) => match self.ours.by_id.get(id) {
+            Method::Id(id) => match self.ours.by_id.get(*id) {
                 Some(owner) => {
                     let f = owner.function();
                     self.dispatch(f, msg)
@@ -747,7 +748,7 @@ impl Owner {
 /// `by_id` only).
 #[derive(Debug, Default)]
 struct OurIds {
-    by_id: HashMap<u64, Owner>,
+    by_id: SeqMap<Owner>,
     next_id: u64,
     /// Per function: its first live wire id (if that one is still live) and how many of its
     /// ids are live.
@@ -786,7 +787,7 @@ impl OurIds {
 
     /// Makes reply id `id` an ordinary one of its function.
     fn adopt(&mut self, id: u64) {
-        if let Some(owner) = self.by_id.get_mut(&id) {
+        if let Some(owner) = self.by_id.get_mut(id) {
             if let Owner::Reply(l) = *owner {
                 *owner = Owner::Fn(Function::Local(l));
                 self.count(Function::Local(l), id);
@@ -796,18 +797,14 @@ impl OurIds {
 
     /// Forgets wire id `id` if it is a reply's.
     fn remove_reply(&mut self, id: u64) {
-        match self.by_id.remove(&id) {
-            Some(Owner::Reply(_)) | None => {}
-            // Not a reply: put back.
-            Some(other) => {
-                self.by_id.insert(id, other);
-            }
+        if let Some(Owner::Reply(_)) = self.by_id.get(id) {
+            self.by_id.remove(id);
         }
     }
 
     /// Forgets wire id `id`: its function, and whether that was the function's last id.
     fn remove(&mut self, id: u64) -> Option<(Function, bool)> {
-        let f = match self.by_id.remove(&id)? {
+        let f = match self.by_id.remove(id)? {
             Owner::Fn(f) => f,
             Owner::Reply(l) => {
                 let f = Function::Local(l);

@@ -9,6 +9,7 @@ use crate::config::{CallLimits, WhenFull};
 use crate::error::LocalError;
 use crate::hash::HashMap;
 use crate::protocol::{Function, LocalFn, Value};
+use crate::seq_map::SeqMap;
 use crate::session::{Session, Target};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -120,7 +121,8 @@ pub(crate) struct Calls {
     /// were free.
     held: bool,
     next: u64,
-    sent: HashMap<CallId, Tracked>,
+    /// Calls sent, by call id (handed out in sequence).
+    sent: SeqMap<Tracked>,
     by_fn: HashMap<LocalFn, CallId>,
     queued: BTreeMap<CallId, Queued>,
     deadlines: Deadlines,
@@ -132,7 +134,7 @@ impl Calls {
             limit,
             held: false,
             next: 0,
-            sent: HashMap::default(),
+            sent: SeqMap::default(),
             by_fn: HashMap::default(),
             queued: BTreeMap::new(),
             deadlines: Deadlines::default(),
@@ -240,7 +242,7 @@ impl Calls {
         for f in t.fns.as_slice() {
             self.by_fn.insert(*f, id);
         }
-        self.sent.insert(id, t);
+        self.sent.insert(id.0, t);
     }
 
     /// Sends waiting calls while slots are free. A call the session refuses now (a handle
@@ -280,7 +282,7 @@ impl Calls {
     /// callbacks is left.
     pub fn released(&mut self, f: LocalFn) -> Option<Ended> {
         let id = self.by_fn.remove(&f)?;
-        let left = match self.sent.get(&id) {
+        let left = match self.sent.get(id.0) {
             Some(t) => t
                 .fns
                 .as_slice()
@@ -296,7 +298,7 @@ impl Calls {
 
     /// Forgets call `id`; a sent call's reply callback is forgotten by `session` too.
     fn remove(&mut self, session: Option<&mut Session>, id: CallId) -> Option<Tracked> {
-        let t = match self.sent.remove(&id) {
+        let t = match self.sent.remove(id.0) {
             Some(t) => {
                 for f in t.fns.as_slice() {
                     if self.by_fn.get(f) == Some(&id) {
@@ -319,7 +321,7 @@ impl Calls {
     fn settle(&mut self) {
         let (sent, queued) = (&self.sent, &self.queued);
         self.deadlines.settle(sent.len() + queued.len(), |c| {
-            sent.contains_key(&c) || queued.contains_key(&c)
+            sent.contains_key(c.0) || queued.contains_key(&c)
         });
     }
 
@@ -344,8 +346,9 @@ impl Calls {
     /// Every call, sent or waiting, in the order they were made; the tables are left empty
     /// (the connection is gone, and its wire ids with it).
     pub fn drain(&mut self) -> Vec<Ended> {
-        let mut ended: Vec<Ended> = self.sent.drain().map(|(id, t)| Ended::of(id, &t)).collect();
-        ended.sort_unstable_by_key(|e| e.call);
+        let mut ended: Vec<Ended> = (self.sent.take_all().into_iter())
+            .map(|(id, t)| Ended::of(CallId(id), &t))
+            .collect();
         ended.extend(
             std::mem::take(&mut self.queued)
                 .into_iter()
