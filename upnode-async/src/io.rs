@@ -162,7 +162,7 @@ impl Io {
             }
             let _ = stream.close().await;
         };
-        let deadline = rt.sleep_until(rt.now() + bound);
+        let deadline = rt.sleep_for(bound);
         let _ = futures::future::select(Box::pin(flush), deadline).await;
     }
 }

@@ -233,7 +233,7 @@ pub async fn listen_tls<N: Net>(
     let rt = runtime(net);
     let on_stream = move |server: &Server, stream: BoxStream, peer: String| {
         let (server, config) = (server.clone(), config.clone());
-        let limit = rt.sleep_until(rt.now() + server.handshake_timeout());
+        let limit = rt.sleep_for(server.handshake_timeout());
         rt.spawn(Box::pin(async move {
             match select(Box::pin(tls::accept(config, stream)), limit).await {
                 Either::Left((Ok(tls), _)) => serve_plain(&server, tls, peer),

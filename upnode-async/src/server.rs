@@ -377,7 +377,7 @@ impl Server {
                     Either::Right((Err(e), _)) => {
                         tracing::warn!(error = %e, "accept failed");
                         let rt = &server.shared.runtime;
-                        rt.sleep_until(rt.now() + Duration::from_millis(50)).await;
+                        rt.sleep_for(Duration::from_millis(50)).await;
                     }
                 }
             }
@@ -400,7 +400,7 @@ impl Server {
         use futures::future::{select, Either};
         self.stop_accepting();
         let rt = &self.shared.runtime;
-        let limit = rt.sleep_until(rt.now() + deadline);
+        let limit = rt.sleep_for(deadline);
         let idle = Box::pin(self.shared.handlers.idle());
         if let Either::Right(_) = select(idle, limit).await {
             tracing::info!(

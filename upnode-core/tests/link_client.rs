@@ -536,6 +536,52 @@ fn a_refused_connect_reports_connect_failed_and_waits_one_second() {
     );
 }
 
+#[test]
+fn durations_too_long_for_the_clock_mean_never_and_nothing_panics() {
+    let mut config = ClientConfig::default();
+    config.ping_interval = Some(Duration::MAX);
+    config.ping_timeout = Duration::MAX;
+    config.connect_timeout = Duration::MAX;
+    config.handshake_timeout = Duration::MAX;
+    config.connect_step = true;
+    config.connect_step_timeout = Some(Duration::MAX);
+    config.output.stall_timeout = Duration::MAX;
+    config.reconnect = ReconnectPolicy::new(Backoff::Fixed(Duration::MAX));
+    let mut c = connecting(config);
+    assert_eq!(
+        c.link.poll_timeout(),
+        None,
+        "no connect timeout to wait for"
+    );
+    c.refused(C1, ms(3));
+    assert_eq!(
+        c.events(),
+        [
+            LinkEvent::Error(LinkError::ConnectFailed {
+                detail: "refused".into()
+            }),
+            reconnecting(1, Duration::MAX),
+        ]
+    );
+    assert_eq!(c.link.poll_timeout(), None, "the reconnect never comes");
+    assert_eq!(c.link.state(), LinkState::Waiting);
+    // Open, then up: no handshake timeout, no ping ever due.
+    let never = || {
+        let mut config = ClientConfig::default();
+        config.ping_interval = Some(Duration::MAX);
+        config.ping_timeout = Duration::MAX;
+        config.handshake_timeout = Duration::MAX;
+        config
+    };
+    let mut c = connecting(never());
+    c.connected(C1, ms(1));
+    assert_eq!(c.link.poll_timeout(), None, "no handshake timeout");
+    let mut c = up_at_t0(never());
+    assert_eq!(c.link.state(), LinkState::Up);
+    assert_eq!(c.link.poll_timeout(), None, "no ping due");
+    c.expect_quiet();
+}
+
 // ---- heartbeat --------------------------------------------------------------------------------
 
 #[test]

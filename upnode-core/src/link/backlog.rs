@@ -65,7 +65,9 @@ impl Backlog {
 
     /// When the connection is given up if it stays full.
     pub fn deadline(&self) -> Option<Instant> {
-        self.full_since.map(|t| t + self.limits.stall_timeout)
+        // A stall timeout too long for the clock never ends the connection.
+        self.full_since
+            .and_then(|t| t.checked_add(self.limits.stall_timeout))
     }
 
     /// Full for the whole stall timeout at `now`: how much is unsent, and for how long.

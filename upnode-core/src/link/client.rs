@@ -329,9 +329,10 @@ impl ClientLink {
                     },
                 };
                 self.timers.stop(Timer::Connect);
-                self.timers.set(
+                self.timers.set_after(
                     Timer::Handshake,
-                    now + self.config.effective_handshake_timeout(),
+                    now,
+                    self.config.effective_handshake_timeout(),
                 );
             }
             Err(e) => {
@@ -727,10 +728,8 @@ impl ClientLink {
         let id = ConnId(self.next_conn);
         self.state = State::Connecting { id };
         self.timers.stop_all();
-        self.timers.set(
-            Timer::Connect,
-            now + self.config.effective_connect_timeout(),
-        );
+        self.timers
+            .set_after(Timer::Connect, now, self.config.effective_connect_timeout());
         self.events.push_back(LinkEvent::OpenTransport {
             conn: id,
             attempt: self.attempt,
@@ -780,7 +779,7 @@ impl ClientLink {
         match self.backoff.next_delay() {
             Some(delay) => {
                 self.state = State::Waiting;
-                self.timers.set(Timer::Reconnect, now + delay);
+                self.timers.set_after(Timer::Reconnect, now, delay);
                 // Reconnects are counted from 1 since the backoff last started afresh (the
                 // first connection is not one of them).
                 self.events.push_back(LinkEvent::Reconnecting {

@@ -82,7 +82,7 @@ impl Heartbeat {
     pub fn start(&mut self, timers: &mut TimerTable, now: Instant) {
         self.stop(timers);
         if let Some(i) = self.interval {
-            timers.set(Timer::PingDue, now + i);
+            timers.set_after(Timer::PingDue, now, i);
         }
     }
 
@@ -100,7 +100,7 @@ impl Heartbeat {
             timers.stop(Timer::PingDue);
             return;
         };
-        timers.set(Timer::PingDue, now + interval);
+        timers.set_after(Timer::PingDue, now, interval);
         if self.sent.is_some() {
             return;
         }
@@ -108,7 +108,7 @@ impl Heartbeat {
             let pong = vec![Value::from(PONG_CALLBACK)];
             if session.call(Target::Callback(ping), pong).is_ok() {
                 self.sent = Some(now);
-                timers.set(Timer::PingAnswer, now + self.timeout);
+                timers.set_after(Timer::PingAnswer, now, self.timeout);
             }
         }
     }

@@ -83,7 +83,7 @@ impl ServerConn {
             ),
         };
         let mut timers = TimerTable::default();
-        timers.set(Timer::Handshake, now + config.handshake_timeout);
+        timers.set_after(Timer::Handshake, now, config.handshake_timeout);
         let mut c = ServerConn {
             phase: Phase::Handshaking,
             timers,

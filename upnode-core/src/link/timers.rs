@@ -5,7 +5,7 @@
 //! order in which a due timer wins when several are due at once. Per-call and
 //! per-transaction deadlines live with their tables; [`earliest`] merges them with this one.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A deadline of the link or of its current connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +50,10 @@ pub(crate) struct TimerTable {
 }
 
 impl TimerTable {
-    /// Arms `timer` at `at` (re-arms it if armed).
-    pub fn set(&mut self, timer: Timer, at: Instant) {
-        self.at[timer.index()] = Some(at);
+    /// Arms `timer` at `after` from `now`; a time too far off for the clock to hold never
+    /// comes (the timer is disarmed), so no user-given duration can overflow the clock.
+    pub fn set_after(&mut self, timer: Timer, now: Instant, after: Duration) {
+        self.set_or_stop(timer, now.checked_add(after));
     }
 
     /// Arms `timer` at `at`, or disarms it with `None`.
@@ -98,7 +99,6 @@ mod tests {
     // A test needs some instant to start from; the timers never read the clock.
     #![allow(clippy::disallowed_methods)]
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn the_first_due_timer_in_table_order_wins() {
@@ -106,8 +106,8 @@ mod tests {
         let mut t = TimerTable::default();
         assert_eq!(t.next(), None);
         assert_eq!(t.first_expired(t0), None);
-        t.set(Timer::PingDue, t0);
-        t.set(Timer::Handshake, t0 + Duration::from_secs(1));
+        t.set_or_stop(Timer::PingDue, Some(t0));
+        t.set_after(Timer::Handshake, t0, Duration::from_secs(1));
         assert_eq!(t.next(), Some(t0));
         assert_eq!(t.first_expired(t0), Some(Timer::PingDue));
         let t1 = t0 + Duration::from_secs(1);
@@ -116,9 +116,19 @@ mod tests {
         assert_eq!(t.first_expired(t1), Some(Timer::PingDue));
         t.set_or_stop(Timer::PingDue, None);
         assert_eq!(t.next(), None);
-        t.set(Timer::Reconnect, t1);
+        t.set_or_stop(Timer::Reconnect, Some(t1));
         t.stop_all();
         assert_eq!(t.get(Timer::Reconnect), None);
+    }
+
+    #[test]
+    fn a_duration_too_long_for_the_clock_disarms_the_timer_and_never_panics() {
+        let t0 = Instant::now();
+        let mut t = TimerTable::default();
+        t.set_after(Timer::PingDue, t0, Duration::from_secs(1));
+        t.set_after(Timer::PingDue, t0, Duration::MAX);
+        assert_eq!(t.get(Timer::PingDue), None);
+        assert_eq!(t.next(), None);
     }
 
     #[test]
