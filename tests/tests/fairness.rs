@@ -1,7 +1,12 @@
-//! A connection's driver shares its thread with the application. On a runtime without a
-//! task budget (smol, async-std), a driver whose transport always has more to read must
-//! still let the other tasks run: otherwise it reads and parses everything the peer sent
-//! before the task that consumes the answers runs at all, and holds it all in memory.
+//! A connection's driver shares its thread with the application.
+//!
+//! - On a runtime without a task budget (smol, async-std), a driver whose transport always
+//!   has more to read must still let the other tasks run: otherwise it reads and parses
+//!   everything the peer sent before the task that consumes the answers runs at all, and
+//!   holds it all in memory.
+//! - The other way round, a task making a burst of calls without yielding keeps the driver
+//!   from running: each 64 KiB of output is written by the call that fills it, so the burst
+//!   leaves while it is made instead of being held whole until the task yields.
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use upnode_smol::{Client, ClientBuilderExt, Interface, Server};
@@ -17,8 +22,11 @@ const MAX_AHEAD: usize = 2 * 8 * 300;
 #[test]
 fn on_one_thread_the_client_driver_yields_to_the_task_consuming_its_answers() {
     // The test's task, the client's driver and the server's connection all run on smol's
-    // global executor, on its one thread (this binary has this test only).
-    std::env::set_var("SMOL_THREADS", "1");
+    // global executor, on its one thread (unless `SMOL_THREADS` gives it more).
+    if std::env::var("SMOL_THREADS").is_ok_and(|n| n.trim() != "1") {
+        eprintln!("skipped: SMOL_THREADS gives smol's executor several threads");
+        return;
+    }
     let run = smol::spawn(async {
         let server = upnode_smol::build_server(Server::builder().ping(None), |_conn| {
             Interface::new().method("echo", |call| async move {
@@ -56,5 +64,73 @@ fn on_one_thread_the_client_driver_yields_to_the_task_consuming_its_answers() {
     assert!(
         most_ahead <= MAX_AHEAD,
         "the client parsed {most_ahead} answers ahead of the task consuming them"
+    );
+}
+
+#[test]
+fn a_burst_made_without_yielding_leaves_while_it_is_made() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    // A dnode server of a few lines on a thread of its own: it announces `echo`, then counts
+    // what it receives.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    let received = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let received = received.clone();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            s.write_all(
+                b"{\"method\":\"methods\",\"arguments\":[{\"echo\":\"[Function]\"}],\
+\"callbacks\":{\"0\":[\"0\",\"echo\"]},\"links\":[]}\n",
+            )
+            .expect("write methods");
+            let mut buf = vec![0; 64 * 1024];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                received.fetch_add(n, Ordering::Relaxed);
+            }
+        })
+    };
+    const CALLS: u64 = 5_000;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let (before, after) = rt.block_on(async {
+        // (The tokio adapter's client: a task of this thread.)
+        let client = upnode_tokio::ClientBuilderExt::connect_tcp(
+            upnode_tokio::Client::builder().ping(None),
+            &addr,
+        )
+        .expect("a valid address");
+        let remote = client.up().await.expect("up");
+        let before = received.load(Ordering::Relaxed);
+        // The calls, then a wait on this thread: the driver (a task of this thread) cannot
+        // run until this task yields, so whatever the server receives meanwhile was written
+        // by the calls themselves.
+        let calls: Vec<_> = (0..CALLS)
+            .map(|n| remote.call::<_, (u64,)>("echo", &(n,)))
+            .collect();
+        let want = before + 256 * 1024;
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while received.load(Ordering::Relaxed) < want && Instant::now() < give_up {
+            std::thread::yield_now();
+        }
+        let after = received.load(Ordering::Relaxed);
+        drop(calls);
+        client.close().await;
+        (before, after)
+    });
+    reader.join().expect("the reader thread");
+    assert!(
+        after - before >= 256 * 1024,
+        "only {} bytes of {CALLS} calls reached the server before the calling task yielded",
+        after - before
     );
 }
