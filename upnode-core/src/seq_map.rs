@@ -162,6 +162,14 @@ impl<V> SeqMap<V> {
         all
     }
 
+    /// Forgets every entry.
+    pub fn clear(&mut self) {
+        self.far.clear();
+        self.window.clear();
+        self.window.shrink_to(SLACK);
+        self.in_window = 0;
+    }
+
     /// Slots the window holds, empty ones included (for the tests' bound).
     #[cfg(test)]
     fn window_len(&self) -> usize {
@@ -275,6 +283,10 @@ mod tests {
             }
             let all = m.take_all();
             prop_assert_eq!(all, model.into_iter().collect::<Vec<_>>());
+            m.insert(next, 1);
+            m.clear();
+            prop_assert_eq!(m.len(), 0);
+            prop_assert_eq!(m.get(next), None);
         }
     }
 }

@@ -7,7 +7,6 @@ use super::event::LinkEvent;
 use super::ids::CallId;
 use crate::config::{CallLimits, WhenFull};
 use crate::error::LocalError;
-use crate::hash::HashMap;
 use crate::protocol::{Function, LocalFn, Value};
 use crate::seq_map::SeqMap;
 use crate::session::{Session, Target};
@@ -123,7 +122,9 @@ pub(crate) struct Calls {
     next: u64,
     /// Calls sent, by call id (handed out in sequence).
     sent: SeqMap<Tracked>,
-    by_fn: HashMap<LocalFn, CallId>,
+    /// The call each function of ours answers, by function (our keys, handed out in
+    /// sequence by the async layer; any others work too, through the map's stragglers).
+    by_fn: SeqMap<CallId>,
     queued: BTreeMap<CallId, Queued>,
     deadlines: Deadlines,
 }
@@ -135,7 +136,7 @@ impl Calls {
             held: false,
             next: 0,
             sent: SeqMap::default(),
-            by_fn: HashMap::default(),
+            by_fn: SeqMap::default(),
             queued: BTreeMap::new(),
             deadlines: Deadlines::default(),
         }
@@ -240,7 +241,7 @@ impl Calls {
     /// Moves a call into the in-flight table (its deadline entry, if any, is already in).
     fn mark_sent(&mut self, id: CallId, t: Tracked) {
         for f in t.fns.as_slice() {
-            self.by_fn.insert(*f, id);
+            self.by_fn.insert(f.0, id);
         }
         self.sent.insert(id.0, t);
     }
@@ -273,7 +274,7 @@ impl Calls {
 
     /// A callback of ours was called: the call it belongs to (if still waiting) is answered.
     pub fn answered_by(&mut self, session: &mut Session, f: LocalFn) -> Option<CallId> {
-        let id = *self.by_fn.get(&f)?;
+        let id = *self.by_fn.get(f.0)?;
         self.remove(Some(session), id);
         Some(id)
     }
@@ -281,13 +282,13 @@ impl Calls {
     /// The peer freed `f` without calling it: the call it belongs to fails once none of its
     /// callbacks is left.
     pub fn released(&mut self, f: LocalFn) -> Option<Ended> {
-        let id = self.by_fn.remove(&f)?;
+        let id = self.by_fn.remove(f.0)?;
         let left = match self.sent.get(id.0) {
             Some(t) => t
                 .fns
                 .as_slice()
                 .iter()
-                .any(|x| *x != f && self.by_fn.get(x) == Some(&id)),
+                .any(|x| *x != f && self.by_fn.get(x.0) == Some(&id)),
             None => return None,
         };
         if left {
@@ -301,8 +302,8 @@ impl Calls {
         let t = match self.sent.remove(id.0) {
             Some(t) => {
                 for f in t.fns.as_slice() {
-                    if self.by_fn.get(f) == Some(&id) {
-                        self.by_fn.remove(f);
+                    if self.by_fn.get(f.0) == Some(&id) {
+                        self.by_fn.remove(f.0);
                     }
                 }
                 if let (Fns::Reply(_, wire), Some(s)) = (&t.fns, session) {
