@@ -1940,6 +1940,46 @@ fn past_the_in_flight_limit_calls_wait_and_leave_in_order_as_answers_free_slots(
 }
 
 #[test]
+fn calls_waiting_for_a_slot_are_capped_and_one_past_the_cap_fails_keeping_nothing() {
+    let mut config = no_ping();
+    config.calls.max_in_flight = 2;
+    config.calls.max_waiting = 3;
+    let mut c = up_at_t0(config);
+    for i in 0..5 {
+        call_time_with_reply(&mut c, ms(1), 10 + i, None);
+    }
+    let idle = c.link.counters();
+    assert_eq!((idle.calls_in_flight, idle.calls_waiting), (2, 3));
+    let now = c.at(ms(1));
+    let call = |c: &mut Client, f: u64| {
+        c.link.call_with_reply(
+            C1,
+            now,
+            Target::Method("time".into()),
+            vec![],
+            LocalFn(f),
+            None,
+        )
+    };
+    assert_eq!(
+        call(&mut c, 15),
+        Err(SendError::TooManyWaiting { limit: 3 })
+    );
+    assert_eq!(c.link.counters(), idle, "the refused call keeps nothing");
+    assert_eq!(c.sent().len(), 2, "only the two in flight went out");
+    // An answer frees a slot: a waiting call goes out, and there is room to wait again.
+    c.input(
+        C1,
+        ms(2),
+        r#"{"method":1,"arguments":[],"callbacks":{},"links":[]}"#,
+    );
+    assert_eq!(c.sent().len(), 1);
+    assert!(call(&mut c, 16).is_ok());
+    let n = c.link.counters();
+    assert_eq!((n.calls_in_flight, n.calls_waiting), (2, 3));
+}
+
+#[test]
 fn past_the_in_flight_limit_with_fail_a_call_fails_at_once_and_sends_nothing() {
     let mut c = limited(WhenFull::Fail);
     call_time_with_reply(&mut c, ms(1), 10, None);

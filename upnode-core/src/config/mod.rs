@@ -29,6 +29,13 @@ pub const DEFAULT_MAX_LOCAL_CALLBACKS: usize = 1_000_000;
 /// calls wait for a slot ([`WhenFull::Wait`]) or fail ([`WhenFull::Fail`]).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 100_000;
 
+/// Most of our calls waiting for a slot on one connection (1 000 000): past
+/// [`CallLimits::max_in_flight`], or while the peer does not read, calls wait in the order
+/// they were made, and past this many a call fails with
+/// [`SendError::TooManyWaiting`](crate::link::SendError::TooManyWaiting) rather than
+/// growing the queue without bound.
+pub const DEFAULT_MAX_WAITING_CALLS: usize = 1_000_000;
+
 /// Connections a TCP listener lets wait to be accepted (1024): a crowd of a thousand
 /// clients connecting at once is not turned away by the kernel (tokio's own default is
 /// 128). Linux caps it at `net.core.somaxconn` (4096 on current kernels).
@@ -107,6 +114,8 @@ pub struct CallLimits {
     pub max_in_flight: usize,
     /// What a call does past that.
     pub when_full: WhenFull,
+    /// Most calls waiting for a slot ([`WhenFull::Wait`]); past it a call fails.
+    pub max_waiting: usize,
 }
 
 impl Default for CallLimits {
@@ -114,6 +123,7 @@ impl Default for CallLimits {
         CallLimits {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             when_full: WhenFull::Wait,
+            max_waiting: DEFAULT_MAX_WAITING_CALLS,
         }
     }
 }
@@ -292,6 +302,8 @@ mod tests {
         let l = CallLimits::default();
         assert_eq!(l.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
         assert_eq!(l.when_full, WhenFull::Wait);
+        assert_eq!(l.max_waiting, DEFAULT_MAX_WAITING_CALLS);
+        assert_eq!(DEFAULT_MAX_WAITING_CALLS, 1_000_000);
         const { assert!(DEFAULT_MAX_LOCAL_CALLBACKS > DEFAULT_MAX_IN_FLIGHT) };
         const { assert!(DEFAULT_MAX_CALLBACKS > DEFAULT_MAX_IN_FLIGHT) };
     }

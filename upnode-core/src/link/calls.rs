@@ -207,6 +207,11 @@ impl Calls {
                     }
                 });
             }
+            if self.queued.len() >= self.limit.max_waiting {
+                return Err(SendError::TooManyWaiting {
+                    limit: self.limit.max_waiting,
+                });
+            }
             let id = self.next_id();
             if let Some(d) = deadline {
                 self.deadlines.push(d, id);

@@ -142,6 +142,13 @@ pub enum SendError {
         /// The limit in force.
         limit: usize,
     },
+    /// `limit` calls already wait for a slot on this connection
+    /// ([`CallLimits::max_waiting`](crate::config::CallLimits::max_waiting)).
+    #[error("{limit} calls already wait for a slot on this connection")]
+    TooManyWaiting {
+        /// The limit in force.
+        limit: usize,
+    },
     /// The session refused it.
     #[error(transparent)]
     Local(LocalError),
