@@ -1,6 +1,6 @@
 //! The reconnecting client: a handle plus one background task driving `ClientLink`.
 
-use crate::driver::{call_under_lock, drive, Core, Counters, Input, Machine, Side, Subscribers};
+use crate::driver::{self, drive, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::{CallError, ConnectError, GiveUp, HandlerError, UpError};
 use crate::handlers::Handlers;
 use crate::interface::Interface;
@@ -389,23 +389,7 @@ impl PeerOps for Shared {
         args: Vec<Value>,
         attach: Attach,
     ) -> Result<(), CallError> {
-        let now = self.now();
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        let (r, gone) = call_under_lock(
-            &mut inner.link,
-            &mut inner.handlers,
-            &self.core.transport,
-            conn,
-            now,
-            target,
-            args,
-            attach,
-        );
-        drop(guard);
-        drop(gone);
-        self.wake();
-        r
+        driver::call(self, conn, target, args, attach)
     }
 
     fn release(&self, conn: ConnId, fns: &[RemoteFn]) {

@@ -8,7 +8,7 @@ use crate::error::CallError;
 use crate::handlers::{run_dispatch, Dispatch, Handlers};
 use crate::io::{Io, IoEvent};
 use crate::lock::lock;
-use crate::peer::{Args, Attach, Call, Handler, PeerOps};
+use crate::peer::{Args, Attach, Call, PeerOps};
 use crate::runtime::{BoxStream, Connector, Runtime};
 use bytes::Bytes;
 use futures::channel::mpsc;
@@ -224,36 +224,44 @@ pub(crate) trait Machine {
     ) -> Result<Option<CallId>, SendError>;
 }
 
-/// A call from a handle, under the one lock its side holds: the attached function is
-/// registered and the call handed to the machine (the same on the client and on a server
-/// connection). Returns, beside the outcome, the handlers taken out meanwhile (the attached
-/// one, if the call was refused), for the caller to drop once it has released the lock:
-/// nothing is left for a driver that may have ended.
+/// A call from a handle, the same on the client and on a server connection: under the
+/// side's one lock, the attached function is registered and the call handed to the machine
+/// (a side that has ended refuses it with [`CallError::Closed`]); the handlers taken out
+/// meanwhile (the attached one, if the call was refused) are dropped once the lock is
+/// released; then the driver is woken.
 ///
 /// A call that fills a piece of output (about 64 KiB, see [`write_through`]) writes it to
 /// the transport itself: a burst of calls made without yielding (a hundred thousand in one
 /// loop) leaves the process while it is made, as it would from Node, rather than being held
-/// whole until the driver's next turn. The caller wakes the driver afterwards, as after
-/// every call.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn call_under_lock(
-    machine: &mut impl Machine,
-    handlers: &mut Handlers,
-    transport: &Transport,
+/// whole until the driver's next turn.
+pub(crate) fn call<S: Side>(
+    side: &S,
     conn: ConnId,
-    now: Instant,
     target: Target,
     args: Vec<Value>,
     attach: Attach,
-) -> (Result<(), CallError>, Vec<Handler>) {
-    let timeout = attach.timeout();
-    let r = handlers.call(conn, args, attach, |args, reply| {
-        machine.call(conn, now, target, args, reply, timeout)
-    });
-    if r.is_ok() {
-        write_through(machine, transport);
-    }
-    (r, handlers.take_gone())
+) -> Result<(), CallError> {
+    let core = side.core();
+    let now = core.runtime.now();
+    let mut guard = core.lock();
+    let (r, gone) = match S::split(&mut guard) {
+        Some((machine, handlers)) => {
+            let timeout = attach.timeout();
+            let r = handlers.call(conn, args, attach, |args, reply| {
+                machine.call(conn, now, target, args, reply, timeout)
+            });
+            if r.is_ok() {
+                write_through(machine, &core.transport);
+            }
+            (r, handlers.take_gone())
+        }
+        // (`attach`, unused, is dropped on return, after the lock.)
+        None => (Err(CallError::Closed), Vec::new()),
+    };
+    drop(guard);
+    drop(gone);
+    core.wake();
+    r
 }
 
 /// The open transport of a side, with its connection: the driver's, lent to callers for

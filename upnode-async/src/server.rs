@@ -1,7 +1,7 @@
 //! The server: a constructor per connection, and one task per connection driving
 //! `ServerConn`.
 
-use crate::driver::{call_under_lock, drive, Core, Counters, Input, Machine, Side, Subscribers};
+use crate::driver::{self, drive, Core, Counters, Input, Machine, Side, Subscribers};
 use crate::error::CallError;
 use crate::handlers::Handlers;
 use crate::interface::Interface;
@@ -573,27 +573,7 @@ impl PeerOps for ConnShared {
         args: Vec<Value>,
         attach: Attach,
     ) -> Result<(), CallError> {
-        let now = self.core.runtime.now();
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        let (r, gone) = match inner.conn.as_mut() {
-            Some(link) => call_under_lock(
-                link,
-                &mut inner.handlers,
-                &self.core.transport,
-                conn,
-                now,
-                target,
-                args,
-                attach,
-            ),
-            // (`attach`, unused, is dropped on return, after the lock.)
-            None => (Err(CallError::Closed), Vec::new()),
-        };
-        drop(guard);
-        drop(gone);
-        self.wake();
-        r
+        driver::call(self, conn, target, args, attach)
     }
 
     fn release(&self, conn: ConnId, fns: &[RemoteFn]) {
