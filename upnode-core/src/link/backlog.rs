@@ -3,7 +3,7 @@
 //! much for too long, the connection is given up.
 
 use super::calls::Calls;
-use super::timers::{Timer, TimerTable};
+use super::timers::{after, Timer, TimerTable};
 use crate::config::OutputLimits;
 use std::time::{Duration, Instant};
 
@@ -65,9 +65,8 @@ impl Backlog {
 
     /// When the connection is given up if it stays full.
     pub fn deadline(&self) -> Option<Instant> {
-        // A stall timeout too long for the clock never ends the connection.
         self.full_since
-            .and_then(|t| t.checked_add(self.limits.stall_timeout))
+            .and_then(|t| after(t, self.limits.stall_timeout))
     }
 
     /// Full for the whole stall timeout at `now`: how much is unsent, and for how long.

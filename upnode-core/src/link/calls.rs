@@ -5,6 +5,7 @@ use super::deadlines::Deadlines;
 use super::error::{CallFailure, SendError};
 use super::event::LinkEvent;
 use super::ids::CallId;
+use super::timers::after;
 use crate::config::{CallLimits, WhenFull};
 use crate::error::LocalError;
 use crate::protocol::{Function, LocalFn, Value};
@@ -193,8 +194,7 @@ impl Calls {
             args,
             timeout,
         } = call;
-        // A limit too far off for the clock to hold is no limit.
-        let deadline = timeout.and_then(|t| now.checked_add(t));
+        let deadline = timeout.and_then(|t| after(now, t));
         let mut tracked = Tracked { fns };
         let has_slot = self.sent.len() < self.limit.max_in_flight.max(1);
         if !has_slot || self.held || !self.queued.is_empty() {

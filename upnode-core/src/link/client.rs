@@ -10,7 +10,7 @@ use super::heartbeat::{remote_ping, with_ping, Heartbeat};
 use super::ids::{CallId, ConnId, TxId};
 use super::queue::{EntryId, TxQueue};
 use super::route::{Route, Routed};
-use super::timers::{earliest, Timer, TimerTable};
+use super::timers::{after, earliest, Timer, TimerTable};
 use crate::config::{ClientConfig, OutputLimits, PolicyError};
 use crate::protocol::{LocalFn, RemoteFn, Value};
 use crate::session::{Session, Target};
@@ -449,9 +449,7 @@ impl ClientLink {
         if self.config.connect_step {
             self.timers.set_or_stop(
                 Timer::ConnectStep,
-                self.config
-                    .connect_step_timeout
-                    .and_then(|t| now.checked_add(t)),
+                self.config.connect_step_timeout.and_then(|t| after(now, t)),
             );
             self.state = State::Authenticating { conn };
         } else {
@@ -600,8 +598,7 @@ impl ClientLink {
                 return Ok(tx);
             }
         }
-        // A limit too far off for the clock to hold is no limit.
-        let deadline = timeout.and_then(|t| now.checked_add(t));
+        let deadline = timeout.and_then(|t| after(now, t));
         match self.queue.insert(queue_key(tx), tx.retry, deadline) {
             Ok(_) => {
                 self.next_tx += 1;

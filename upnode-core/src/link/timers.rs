@@ -49,11 +49,17 @@ pub(crate) struct TimerTable {
     at: [Option<Instant>; Timer::ALL.len()],
 }
 
+/// The instant `d` after `now`, or `None` (never) when the clock cannot hold it: every
+/// deadline made from a user-given duration goes through here, so a limit of
+/// `Duration::MAX` means no limit rather than an overflow.
+pub(crate) fn after(now: Instant, d: Duration) -> Option<Instant> {
+    now.checked_add(d)
+}
+
 impl TimerTable {
-    /// Arms `timer` at `after` from `now`; a time too far off for the clock to hold never
-    /// comes (the timer is disarmed), so no user-given duration can overflow the clock.
-    pub fn set_after(&mut self, timer: Timer, now: Instant, after: Duration) {
-        self.set_or_stop(timer, now.checked_add(after));
+    /// Arms `timer` `d` after `now`, or disarms it when that is never (see [`after`]).
+    pub fn set_after(&mut self, timer: Timer, now: Instant, d: Duration) {
+        self.set_or_stop(timer, after(now, d));
     }
 
     /// Arms `timer` at `at`, or disarms it with `None`.
