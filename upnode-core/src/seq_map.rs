@@ -6,20 +6,18 @@
 //! they appear. A key that stays live while those after it go (an export, a call never
 //! answered) would hold the window open: once the window is more than twice as long as the
 //! entries in it (plus a small constant), its front entries move to a hash map of
-//! stragglers. A key far past the window's end (further than [`MAX_GAP`]) moves the whole
-//! window there and starts a new one. So memory stays proportional to the entries held,
-//! whatever the order of insertions and removals, and every operation is amortised O(1).
-//! The window's buffer is given back when it is mostly unused, unlike a hash table's.
+//! stragglers. A key further past the window's end than it holds entries (or [`SLACK`])
+//! moves the whole window there and starts a new one, so the empty slots filling a gap are
+//! never more than the entries already there: keys handed out with large strides cost no
+//! more than a hash map. So memory stays proportional to the entries held, whatever the
+//! order of insertions and removals, and every operation is amortised O(1). The window's
+//! buffer, and the stragglers' table, are given back when they are mostly unused.
 
 use crate::hash::HashMap;
 use std::collections::VecDeque;
 
 /// Empty slots tolerated in the window beyond the number of entries in it.
 const SLACK: usize = 64;
-
-/// The farthest past the window's end a key may land and still be placed in it (the gap
-/// is filled with empty slots).
-const MAX_GAP: u64 = 4096;
 
 /// A map from keys handed out in sequence to values.
 #[derive(Debug)]
@@ -31,6 +29,9 @@ pub(crate) struct SeqMap<V> {
     in_window: usize,
     /// Entries whose keys fell behind the window.
     far: HashMap<u64, V>,
+    /// Empty slots ever added to fill gaps (for the tests' bound).
+    #[cfg(test)]
+    padded: usize,
 }
 
 impl<V> Default for SeqMap<V> {
@@ -40,6 +41,8 @@ impl<V> Default for SeqMap<V> {
             window: VecDeque::new(),
             in_window: 0,
             far: HashMap::default(),
+            #[cfg(test)]
+            padded: 0,
         }
     }
 }
@@ -63,13 +66,17 @@ impl<V> SeqMap<V> {
         };
         let end = self.window.len();
         if i >= end {
-            if (i - end) as u64 > MAX_GAP {
+            // A gap wider than what the window holds is not filled: a new window starts.
+            if i - end > SLACK.max(self.in_window) {
                 self.restart_at(k);
-                self.window.push_back(Some(v));
             } else {
+                #[cfg(test)]
+                {
+                    self.padded += i - end;
+                }
                 self.window.resize_with(i, || None);
-                self.window.push_back(Some(v));
             }
+            self.window.push_back(Some(v));
             self.in_window += 1;
             self.trim();
             return None;
@@ -114,7 +121,11 @@ impl<V> SeqMap<V> {
     /// Takes the entry under `k` out.
     pub fn remove(&mut self, k: u64) -> Option<V> {
         let Some(i) = self.index(k) else {
-            return self.far.remove(&k);
+            let v = self.far.remove(&k);
+            if self.far.capacity() > 4 * self.far.len() + 4 * SLACK {
+                self.far.shrink_to(2 * self.far.len());
+            }
+            return v;
         };
         let v = self.window.get_mut(i)?.take()?;
         self.in_window -= 1;
@@ -203,6 +214,50 @@ mod tests {
         }
         assert_eq!(m.len(), 100);
         assert!(m.window.capacity() <= 4 * (2 * 100 + SLACK) + 4 * SLACK);
+    }
+
+    #[test]
+    fn keys_handed_out_with_large_strides_fill_no_gaps() {
+        let mut m = SeqMap::default();
+        for n in 0..100_000u64 {
+            m.insert(n * 4000, n);
+            if n > 0 {
+                assert_eq!(m.remove((n - 1) * 4000), Some(n - 1));
+            }
+        }
+        assert_eq!(m.padded, 0, "no empty slot was added for a gap");
+        assert_eq!(m.len(), 1);
+        // Small strides are still filled in place (every other key: the window stays
+        // dense enough to keep them all).
+        let mut m = SeqMap::default();
+        for n in 0..100_000u64 {
+            m.insert(n * 2, n);
+        }
+        assert_eq!(m.padded, 100_000 - 1);
+        assert!(m.far.is_empty(), "all in the window");
+    }
+
+    #[test]
+    fn the_stragglers_table_is_given_back_once_emptied() {
+        let mut m = SeqMap::default();
+        for k in 0..100_000u64 {
+            m.insert(k, k);
+        }
+        // Three in four go: the window turns sparse and its front moves to the stragglers.
+        for k in (0..100_000u64).filter(|k| k % 4 != 0) {
+            assert_eq!(m.remove(k), Some(k));
+        }
+        assert!(m.far.len() > 1000, "{} stragglers", m.far.len());
+        for k in (0..100_000u64).filter(|k| k % 4 == 0) {
+            assert_eq!(m.remove(k), Some(k));
+        }
+        assert_eq!(m.len(), 0);
+        assert!(m.far.capacity() <= 4 * SLACK, "{}", m.far.capacity());
+        assert!(
+            m.window.capacity() <= 4 * SLACK + SLACK,
+            "{}",
+            m.window.capacity()
+        );
     }
 
     #[test]
