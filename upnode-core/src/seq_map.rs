@@ -19,6 +19,15 @@ use std::collections::VecDeque;
 /// Empty slots tolerated in the window beyond the number of entries in it.
 const SLACK: usize = 64;
 
+/// When a growable table holding `len` entries in room for `capacity` is mostly unused
+/// (room for more than four times its entries, plus a little), the capacity to shrink it
+/// to: twice its entries, plus a little. The core's tables that grow with a burst (this
+/// map's, the deadlines') give their memory back this way once the burst is over; each
+/// shrink halves the room at least, so its cost is spread over the removals before it.
+pub(crate) fn spare_room(capacity: usize, len: usize) -> Option<usize> {
+    (capacity > 4 * len + 4 * SLACK).then_some(2 * len + SLACK)
+}
+
 /// A map from keys handed out in sequence to values.
 #[derive(Debug)]
 pub(crate) struct SeqMap<V> {
@@ -122,8 +131,8 @@ impl<V> SeqMap<V> {
     pub fn remove(&mut self, k: u64) -> Option<V> {
         let Some(i) = self.index(k) else {
             let v = self.far.remove(&k);
-            if self.far.capacity() > 4 * self.far.len() + 4 * SLACK {
-                self.far.shrink_to(2 * self.far.len());
+            if let Some(room) = spare_room(self.far.capacity(), self.far.len()) {
+                self.far.shrink_to(room);
             }
             return v;
         };
@@ -152,8 +161,8 @@ impl<V> SeqMap<V> {
             self.window.pop_front();
             self.base += 1;
         }
-        if self.window.capacity() > 4 * self.window.len() + 4 * SLACK {
-            self.window.shrink_to(2 * self.window.len() + SLACK);
+        if let Some(room) = spare_room(self.window.capacity(), self.window.len()) {
+            self.window.shrink_to(room);
         }
     }
 

@@ -21,6 +21,7 @@
 //! hold one entry each). Deadlines more than 292 years apart compare equal.
 
 use super::ids::CallId;
+use crate::seq_map::spare_room;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
@@ -120,6 +121,13 @@ impl Deadlines {
         while self.heap.peek().is_some_and(|Reverse((_, c))| !live(*c)) {
             self.heap.pop();
         }
+        // After a burst, the room it took goes back.
+        if let Some(room) = spare_room(self.queue.capacity(), self.queue.len()) {
+            self.queue.shrink_to(room);
+        }
+        if let Some(room) = spare_room(self.heap.capacity(), self.heap.len()) {
+            self.heap.shrink_to(room);
+        }
     }
 
     /// Entries held, stale ones included.
@@ -127,10 +135,9 @@ impl Deadlines {
         self.queue.len() + self.heap.len()
     }
 
-    /// Forgets everything.
+    /// Forgets everything, and the room it took.
     pub fn clear(&mut self) {
-        self.queue.clear();
-        self.heap.clear();
+        *self = Deadlines::default();
     }
 }
 
@@ -173,6 +180,27 @@ mod tests {
             assert_eq!(d.pop_due(t), Some(CallId(i)));
         }
         assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn the_room_a_burst_took_goes_back_once_its_calls_are_answered() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::default();
+        let mut live = BTreeSet::new();
+        // 100 000 calls at once, in order and (every tenth) out of order.
+        for i in 0..100_000u64 {
+            let ms = if i % 10 == 9 { i / 2 } else { i };
+            d.push(t0 + Duration::from_millis(ms), CallId(i));
+            live.insert(i);
+        }
+        assert!(d.queue.capacity() >= 90_000 && d.heap.capacity() >= 10_000);
+        for i in 0..100_000u64 {
+            live.remove(&i);
+            d.settle(live.len(), |c| live.contains(&c.0));
+        }
+        assert_eq!(d.next(), None);
+        assert!(d.queue.capacity() <= 4 * SLACK, "{}", d.queue.capacity());
+        assert!(d.heap.capacity() <= 4 * SLACK, "{}", d.heap.capacity());
     }
 
     #[test]
