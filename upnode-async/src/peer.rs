@@ -138,7 +138,9 @@ impl<O> Future for Answer<O> {
 
 /// An answer's arguments decoded as `R`.
 fn decoded_answer<R: DeserializeOwned>(r: Result<Args, CallError>) -> Result<R, CallError> {
-    r?.decode()
+    // The answer is ours alone: its values are moved into `R`, not copied.
+    let (values, _held) = r?.into_values();
+    Ok(from_args(values)?)
 }
 
 /// An answer read the error-first way.
@@ -151,7 +153,12 @@ fn error_first_answer<T: DeserializeOwned, E: DeserializeOwned>(
 /// Reads an answer the error-first way: `cb(null, result)` or `cb(err)`.
 fn error_first<T: DeserializeOwned, E: DeserializeOwned>(args: Args) -> Result<T, RpcError<E>> {
     peer_error(&args)?;
-    let result = args.values().get(1).cloned().unwrap_or(Value::Null);
+    let (mut values, _held) = args.into_values();
+    let result = if values.len() > 1 {
+        values.swap_remove(1)
+    } else {
+        Value::Null
+    };
     from_value(result).map_err(RpcError::Decode)
 }
 
@@ -485,6 +492,17 @@ impl Args {
     pub(crate) fn new(values: Vec<Value>, conn: ConnId, peer: Weak<dyn PeerOps>) -> Args {
         Args {
             remote: Remote::owned(Value::Array(values), conn, peer),
+        }
+    }
+
+    /// The values, moved out, with the references on the peer's callbacks inside them,
+    /// which are given back when the second part is dropped (unless other handles share
+    /// them).
+    fn into_values(self) -> (Vec<Value>, Option<Arc<Held>>) {
+        let Remote { value, _held, .. } = self.remote;
+        match value {
+            Value::Array(a) => (a, _held),
+            _ => (Vec::new(), _held),
         }
     }
 
