@@ -80,6 +80,8 @@ enum State {
 const OUTPUT_CHUNK: usize = 64 * 1024;
 /// A buffer this close to [`OUTPUT_CHUNK`] is set aside before the next message.
 const OUTPUT_SLACK: usize = 4 * 1024;
+/// The least room an output buffer starts with.
+const MIN_OUTPUT_ROOM: usize = 256;
 
 /// One dnode conversation: our exported interface, the callback tables in both directions,
 /// the `methods` handshake, calls by name or id, and `cull`.
@@ -111,6 +113,8 @@ pub struct Session {
     decoder: LineDecoder,
     /// Output being written.
     out: Vec<u8>,
+    /// The room `out` gets when the next message is written into it after a transmit.
+    out_room: usize,
     /// Output buffers filled to about [`OUTPUT_CHUNK`], before `out`.
     full: VecDeque<Bytes>,
     events: VecDeque<SessionEvent>,
@@ -162,7 +166,8 @@ impl Session {
         let mut s = Session {
             decoder: LineDecoder::new(config.max_line_len),
             config,
-            out: Vec::with_capacity(256),
+            out: Vec::with_capacity(MIN_OUTPUT_ROOM),
+            out_room: MIN_OUTPUT_ROOM,
             full: VecDeque::new(),
             events: VecDeque::new(),
             state: State::Open,
@@ -535,8 +540,15 @@ impl Session {
         if self.out.is_empty() {
             return None;
         }
-        let chunk = std::mem::replace(&mut self.out, Vec::with_capacity(256));
-        Some(Bytes::from(chunk))
+        // The next buffer gets the room this one ended up needing, when the next message is
+        // written: steady traffic allocates one buffer per transmit instead of growing each
+        // from small by doubling, and an idle session holds no buffer.
+        self.out_room = self
+            .out
+            .len()
+            .next_power_of_two()
+            .clamp(MIN_OUTPUT_ROOM, OUTPUT_CHUNK);
+        Some(Bytes::from(std::mem::take(&mut self.out)))
     }
 
     /// A piece of output already set aside full (about 64 KiB), if any; what is still being
@@ -561,7 +573,9 @@ impl Session {
     /// buffers filled to at least [`OUTPUT_CHUNK`] less [`OUTPUT_SLACK`], not in one vector
     /// that doubles past what it holds.
     fn rotate_output(&mut self) {
-        if self.out.len() + OUTPUT_SLACK > OUTPUT_CHUNK {
+        if self.out.capacity() == 0 {
+            self.out.reserve_exact(self.out_room);
+        } else if self.out.len() + OUTPUT_SLACK > OUTPUT_CHUNK {
             let full = std::mem::replace(&mut self.out, Vec::with_capacity(OUTPUT_CHUNK));
             self.full.push_back(Bytes::from(full));
         }
@@ -838,6 +852,38 @@ fn n_mut(msg: &mut RawMessage) -> &mut String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idle_session_holds_no_output_buffer_and_the_next_gets_the_room_the_last_needed() {
+        let mut s = Session::new(
+            Value::object([("f", Value::from(LocalFn(1)))]),
+            SessionConfig::default(),
+        )
+        .unwrap();
+        s.poll_transmit().unwrap();
+        assert_eq!(
+            s.out.capacity(),
+            0,
+            "nothing held after the methods message left"
+        );
+        let burst = |s: &mut Session, n: usize| {
+            for i in 0..n {
+                s.call(Target::Name("x".into()), vec![Value::from(i as f64)])
+                    .unwrap();
+            }
+            s.poll_transmit().unwrap().len()
+        };
+        let len = burst(&mut s, 100);
+        assert!((4096..8192).contains(&len), "{len} bytes");
+        assert_eq!(s.out.capacity(), 0);
+        // The next message starts a buffer with room for as much again, not 256 bytes.
+        s.call(Target::Name("x".into()), vec![]).unwrap();
+        assert!(s.out.capacity() >= 8192, "{}", s.out.capacity());
+        s.poll_transmit().unwrap();
+        // After a small transmit, the room is small again.
+        s.call(Target::Name("x".into()), vec![]).unwrap();
+        assert!(s.out.capacity() < 1024, "{}", s.out.capacity());
+    }
 
     #[test]
     fn a_wire_id_of_ours_takes_16_bytes_beside_its_key() {
