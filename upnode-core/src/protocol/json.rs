@@ -174,7 +174,7 @@ pub(crate) trait WriteHooks<'v> {
 }
 
 /// One path step while writing.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Seg<'a> {
     Key(&'a str),
     Index(usize),

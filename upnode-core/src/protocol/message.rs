@@ -452,6 +452,18 @@ pub(crate) struct WriteScratch {
     paths: Vec<u8>,
     /// Each callback id with where its path is in `paths`.
     callbacks: Vec<(u64, Range<usize>)>,
+    /// The room of the path stack, empty between messages (its entries borrow from the
+    /// message being written).
+    path: Vec<Seg<'static>>,
+}
+
+/// An empty vector for other elements of the same size and alignment, in the same room: the
+/// standard library collects a vector's own iterator in place, so nothing is allocated.
+fn reuse_room<'a, 'b>(mut v: Vec<Seg<'a>>) -> Vec<Seg<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 impl WriteScratch {
@@ -464,6 +476,7 @@ impl WriteScratch {
         self.callbacks.clear();
         self.paths.shrink_to(Self::KEEP);
         self.callbacks.shrink_to(Self::KEEP / 16);
+        self.path.shrink_to(Self::KEEP / 16);
     }
 }
 
@@ -588,7 +601,7 @@ pub(crate) fn write_message_with(
     out.extend_from_slice(b",\"arguments\":[");
     let mut s = Scrubber {
         ascii_only,
-        path: Vec::new(),
+        path: reuse_room(std::mem::take(&mut scratch.path)),
         paths: &mut scratch.paths,
         callbacks: &mut scratch.callbacks,
         links: Vec::new(),
@@ -603,6 +616,7 @@ pub(crate) fn write_message_with(
         json::write_value(out, a, &mut s);
         s.leave();
     }
+    scratch.path = reuse_room(std::mem::take(&mut s.path));
     if let Some(e) = s.error {
         out.truncate(start);
         return Err(e);
@@ -650,6 +664,34 @@ mod tests {
     use super::*;
     use crate::protocol::{LocalFn, RemoteFn};
     use proptest::prelude::*;
+
+    #[test]
+    fn the_path_stack_keeps_its_room_from_one_message_to_the_next() {
+        let mut scratch = WriteScratch::default();
+        let mut out = Vec::new();
+        let deep = Value::array([Value::object([("a", Value::array([Value::from(1.0)]))])]);
+        write_message_with(
+            &mut scratch,
+            &mut out,
+            &Method::Id(1),
+            &[deep],
+            false,
+            |_| Ok(0),
+        )
+        .unwrap();
+        let room = scratch.path.capacity();
+        assert!(room >= 4, "{room}");
+        assert!(scratch.path.is_empty());
+        let before = scratch.path.as_ptr();
+        write_message_with(&mut scratch, &mut out, &Method::Id(1), &[], false, |_| {
+            Ok(0)
+        })
+        .unwrap();
+        assert_eq!(
+            (scratch.path.capacity(), scratch.path.as_ptr()),
+            (room, before)
+        );
+    }
 
     /// The straightforward reading `parse_message` must agree with: parse the line into a
     /// [`Value`], then take the fields out of the object.
