@@ -4,8 +4,8 @@ use crate::config::{CullPolicy, SessionConfig};
 use crate::error::{LocalError, RemoteError};
 use crate::hash::HashMap;
 use crate::protocol::{
-    parse_message, unscrub, write_cull, write_message_with, Function, LineDecoder, LocalFn, Map,
-    Method, RawMessage, RemoteFn, Value, WriteScratch,
+    parse_message, unscrub_into, write_cull, write_message_with, Function, LineDecoder, LocalFn,
+    Map, Method, RawMessage, RemoteFn, Value, WriteScratch,
 };
 use crate::seq_map::SeqMap;
 use bytes::{Bytes, BytesMut};
@@ -82,6 +82,8 @@ const OUTPUT_CHUNK: usize = 64 * 1024;
 const OUTPUT_SLACK: usize = 4 * 1024;
 /// The least room an output buffer starts with.
 const MIN_OUTPUT_ROOM: usize = 256;
+/// Up to this many callbacks placed by one message are checked against each other by a scan.
+const SCAN_PLACED: usize = 16;
 
 /// One dnode conversation: our exported interface, the callback tables in both directions,
 /// the `methods` handshake, calls by name or id, and `cull`.
@@ -129,6 +131,8 @@ pub struct Session {
     pending_cull: Vec<u64>,
     /// Buffers of `send`, kept from one message to the next.
     scratch: SendScratch,
+    /// The peer's callback ids placed in the message being read (empty between messages).
+    placed: Vec<u64>,
 }
 
 /// What [`Session::send`] reuses from one message to the next.
@@ -178,6 +182,7 @@ impl Session {
             remote_refs: Vec::new(),
             pending_cull: Vec::new(),
             scratch: SendScratch::default(),
+            placed: Vec::new(),
         };
         s.set_exports(exports)?;
         Ok(s)
@@ -294,23 +299,40 @@ impl Session {
 
     /// Places the peer's callbacks into the message and takes one reference per placement.
     fn take_callbacks(&mut self, msg: &mut RawMessage) -> Result<(), RemoteError> {
-        let placed = unscrub(msg);
-        let mut fresh: Vec<u64> = placed
-            .iter()
-            .copied()
-            .filter(|id| !self.theirs.contains_key(id))
-            .collect();
-        fresh.sort_unstable();
-        fresh.dedup();
-        if self.theirs.len() + fresh.len() > self.config.max_callbacks {
-            return Err(RemoteError::TooManyCallbacks {
+        let mut placed = std::mem::take(&mut self.placed);
+        unscrub_into(msg, &mut placed);
+        // The ids not held yet, each counted once; a message places few callbacks, so a
+        // scan of the ones before each is cheaper than a sorted copy.
+        let fresh = if placed.len() <= SCAN_PLACED {
+            placed
+                .iter()
+                .enumerate()
+                .filter(|&(i, id)| !self.theirs.contains_key(id) && !placed[..i].contains(id))
+                .count()
+        } else {
+            let mut fresh: Vec<u64> = placed
+                .iter()
+                .copied()
+                .filter(|id| !self.theirs.contains_key(id))
+                .collect();
+            fresh.sort_unstable();
+            fresh.dedup();
+            fresh.len()
+        };
+        let result = if self.theirs.len() + fresh > self.config.max_callbacks {
+            Err(RemoteError::TooManyCallbacks {
                 limit: self.config.max_callbacks,
-            });
-        }
-        for id in placed {
-            self.theirs.entry(id).or_default().refs += 1;
-        }
-        Ok(())
+            })
+        } else {
+            for &id in &placed {
+                self.theirs.entry(id).or_default().refs += 1;
+            }
+            Ok(())
+        };
+        placed.clear();
+        placed.shrink_to(SCAN_PLACED);
+        self.placed = placed;
+        result
     }
 
     fn handle_methods(&mut self, mut msg: RawMessage) -> Result<(), RemoteError> {

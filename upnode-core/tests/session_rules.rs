@@ -502,6 +502,49 @@ fn the_local_callback_cap_refuses_a_call_locally_and_sends_nothing() {
         .unwrap();
 }
 
+/// A call placing callback `ids[i]` at argument `i`; a repeated id is a repeated key of
+/// `callbacks`, which is read last-wins (as `JSON.parse` does).
+fn call_placing(ids: &[u64]) -> String {
+    let args = vec!["\"[Function]\""; ids.len()].join(",");
+    let cbs: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| format!("\"{id}\":[{i}]"))
+        .collect();
+    format!(
+        r#"{{"method":"ping","arguments":[{args}],"callbacks":{{{}}},"links":[]}}"#,
+        cbs.join(",")
+    )
+}
+
+#[test]
+fn callbacks_of_one_message_count_against_our_cap_once_each_however_many_it_places() {
+    // Few callbacks (checked by a scan) and many (by a sorted copy) alike, with and
+    // without repeated keys.
+    for distinct in [3u64, 40] {
+        for repeats in [1, 3] {
+            let ids: Vec<u64> = (0..distinct * repeats).map(|i| 7 + i % distinct).collect();
+            for cap in [distinct as usize, distinct as usize - 1] {
+                let mut config = SessionConfig::default();
+                config.max_callbacks = cap;
+                let mut s = Session::new(exports(&[("ping", 1)]), config).unwrap();
+                s.poll_transmit();
+                let r = input(&mut s, &call_placing(&ids));
+                if cap as u64 == distinct {
+                    assert_eq!(r, Ok(()), "{distinct} ids ×{repeats}, cap {cap}");
+                    assert_eq!(s.held_callbacks(), cap);
+                    // Held already: the same callbacks again take no more room.
+                    assert_eq!(input(&mut s, &call_placing(&ids)), Ok(()));
+                    assert_eq!(s.held_callbacks(), cap);
+                } else {
+                    assert_eq!(r, Err(RemoteError::TooManyCallbacks { limit: cap }));
+                    assert_eq!(s.held_callbacks(), 0);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_peer_exceeding_our_callback_cap_is_a_fatal_protocol_error() {
     let mut config = SessionConfig::default();

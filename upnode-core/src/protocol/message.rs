@@ -413,8 +413,14 @@ impl<'de> Visitor<'de> for PathVisitor {
 /// Places the peer's callbacks (as [`Function::Remote`]) and then its links (as
 /// [`Value::Link`]) into the arguments. Returns the ids actually placed, once per placement.
 pub fn unscrub(msg: &mut RawMessage) -> Vec<u64> {
-    let mut root = Value::Array(std::mem::take(&mut msg.arguments));
     let mut placed = Vec::with_capacity(msg.callbacks.len());
+    unscrub_into(msg, &mut placed);
+    placed
+}
+
+/// [`unscrub`], appending the ids placed to `placed`.
+pub(crate) fn unscrub_into(msg: &mut RawMessage, placed: &mut Vec<u64>) {
+    let mut root = Value::Array(std::mem::take(&mut msg.arguments));
     for (id, path) in &msg.callbacks {
         if root.set_path(
             path,
@@ -442,7 +448,6 @@ pub fn unscrub(msg: &mut RawMessage) -> Vec<u64> {
         unreachable!("root stays an array")
     };
     msg.arguments = args;
-    placed
 }
 
 /// Buffers [`write_message_with`] reuses from one message to the next.

@@ -23,6 +23,6 @@ mod value;
 pub use framing::{FramingError, Line, LineDecoder, Lines};
 pub use json::{parse_json, write_js_number, write_js_string, JsonError};
 pub use message::{parse_message, unscrub, write_cull, write_message, Method, RawMessage};
-pub(crate) use message::{write_message_with, WriteScratch};
+pub(crate) use message::{unscrub_into, write_message_with, WriteScratch};
 pub use typed::{from_args, from_value, to_args, to_value, TypedError};
 pub use value::{Function, LocalFn, Map, Path, RemoteFn, Value};
