@@ -1,14 +1,14 @@
 //! Our functions on one client or server: the table the driver looks calls up in, the
 //! reply slots of calls in flight, and running the handler a call reaches.
 
-use crate::error::CallError;
+use crate::error::{CallError, HandlerError};
 use crate::peer::{Args, Attach, Call, Handler, Method, PeerOps, ReplyTx};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::task::Context;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tracing::Instrument;
 use upnode_core::link::{CallFailure, CallId, ConnId, SendError};
@@ -259,25 +259,37 @@ pub(crate) fn run_dispatch(
                 return;
             };
             // Wrapped in its span only when something listens for it.
-            let fut = if span.is_disabled() {
+            let mut fut = if span.is_disabled() {
                 fut
             } else {
                 Box::pin(fut.instrument(span.clone()))
             };
-            let mut task: BoxFuture<'static, ()> = Box::pin(async move {
-                let _running = running;
-                match AssertUnwindSafe(fut).catch_unwind().await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => on_error(format!("a method handler failed: {e}")),
-                    Err(_) => on_error("a method handler panicked".into()),
-                }
-            });
+            let report = move |r: std::thread::Result<Result<(), HandlerError>>| match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => on_error(format!("a method handler failed: {e}")),
+                Err(_) => on_error("a method handler panicked".into()),
+            };
             // The first poll uses a waker that does nothing: a pending handler is spawned
             // right after, and a spawned task is always polled once more, which registers
-            // its own waker with whatever it waits on.
+            // its own waker with whatever it waits on. A handler that finishes here costs
+            // neither a task nor a wrapper.
             let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-            if task.as_mut().poll(&mut cx).is_pending() {
-                spawn(task);
+            match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+                Ok(Poll::Ready(r)) => {
+                    report(Ok(r));
+                    drop(fut);
+                    drop(running);
+                }
+                Err(panic) => {
+                    report(Err(panic));
+                    drop(fut);
+                    drop(running);
+                }
+                Ok(Poll::Pending) => spawn(Box::pin(async move {
+                    let r = AssertUnwindSafe(fut).catch_unwind().await;
+                    report(r);
+                    drop(running);
+                })),
             }
         }
     }

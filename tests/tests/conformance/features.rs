@@ -99,11 +99,35 @@ fn handler_bug() -> Result<(), HandlerError> {
     panic!("handler bug")
 }
 
+/// Pending once (waking itself), then done: a handler awaiting this finishes as a task of
+/// its own, not during the poll that started it.
+async fn yield_once() {
+    let mut yielded = false;
+    futures::future::poll_fn(move |cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 pub async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive<R: Rt>() {
     let server = R::server(|_conn| {
         Interface::new()
             .method("fail", |_call| async move { Err("no such luck".into()) })
             .method("panic", |_call| async move { handler_bug() })
+            .method("fail_later", |_call| async move {
+                yield_once().await;
+                Err("no such luck later".into())
+            })
+            .method("panic_later", |_call| async move {
+                yield_once().await;
+                handler_bug()
+            })
             .method("time", |call| async move {
                 call.reply(&("now",))?;
                 Ok(())
@@ -136,6 +160,22 @@ pub async fn failing_and_panicking_handlers_leave_the_connection_and_server_aliv
         matches!(&ev, ServerEvent::Handler(_, msg) if msg.contains("panicked")),
         "{ev:?}"
     );
+    // The same, from handlers that finish after waiting.
+    for (method, report) in [
+        ("fail_later", "no such luck later"),
+        ("panic_later", "panicked"),
+    ] {
+        remote.invoke(method, vec![]).unwrap();
+        let ev = server_events
+            .wait_for("a handler report", |e| {
+                matches!(e, ServerEvent::Handler(..))
+            })
+            .await;
+        assert!(
+            matches!(&ev, ServerEvent::Handler(_, msg) if msg.contains(report)),
+            "{method}: {ev:?}"
+        );
+    }
     // A call whose handler panics without answering resolves (the panicking handler's
     // callback is released) instead of hanging.
     let r = within::<R, _>(
