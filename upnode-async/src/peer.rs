@@ -178,13 +178,24 @@ fn peer_error<E: DeserializeOwned>(args: &Args) -> Result<(), RpcError<E>> {
 struct Held {
     conn: ConnId,
     peer: Weak<dyn PeerOps>,
-    fns: Vec<RemoteFn>,
+    fns: HeldFns,
+}
+
+/// The peer's callbacks a value holds; one (a call's answer callback, the usual case) is
+/// kept without a vector of its own.
+enum HeldFns {
+    One(RemoteFn),
+    Many(Vec<RemoteFn>),
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(p) = self.peer.upgrade() {
-            p.release(self.conn, &self.fns);
+            let fns = match &self.fns {
+                HeldFns::One(f) => std::slice::from_ref(f),
+                HeldFns::Many(v) => v,
+            };
+            p.release(self.conn, fns);
         }
     }
 }
@@ -215,11 +226,19 @@ impl fmt::Debug for Remote {
     }
 }
 
-fn remote_fns(v: &Value) -> Vec<RemoteFn> {
-    let mut out = Vec::new();
+/// The peer's callbacks inside `v`, in wire order; `None` when there are none.
+fn remote_fns(v: &Value) -> Option<HeldFns> {
+    let mut out = None;
     v.for_each_function(&mut |f| {
         if let Function::Remote(r) = f {
-            out.push(r);
+            out = Some(match out.take() {
+                None => HeldFns::One(r),
+                Some(HeldFns::One(first)) => HeldFns::Many(vec![first, r]),
+                Some(HeldFns::Many(mut v)) => {
+                    v.push(r);
+                    HeldFns::Many(v)
+                }
+            });
         }
     });
     out
@@ -239,8 +258,7 @@ impl Remote {
 
     /// A handle that owns the references of `value`.
     pub(crate) fn owned(value: Value, conn: ConnId, peer: Weak<dyn PeerOps>) -> Remote {
-        let fns = remote_fns(&value);
-        let held = (!fns.is_empty()).then(|| {
+        let held = remote_fns(&value).map(|fns| {
             Arc::new(Held {
                 conn,
                 peer: peer.clone(),
