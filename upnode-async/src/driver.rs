@@ -156,8 +156,11 @@ impl<T> Released<T> {
         lock(&self.queue).extend(items);
     }
 
-    pub fn take(&self) -> Vec<T> {
-        std::mem::take(&mut *lock(&self.queue))
+    /// Swaps the queue with `into` (emptied first): both keep their room, so a steady
+    /// flow of releases allocates nothing.
+    pub fn take_into(&self, into: &mut Vec<T>) {
+        into.clear();
+        std::mem::swap(&mut *lock(&self.queue), into);
     }
 }
 
@@ -375,6 +378,9 @@ pub(crate) trait Side: PeerOps + Sized + 'static {
 /// pieces while the rest is still being made, rather than all of it at the end.
 const EVENTS_PER_TURN: usize = 256;
 
+/// Released callbacks whose room a driver keeps from one turn to the next at most.
+const KEEP_RELEASED: usize = 1024;
+
 /// Turns a driver runs without waiting before it lets the other tasks of its thread run
 /// (it wakes itself and returns `Pending` once). Without it, a driver whose transport
 /// always has more to read would read, parse and hold everything the peer sent before the
@@ -432,10 +438,12 @@ pub(crate) async fn drive<S: Side>(
     let mut timer = Timer::default();
     // Turns run since the task last waited or yielded.
     let mut streak = 0u32;
+    // Buffers of a turn, kept from one turn to the next (emptied at the end of each).
+    let mut steps = Vec::new();
+    let mut todo = Vec::new();
+    let mut released = Vec::new();
     loop {
         // 1. Drain the machine under the lock.
-        let mut steps = Vec::new();
-        let mut todo = Vec::new();
         let mut open = None;
         let mut close = Vec::new();
         let mut closed = false;
@@ -445,16 +453,17 @@ pub(crate) async fn drive<S: Side>(
         let mut more = false;
         let gone;
         {
-            let released = core.released.take();
+            core.released.take_into(&mut released);
             let now = rt.now();
             let mut guard = core.lock();
             let inner = &mut *guard;
             let Some((machine, _)) = S::split(inner) else {
                 return;
             };
-            for (conn, f) in released {
+            for (conn, f) in released.drain(..) {
                 machine.release(conn, f);
             }
+            released.shrink_to(KEEP_RELEASED);
             let mut transport = lock(&core.transport);
             // What the transport took since the last turn (it may free held calls).
             if let Some((conn, io)) = transport.as_ref() {
@@ -544,7 +553,7 @@ pub(crate) async fn drive<S: Side>(
                 closing.extend(transport.take().map(|(_, old)| old));
             }
         }
-        for step in steps {
+        for step in steps.drain(..) {
             match step {
                 Step::Dispatch(d) => run_dispatch(d, &*peer, &|f| rt.spawn(f), on_error.clone()),
                 Step::Side(t) => side.act(t),
