@@ -284,10 +284,20 @@ impl fmt::Display for JsonError {
 /// can write) become U+FFFD instead of failing. Nesting is limited to 128 levels.
 pub fn parse_json(line: &[u8]) -> Result<Value, JsonError> {
     let line = fix_lone_surrogates(line);
-    serde_json::from_slice::<Value>(&line).map_err(|e| {
+    from_line::<Value>(&line).map_err(|e| {
         // Keep the category and column, not the (possibly huge) input.
         JsonError(e.to_string())
     })
+}
+
+/// Reads a `T` from one line of JSON. A line that is valid UTF-8 as a whole (any line a peer
+/// that works writes) is checked once, not string by string; any other is read from its bytes
+/// to get serde_json's own error for it.
+pub(crate) fn from_line<'a, T: serde::Deserialize<'a>>(line: &'a [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(line) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(line),
+    }
 }
 
 /// Rewrites `\uD800`–`\uDFFF` escapes that are not part of a valid pair into `\ufffd`.
@@ -380,6 +390,50 @@ impl std::error::Error for JsonError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Readings of `line` by `from_line` and by serde_json from its bytes, errors as text.
+    fn both_readings(line: &[u8]) -> (Result<Value, String>, Result<Value, String>) {
+        (
+            from_line::<Value>(line).map_err(|e| e.to_string()),
+            serde_json::from_slice::<Value>(line).map_err(|e| e.to_string()),
+        )
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_fails_as_serde_json_reports_it_from_the_bytes() {
+        for line in [
+            &b"{\"a\":\"\xff\"}"[..],
+            b"[\"\xc3\"]",
+            b"\xef\xbb\xbf{}",
+            b"{\"\xe2\x82\":1}",
+            b"[1,\xfe]",
+        ] {
+            let (ours, theirs) = both_readings(line);
+            assert!(ours.is_err(), "{line:?}");
+            assert_eq!(ours, theirs, "{line:?}");
+        }
+        let (ours, theirs) = both_readings("[\"é€😀\"]".as_bytes());
+        assert_eq!(ours, Ok(Value::array([Value::from("é€😀")])));
+        assert_eq!(ours, theirs);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_read_as_serde_json_reads_them(
+            line in prop::collection::vec(
+                prop_oneof![
+                    Just(b'"'), Just(b'['), Just(b']'), Just(b'{'), Just(b'}'), Just(b':'),
+                    Just(b','), Just(b'1'), Just(b'a'), Just(b'\\'), Just(0xc3u8), Just(0xa9u8),
+                    Just(0xffu8), Just(0xe2u8), Just(0x82u8), Just(b' '), any::<u8>(),
+                ],
+                0..40,
+            )
+        ) {
+            let (ours, theirs) = both_readings(&line);
+            prop_assert_eq!(ours, theirs);
+        }
+    }
 
     fn num(n: f64) -> String {
         let mut out = Vec::new();

@@ -37,7 +37,7 @@ pub struct RawMessage {
 /// non-fatal error when it is JSON but not a message.
 pub fn parse_message(line: &[u8]) -> Result<RawMessage, RemoteError> {
     let fixed = json::fix_lone_surrogates(line);
-    let env: Envelope = serde_json::from_slice(&fixed).map_err(|e| RemoteError::BadJson {
+    let env: Envelope = json::from_line(&fixed).map_err(|e| RemoteError::BadJson {
         detail: if line.iter().all(u8::is_ascii_whitespace) {
             "empty line".to_owned()
         } else {
