@@ -80,6 +80,8 @@ enum State {
 const OUTPUT_CHUNK: usize = 64 * 1024;
 /// A buffer this close to [`OUTPUT_CHUNK`] is set aside before the next message.
 const OUTPUT_SLACK: usize = 4 * 1024;
+/// Buffers [`Session::reuse_output`] keeps for later output at most.
+const SPARE_OUTPUT_BUFFERS: usize = 2;
 /// The least room an output buffer starts with.
 const MIN_OUTPUT_ROOM: usize = 256;
 /// Up to this many callbacks placed by one message are checked against each other by a scan.
@@ -117,6 +119,9 @@ pub struct Session {
     out: Vec<u8>,
     /// The room `out` gets when the next message is written into it after a transmit.
     out_room: usize,
+    /// Buffers handed back by [`reuse_output`](Self::reuse_output) for the next output, at
+    /// most [`SPARE_OUTPUT_BUFFERS`].
+    spare: Vec<Vec<u8>>,
     /// Output buffers filled to about [`OUTPUT_CHUNK`], before `out`.
     full: VecDeque<Bytes>,
     events: VecDeque<SessionEvent>,
@@ -172,6 +177,7 @@ impl Session {
             config,
             out: Vec::with_capacity(MIN_OUTPUT_ROOM),
             out_room: MIN_OUTPUT_ROOM,
+            spare: Vec::new(),
             full: VecDeque::new(),
             events: VecDeque::new(),
             state: State::Open,
@@ -570,6 +576,9 @@ impl Session {
             .len()
             .next_power_of_two()
             .clamp(MIN_OUTPUT_ROOM, OUTPUT_CHUNK);
+        // Output got smaller: spares kept from a burst are given back.
+        let room = self.out_room;
+        self.spare.retain(|b| b.capacity() <= 2 * room);
         Some(Bytes::from(std::mem::take(&mut self.out)))
     }
 
@@ -579,6 +588,45 @@ impl Session {
     /// of holding all of it until its own turn; the order of the bytes is kept.
     pub fn poll_transmit_full(&mut self) -> Option<Bytes> {
         self.full.pop_front()
+    }
+
+    /// Hands back a piece of output the transport has taken all of (one that
+    /// [`poll_transmit`](Self::poll_transmit) or
+    /// [`poll_transmit_full`](Self::poll_transmit_full) returned, with no other copy of it
+    /// left): its room serves later output, so a steady flow of messages allocates no output
+    /// buffers. Optional. Two buffers are kept at most, each no larger than twice what the
+    /// last transmit needed (a smaller transmit gives larger ones back); anything else is
+    /// dropped.
+    ///
+    /// ```
+    /// use upnode_core::{Session, SessionConfig, Target, Value};
+    /// let mut s = Session::new(Value::Null, SessionConfig::default()).unwrap();
+    /// let methods = s.poll_transmit().unwrap();
+    /// // ... once the transport has taken all of `methods`:
+    /// s.reuse_output(methods);
+    /// s.call(Target::Name("x".into()), vec![]).unwrap();
+    /// assert!(s.poll_transmit().is_some());
+    /// ```
+    pub fn reuse_output(&mut self, done: Bytes) {
+        if self.spare.len() >= SPARE_OUTPUT_BUFFERS || self.is_closed() {
+            return;
+        }
+        let Ok(done) = done.try_into_mut() else {
+            return;
+        };
+        let mut buf = Vec::from(done);
+        if (MIN_OUTPUT_ROOM..=2 * self.out_room).contains(&buf.capacity()) {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    /// An empty buffer for output with at least `room`: a spare if one is large enough.
+    fn output_buffer(&mut self, room: usize) -> Vec<u8> {
+        match self.spare.iter().position(|b| b.capacity() >= room) {
+            Some(i) => self.spare.swap_remove(i),
+            None => Vec::with_capacity(room),
+        }
     }
 
     /// Like [`poll_transmit`](Self::poll_transmit), appending to a buffer the driver owns.
@@ -596,9 +644,10 @@ impl Session {
     /// that doubles past what it holds.
     fn rotate_output(&mut self) {
         if self.out.capacity() == 0 {
-            self.out.reserve_exact(self.out_room);
+            self.out = self.output_buffer(self.out_room);
         } else if self.out.len() + OUTPUT_SLACK > OUTPUT_CHUNK {
-            let full = std::mem::replace(&mut self.out, Vec::with_capacity(OUTPUT_CHUNK));
+            let next = self.output_buffer(OUTPUT_CHUNK);
+            let full = std::mem::replace(&mut self.out, next);
             self.full.push_back(Bytes::from(full));
         }
     }
@@ -629,6 +678,7 @@ impl Session {
         self.pending_cull.clear();
         self.out.clear();
         self.full.clear();
+        self.spare = Vec::new();
     }
 
     /// Whether the session has ended (closed, or a fatal error from the peer).
@@ -905,6 +955,55 @@ mod tests {
         // After a small transmit, the room is small again.
         s.call(Target::Name("x".into()), vec![]).unwrap();
         assert!(s.out.capacity() < 1024, "{}", s.out.capacity());
+    }
+
+    /// A session after its `methods` message, with `n` calls written and transmitted.
+    fn transmitted(s: &mut Session, n: usize) -> Bytes {
+        for i in 0..n {
+            s.call(Target::Name("x".into()), vec![Value::from(i as f64)])
+                .unwrap();
+        }
+        s.poll_transmit().unwrap()
+    }
+
+    #[test]
+    fn output_handed_back_is_written_into_again_and_no_more_than_recent_output_needs_is_kept() {
+        let mut s = Session::new(Value::Null, SessionConfig::default()).unwrap();
+        s.poll_transmit().unwrap();
+        let first = transmitted(&mut s, 100);
+        assert!(first.len() > 4096, "{}", first.len());
+        // Still shared with another handle: not taken.
+        let other = first.clone();
+        s.reuse_output(first);
+        assert!(s.spare.is_empty());
+        drop(other);
+        // Handed back alone: kept, and the next output goes into it.
+        let second = transmitted(&mut s, 100);
+        let at2 = second.as_ptr();
+        s.reuse_output(second);
+        assert_eq!(s.spare.len(), 1);
+        s.call(Target::Name("x".into()), vec![]).unwrap();
+        assert!(s.spare.is_empty());
+        assert_eq!(s.out.as_ptr(), at2);
+        transmitted(&mut s, 99);
+        // Two are kept at most.
+        let three: Vec<Bytes> = (0..3).map(|_| transmitted(&mut s, 100)).collect();
+        for b in three {
+            s.reuse_output(b);
+        }
+        assert_eq!(s.spare.len(), 2);
+        // A small transmit gives back those larger than it needs.
+        transmitted(&mut s, 1);
+        assert!(
+            s.spare.is_empty(),
+            "{:?}",
+            s.spare.iter().map(Vec::capacity).collect::<Vec<_>>()
+        );
+        // A closed session keeps none.
+        let last = transmitted(&mut s, 1);
+        s.close();
+        s.reuse_output(last);
+        assert!(s.spare.is_empty());
     }
 
     #[test]

@@ -264,6 +264,17 @@ impl ClientLink {
         conn.session.poll_transmit_full().map(|b| (id, b))
     }
 
+    /// Hands back output of connection `conn` that the transport has taken all of (see
+    /// [`Session::reuse_output`](crate::Session::reuse_output)); output of an older
+    /// connection is dropped.
+    pub fn reuse_output(&mut self, conn: ConnId, done: Bytes) {
+        if let Some(c) = self.state.conn_mut() {
+            if c.id == conn {
+                c.session.reuse_output(done);
+            }
+        }
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if matches!(self.state, State::Closed) {

@@ -126,6 +126,12 @@ impl ServerConn {
         self.session.poll_transmit_full()
     }
 
+    /// Hands back output the transport has taken all of (see
+    /// [`Session::reuse_output`](crate::Session::reuse_output)).
+    pub fn reuse_output(&mut self, done: Bytes) {
+        self.session.reuse_output(done);
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase == Phase::Closed {
