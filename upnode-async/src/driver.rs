@@ -211,6 +211,8 @@ pub(crate) trait Machine {
     fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)>;
     /// Output set aside full (about 64 KiB), written from the caller's side after a call.
     fn poll_transmit_full(&mut self) -> Option<(ConnId, Bytes)>;
+    /// Output of `conn` the transport has taken all of, handed back for its room.
+    fn reuse_output(&mut self, conn: ConnId, done: Bytes);
     fn poll_timeout(&self) -> Option<Instant>;
     fn handle(&mut self, now: Instant, input: Input<'_>);
     /// Makes a call on `conn`: with `reply` as its answer callback
@@ -465,9 +467,13 @@ pub(crate) async fn drive<S: Side>(
             }
             released.shrink_to(KEEP_RELEASED);
             let mut transport = lock(&core.transport);
-            // What the transport took since the last turn (it may free held calls).
-            if let Some((conn, io)) = transport.as_ref() {
+            // What the transport took since the last turn (it may free held calls), and
+            // the buffers it is done with.
+            if let Some((conn, io)) = transport.as_mut() {
                 machine.handle_unsent(*conn, now, io.unsent());
+                while let Some(done) = io.take_written() {
+                    machine.reuse_output(*conn, done);
+                }
             }
             let mut taken = 0;
             while let Some((machine, handlers)) = S::split(inner) {

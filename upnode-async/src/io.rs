@@ -11,6 +11,10 @@ use std::time::Duration;
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Written buffers kept for the state machine's next output (a burst's full piece and the
+/// rest after it).
+const KEEP_WRITTEN: usize = 2;
+
 /// An open transport with its pending output.
 pub(crate) struct Io {
     stream: BoxStream,
@@ -26,6 +30,9 @@ pub(crate) struct Io {
     paused: bool,
     /// A write from a caller's side failed: the driver's next poll reports it.
     failed: Option<io::Error>,
+    /// Buffers the transport has taken all of, for the driver to hand back to its state
+    /// machine ([`KEEP_WRITTEN`] at most: later ones are dropped).
+    written: Vec<Bytes>,
 }
 
 /// What happened on the transport.
@@ -51,6 +58,7 @@ impl Io {
             read_closed: false,
             paused: false,
             failed: None,
+            written: Vec::new(),
         }
     }
 
@@ -70,6 +78,11 @@ impl Io {
             self.unsent += bytes.len();
             self.out.push_back(bytes);
         }
+    }
+
+    /// A buffer the transport has taken all of, if one was kept.
+    pub fn take_written(&mut self) -> Option<Bytes> {
+        self.written.pop()
     }
 
     /// The bytes of the last [`IoEvent::Data`].
@@ -101,7 +114,10 @@ impl Io {
                 Poll::Ready(Ok(n)) => {
                     chunk.advance(n);
                     if chunk.is_empty() {
-                        self.out.pop_front();
+                        let done = self.out.pop_front();
+                        if self.written.len() < KEEP_WRITTEN {
+                            self.written.extend(done);
+                        }
                     }
                     self.unsent -= n;
                     self.need_flush = true;
