@@ -125,7 +125,7 @@ pub mod error;
 mod hash;
 pub mod link;
 pub mod protocol;
-mod seq_map;
+pub mod seq_map;
 pub mod session;
 
 pub use config::SessionConfig;

@@ -29,8 +29,22 @@ pub(crate) fn spare_room(capacity: usize, len: usize) -> Option<usize> {
 }
 
 /// A map from keys handed out in sequence to values.
+///
+/// The core keeps its calls in flight and its wire ids in these; a driver can do the same
+/// with ids it hands out itself (`upnode-async` keeps its calls' reply slots in one).
+///
+/// ```
+/// use upnode_core::seq_map::SeqMap;
+/// let mut m = SeqMap::default();
+/// for k in 0..1000u64 {
+///     m.insert(k, k * 2);
+/// }
+/// assert_eq!(m.remove(10), Some(20));
+/// assert_eq!(m.get(11), Some(&22));
+/// assert_eq!(m.len(), 999);
+/// ```
 #[derive(Debug)]
-pub(crate) struct SeqMap<V> {
+pub struct SeqMap<V> {
     /// The key of `window[0]`.
     base: u64,
     window: VecDeque<Option<V>>,
@@ -60,6 +74,11 @@ impl<V> SeqMap<V> {
     /// Entries held.
     pub fn len(&self) -> usize {
         self.in_window + self.far.len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The slot index of `k` in the window, if `k` is at or past its base.
@@ -109,6 +128,7 @@ impl<V> SeqMap<V> {
         self.base = k;
     }
 
+    /// The value under `k`.
     pub fn get(&self, k: u64) -> Option<&V> {
         match self.index(k) {
             Some(i) => self.window.get(i)?.as_ref(),
@@ -116,6 +136,7 @@ impl<V> SeqMap<V> {
         }
     }
 
+    /// The value under `k`, to change it.
     pub fn get_mut(&mut self, k: u64) -> Option<&mut V> {
         match self.index(k) {
             Some(i) => self.window.get_mut(i)?.as_mut(),
@@ -123,6 +144,7 @@ impl<V> SeqMap<V> {
         }
     }
 
+    /// Whether a value is held under `k`.
     pub fn contains_key(&self, k: u64) -> bool {
         self.get(k).is_some()
     }
