@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tracing::Instrument;
 use upnode_core::link::{CallFailure, CallId, ConnId, SendError};
+use upnode_core::seq_map::SeqMap;
 use upnode_core::{LocalFn, Value};
 
 /// The keys are ours, handed out in sequence: no peer picks them, so a fast hasher with a
@@ -42,7 +43,9 @@ pub(crate) struct Handlers {
 /// side's own (the limit a timeout error names): one word per call in the common case.
 #[derive(Default)]
 struct Replies {
-    slots: Map<LocalFn, ReplyTx>,
+    /// By the key of the call's reply function: keys handed out in sequence, so the slots
+    /// sit in a window indexed by key.
+    slots: SeqMap<ReplyTx>,
     /// The side's call time limit.
     limit: Option<Duration>,
     /// The calls made with another limit.
@@ -51,7 +54,7 @@ struct Replies {
 
 impl Replies {
     fn insert(&mut self, f: LocalFn, tx: ReplyTx, limit: Option<Duration>) {
-        self.slots.insert(f, tx);
+        self.slots.insert(f.0, tx);
         if limit != self.limit {
             self.other_limits.insert(f, limit);
         }
@@ -59,7 +62,7 @@ impl Replies {
 
     /// Takes `f`'s slot out, with its call's time limit.
     fn take(&mut self, f: LocalFn) -> Option<(ReplyTx, Option<Duration>)> {
-        let tx = self.slots.remove(&f)?;
+        let tx = self.slots.remove(f.0)?;
         let limit = match self.other_limits.is_empty() {
             true => self.limit,
             false => self.other_limits.remove(&f).unwrap_or(self.limit),
