@@ -123,6 +123,7 @@
 pub mod config;
 pub mod error;
 mod hash;
+mod id_set;
 pub mod link;
 pub mod protocol;
 pub mod seq_map;

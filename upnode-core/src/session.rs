@@ -3,6 +3,7 @@
 use crate::config::{CullPolicy, SessionConfig};
 use crate::error::{LocalError, RemoteError};
 use crate::hash::HashMap;
+use crate::id_set::IdSet;
 use crate::protocol::{
     parse_message, unscrub_into, write_cull, write_message_with, Function, LineDecoder, LocalFn,
     Map, Method, RawMessage, RemoteFn, Value, WriteScratch,
@@ -145,7 +146,7 @@ pub struct Session {
 struct SendScratch {
     write: WriteScratch,
     /// Ids used in the message being written.
-    used: Vec<u64>,
+    used: IdSet<u64>,
     /// Ids handed out for it (taken back if it fails).
     fresh: Vec<u64>,
     /// Ids given to the message's reply, in order: the last is the reply's.
@@ -157,11 +158,10 @@ impl SendScratch {
     const KEEP: usize = 256;
 
     fn clear(&mut self) {
-        self.used.clear();
+        self.used.clear(Self::KEEP);
         self.fresh.clear();
         self.replies.clear();
         self.replies.shrink_to(Self::KEEP);
-        self.used.shrink_to(Self::KEEP);
         self.fresh.shrink_to(Self::KEEP);
     }
 }
@@ -759,8 +759,7 @@ impl Session {
                 _ => {}
             }
             if let Some(id) = ours.first_id(f) {
-                if !used.contains(&id) {
-                    used.push(id);
+                if used.insert(id) {
                     return Ok(id);
                 }
             }
@@ -774,7 +773,7 @@ impl Session {
                 }
             }
             let id = ours.insert(f);
-            used.push(id);
+            used.insert(id);
             fresh.push(id);
             Ok(id)
         });

@@ -334,6 +334,47 @@ fn a_call_to_the_client_resolves_with_answers_exactly_once() {
 }
 
 #[test]
+fn a_call_carrying_many_functions_each_twice_gives_every_place_an_id_and_any_of_them_answers() {
+    let mut s = open(CLIENT_METHODS_BEEP);
+    // More functions than one message's bookkeeping scans through (it indexes them then).
+    let fns: Vec<Value> = (0..40)
+        .map(|i| Value::from(LocalFn(100 + i % 20)))
+        .collect();
+    let call = s
+        .call(ms(1), Target::Name("beep".into()), fns, Some(secs(5)))
+        .unwrap();
+    let sent = s.sent();
+    let msg: serde_json::Value = serde_json::from_str(&sent[0]).unwrap();
+    let ids: Vec<u64> = msg["callbacks"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.parse().unwrap())
+        .collect();
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!((ids.len(), distinct.len()), (40, 40), "{}", sent[0]);
+    // The peer calls the id at the last place (the second place of function 119): it
+    // answers the call.
+    let last = msg["callbacks"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, path)| path[0] == "39")
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    s.input(
+        ms(2),
+        &format!(r#"{{"method":{last},"arguments":["boop"],"callbacks":{{}},"links":[]}}"#),
+    );
+    assert_eq!(
+        s.events(),
+        [called(CONN, LocalFn(119), vec![Value::from("boop")], call)]
+    );
+}
+
+#[test]
 fn a_call_to_the_client_times_out_exactly_at_its_deadline() {
     let mut s = open(CLIENT_METHODS_BEEP);
     let call = s.call_beep(secs(1), Some(secs(2))).unwrap().unwrap();

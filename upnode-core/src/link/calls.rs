@@ -8,6 +8,7 @@ use super::ids::CallId;
 use super::timers::after;
 use crate::config::{CallLimits, WhenFull};
 use crate::error::LocalError;
+use crate::id_set::IdSet;
 use crate::protocol::{Function, LocalFn, Value};
 use crate::seq_map::SeqMap;
 use crate::session::{Session, Target};
@@ -403,13 +404,11 @@ fn uses_reserved_key(args: &[Value]) -> bool {
 /// The local functions in `args`, each once, for in-flight tracking; or
 /// [`SendError::ReservedKey`].
 fn local_fns(args: &[Value]) -> Result<Vec<LocalFn>, SendError> {
-    let mut out = Vec::new();
+    let mut out = IdSet::default();
     scan_local_fns(args, |l| {
-        if !out.contains(&l) {
-            out.push(l);
-        }
+        out.insert(l);
     })?;
-    Ok(out)
+    Ok(out.into_vec())
 }
 
 #[cfg(test)]
