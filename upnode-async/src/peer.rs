@@ -524,6 +524,17 @@ impl Args {
         }
     }
 
+    /// The values, to take some out (see [`Call::take_params`]).
+    fn values_mut(&mut self) -> &mut Vec<Value> {
+        if !matches!(self.remote.value, Value::Array(_)) {
+            self.remote.value = Value::Array(Vec::new());
+        }
+        match &mut self.remote.value {
+            Value::Array(a) => a,
+            _ => unreachable!("made an array above"),
+        }
+    }
+
     /// The raw values.
     pub fn values(&self) -> &[Value] {
         match &self.remote.value {
@@ -607,6 +618,50 @@ impl Call {
             values.pop();
         }
         Ok(from_args(values)?)
+    }
+
+    /// Like [`params`](Self::params), moving the arguments into `T` instead of copying them
+    /// first (see [`take_values`](Self::take_values)).
+    ///
+    /// ```no_run
+    /// # use upnode_async::Interface;
+    /// let iface = Interface::new().method("upper", |mut call| async move {
+    ///     let (text,): (String,) = call.take_params()?;
+    ///     call.reply(&(text.to_uppercase(),))?;
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn take_params<T: DeserializeOwned>(&mut self) -> Result<T, CallError> {
+        Ok(from_args(self.take_values())?)
+    }
+
+    /// The arguments before the answer callback, moved out of the call: nothing is copied.
+    /// Afterwards the call's [`args`](Self::args) hold only the answer callback, so
+    /// [`reply`](Self::reply) still answers; taking again gives nothing.
+    ///
+    /// ```no_run
+    /// # use upnode_async::Interface;
+    /// // Answers with its first argument, as it came.
+    /// let iface = Interface::new().method("echo", |mut call| async move {
+    ///     let mut values = call.take_values();
+    ///     values.truncate(1);
+    ///     call.reply_values(values)?;
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn take_values(&mut self) -> Vec<Value> {
+        let values = self.args.values_mut();
+        let n = match values.last() {
+            Some(Value::Function(_)) => values.len() - 1,
+            _ => values.len(),
+        };
+        if n == values.len() {
+            return std::mem::take(values);
+        }
+        let callback = values.pop();
+        let taken = std::mem::take(values);
+        values.extend(callback);
+        taken
     }
 
     /// Calls the last argument back with `args` (a tuple): the dnode convention for an

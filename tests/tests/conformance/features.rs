@@ -345,6 +345,34 @@ pub async fn a_callback_called_many_times_is_a_stream<R: Rt>() {
     stop::<R>(listener, &server).await;
 }
 
+pub async fn a_handler_that_takes_its_params_still_answers_and_sees_only_the_callback_left<
+    R: Rt,
+>() {
+    let server = R::server(|_conn| {
+        Interface::new().method("join", |mut call| async move {
+            let (words, sep): (Vec<String>, String) = call.take_params()?;
+            // Taken: what is left is the answer callback alone, and a second take reads
+            // nulls.
+            let left = call.args().len();
+            let (again,): (Option<String>,) = call.take_params()?;
+            call.reply(&(words.join(&sep), left, again))?;
+            Ok(())
+        })
+    });
+    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let answer: (String, usize, Option<String>) =
+        within::<R, _>("join", remote.call("join", &(vec!["a", "b", "c"], "-")))
+            .await
+            .unwrap();
+    assert_eq!(answer, ("a-b-c".to_owned(), 1, None));
+    client.close().await;
+    stop::<R>(listener, &server).await;
+}
+
 pub async fn functions_inside_objects_travel_both_ways<R: Rt>() {
     // auth answers an object with a function (as upnode's README); `subscribe` receives
     // an object holding one of the client's functions and calls it.

@@ -57,6 +57,7 @@ macro_rules! conformance {
             features::connection_limit_refuses_the_second_client_until_a_slot_frees,
             features::graceful_shutdown_ends_every_connection_and_refuses_new_ones,
             features::a_callback_called_many_times_is_a_stream,
+            features::a_handler_that_takes_its_params_still_answers_and_sees_only_the_callback_left,
             features::functions_inside_objects_travel_both_ways,
             features::the_server_calls_a_method_the_client_exports,
             features::a_late_reply_with_functions_after_the_caller_gave_up,
