@@ -143,9 +143,15 @@ pub fn upnode_server(adapter: Adapter) -> upnode_tokio::Server {
     };
     let builder = upnode_tokio::Server::builder().config(|c| c.session.cull = cull);
     adapter.build_server(builder, |_conn| {
-        Interface::new().method("echo", |call| async move {
-            let x = call.args().values().first().cloned().unwrap_or(Value::Null);
-            call.reply_values(vec![x])?;
+        Interface::new().method("echo", |mut call| async move {
+            // The argument is moved into the answer, not copied (the raw echo and tarpc
+            // servers own what they read, too).
+            let mut values = call.take_values();
+            values.truncate(1);
+            if values.is_empty() {
+                values.push(Value::Null);
+            }
+            call.reply_values(values)?;
             Ok(())
         })
     })
