@@ -81,6 +81,8 @@ enum State {
 const OUTPUT_CHUNK: usize = 64 * 1024;
 /// A buffer this close to [`OUTPUT_CHUNK`] is set aside before the next message.
 const OUTPUT_SLACK: usize = 4 * 1024;
+/// A transmit needing at most this much room gives larger spare buffers back.
+const QUIET_OUTPUT_ROOM: usize = 512;
 /// Buffers [`Session::reuse_output`] keeps for later output at most.
 const SPARE_OUTPUT_BUFFERS: usize = 2;
 /// The least room an output buffer starts with.
@@ -576,9 +578,13 @@ impl Session {
             .len()
             .next_power_of_two()
             .clamp(MIN_OUTPUT_ROOM, OUTPUT_CHUNK);
-        // Output got smaller: spares kept from a burst are given back.
+        // Output went quiet (a ping, say): spares kept from busier times are given back.
+        // (Not at every smaller transmit: under steady traffic the size of each transmit
+        // varies, and buffers given back would have to be allocated again.)
         let room = self.out_room;
-        self.spare.retain(|b| b.capacity() <= 2 * room);
+        if room <= QUIET_OUTPUT_ROOM {
+            self.spare.retain(|b| b.capacity() <= 2 * room);
+        }
         Some(Bytes::from(std::mem::take(&mut self.out)))
     }
 
@@ -594,9 +600,9 @@ impl Session {
     /// [`poll_transmit`](Self::poll_transmit) or
     /// [`poll_transmit_full`](Self::poll_transmit_full) returned, with no other copy of it
     /// left): its room serves later output, so a steady flow of messages allocates no output
-    /// buffers. Optional. Two buffers are kept at most, each no larger than twice what the
-    /// last transmit needed (a smaller transmit gives larger ones back); anything else is
-    /// dropped.
+    /// buffers. Optional. Two buffers are kept at most, each of at most 128 KiB, and a
+    /// transmit of at most 512 bytes (a quiet connection's ping) gives back those larger
+    /// than twice what it needed; anything else is dropped.
     ///
     /// ```
     /// use upnode_core::{Session, SessionConfig, Target, Value};
@@ -615,7 +621,7 @@ impl Session {
             return;
         };
         let mut buf = Vec::from(done);
-        if (MIN_OUTPUT_ROOM..=2 * self.out_room).contains(&buf.capacity()) {
+        if (MIN_OUTPUT_ROOM..=2 * OUTPUT_CHUNK).contains(&buf.capacity()) {
             buf.clear();
             self.spare.push(buf);
         }
@@ -966,7 +972,8 @@ mod tests {
     }
 
     #[test]
-    fn output_handed_back_is_written_into_again_and_no_more_than_recent_output_needs_is_kept() {
+    fn output_handed_back_is_written_into_again_two_at_most_and_given_back_when_output_goes_quiet()
+    {
         let mut s = Session::new(Value::Null, SessionConfig::default()).unwrap();
         s.poll_transmit().unwrap();
         let first = transmitted(&mut s, 100);
@@ -991,7 +998,13 @@ mod tests {
             s.reuse_output(b);
         }
         assert_eq!(s.spare.len(), 2);
-        // A small transmit gives back those larger than it needs.
+        // A smaller transmit under steady traffic keeps them; a quiet one (a ping's worth)
+        // gives back those larger than it needs.
+        let medium = transmitted(&mut s, 40);
+        assert!((512..4096).contains(&medium.len()), "{}", medium.len());
+        assert_eq!(s.spare.len(), 1, "one was written into, the other kept");
+        s.reuse_output(medium);
+        assert_eq!(s.spare.len(), 2);
         transmitted(&mut s, 1);
         assert!(
             s.spare.is_empty(),
