@@ -296,6 +296,10 @@ pub(crate) fn write_through(machine: &mut impl Machine, transport: &Transport) {
     }
     if any {
         io.write_through();
+        // The pieces it wrote serve the burst's next ones.
+        while let Some(done) = io.take_written() {
+            machine.reuse_output(*conn, done);
+        }
     }
 }
 
