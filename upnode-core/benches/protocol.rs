@@ -8,6 +8,7 @@
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use upnode_core::protocol::parse_message;
 use upnode_core::{
     Function, LocalFn, RemoteFn, Session, SessionConfig, SessionEvent, Target, Value,
 };
@@ -158,5 +159,19 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode_dispatch, encode);
+/// `parse_message` alone, on the lines of the `loopback` benchmark's echo: the call (an
+/// object and the answer callback) and its answer.
+fn parse(c: &mut Criterion) {
+    const ECHO_CALL: &[u8] = br#"{"method":"echo","arguments":[{"seq":123456,"data":"upnode loopback echo 0123456789"},"[Function]"],"callbacks":{"123456":[1]},"links":[]}"#;
+    const ECHO_ANSWER: &[u8] = br#"{"method":123456,"arguments":[{"seq":123456,"data":"upnode loopback echo 0123456789"}],"callbacks":{},"links":[]}"#;
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(1));
+    for (name, line) in [("echo_call", ECHO_CALL), ("echo_answer", ECHO_ANSWER)] {
+        assert!(parse_message(line).is_ok());
+        g.bench_function(name, |b| b.iter(|| parse_message(black_box(line)).unwrap()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decode_dispatch, encode, parse);
 criterion_main!(benches);
