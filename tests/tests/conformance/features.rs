@@ -99,33 +99,17 @@ fn handler_bug() -> Result<(), HandlerError> {
     panic!("handler bug")
 }
 
-/// Pending once (waking itself), then done: a handler awaiting this finishes as a task of
-/// its own, not during the poll that started it.
-async fn yield_once() {
-    let mut yielded = false;
-    futures::future::poll_fn(move |cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
-
 pub async fn failing_and_panicking_handlers_leave_the_connection_and_server_alive<R: Rt>() {
     let server = R::server(|_conn| {
         Interface::new()
             .method("fail", |_call| async move { Err("no such luck".into()) })
             .method("panic", |_call| async move { handler_bug() })
             .method("fail_later", |_call| async move {
-                yield_once().await;
+                yield_now().await;
                 Err("no such luck later".into())
             })
             .method("panic_later", |_call| async move {
-                yield_once().await;
+                yield_now().await;
                 handler_bug()
             })
             .method("time", |call| async move {
