@@ -45,6 +45,11 @@ impl<T: Copy + Eq + Hash> IdSet<T> {
         true
     }
 
+    /// How many ids the set holds.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
     /// Whether `x` is in the set.
     pub fn contains(&self, x: &T) -> bool {
         match &self.index {

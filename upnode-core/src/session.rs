@@ -87,8 +87,8 @@ const QUIET_OUTPUT_ROOM: usize = 512;
 const SPARE_OUTPUT_BUFFERS: usize = 2;
 /// The least room an output buffer starts with.
 const MIN_OUTPUT_ROOM: usize = 256;
-/// Up to this many callbacks placed by one message are checked against each other by a scan.
-const SCAN_PLACED: usize = 16;
+/// Callback ids placed by one message whose room is kept for the next at most.
+const KEEP_PLACED: usize = 16;
 
 /// One dnode conversation: our exported interface, the callback tables in both directions,
 /// the `methods` handshake, calls by name or id, and `cull`.
@@ -139,8 +139,10 @@ pub struct Session {
     pending_cull: Vec<u64>,
     /// Buffers of `send`, kept from one message to the next.
     scratch: SendScratch,
-    /// The peer's callback ids placed in the message being read (empty between messages).
+    /// The peer's callback ids placed in the message being read, and those of them not held
+    /// before it (both empty between messages).
     placed: Vec<u64>,
+    fresh_placed: IdSet<u64>,
 }
 
 /// What [`Session::send`] reuses from one message to the next.
@@ -191,6 +193,7 @@ impl Session {
             pending_cull: Vec::new(),
             scratch: SendScratch::default(),
             placed: Vec::new(),
+            fresh_placed: IdSet::default(),
         };
         s.set_exports(exports)?;
         Ok(s)
@@ -309,25 +312,14 @@ impl Session {
     fn take_callbacks(&mut self, msg: &mut RawMessage) -> Result<(), RemoteError> {
         let mut placed = std::mem::take(&mut self.placed);
         unscrub_into(msg, &mut placed);
-        // The ids not held yet, each counted once; a message places few callbacks, so a
-        // scan of the ones before each is cheaper than a sorted copy.
-        let fresh = if placed.len() <= SCAN_PLACED {
-            placed
-                .iter()
-                .enumerate()
-                .filter(|&(i, id)| !self.theirs.contains_key(id) && !placed[..i].contains(id))
-                .count()
-        } else {
-            let mut fresh: Vec<u64> = placed
-                .iter()
-                .copied()
-                .filter(|id| !self.theirs.contains_key(id))
-                .collect();
-            fresh.sort_unstable();
-            fresh.dedup();
-            fresh.len()
-        };
-        let result = if self.theirs.len() + fresh > self.config.max_callbacks {
+        // The ids not held yet, each counted once.
+        let mut fresh = std::mem::take(&mut self.fresh_placed);
+        for &id in &placed {
+            if !self.theirs.contains_key(&id) {
+                fresh.insert(id);
+            }
+        }
+        let result = if self.theirs.len() + fresh.len() > self.config.max_callbacks {
             Err(RemoteError::TooManyCallbacks {
                 limit: self.config.max_callbacks,
             })
@@ -338,8 +330,10 @@ impl Session {
             Ok(())
         };
         placed.clear();
-        placed.shrink_to(SCAN_PLACED);
+        placed.shrink_to(KEEP_PLACED);
         self.placed = placed;
+        fresh.clear(KEEP_PLACED);
+        self.fresh_placed = fresh;
         result
     }
 
