@@ -297,9 +297,15 @@ pub(crate) fn write_through(machine: &mut impl Machine, transport: &Transport) {
     if any {
         io.write_through();
         // The pieces it wrote serve the burst's next ones.
-        while let Some(done) = io.take_written() {
-            machine.reuse_output(*conn, done);
-        }
+        hand_back_written(machine, *conn, io);
+    }
+}
+
+/// Gives the machine back the buffers the transport has written in full, for its next
+/// output.
+fn hand_back_written(machine: &mut impl Machine, conn: ConnId, io: &mut Io) {
+    while let Some(done) = io.take_written() {
+        machine.reuse_output(conn, done);
     }
 }
 
@@ -475,9 +481,7 @@ pub(crate) async fn drive<S: Side>(
             // the buffers it is done with.
             if let Some((conn, io)) = transport.as_mut() {
                 machine.handle_unsent(*conn, now, io.unsent());
-                while let Some(done) = io.take_written() {
-                    machine.reuse_output(*conn, done);
-                }
+                hand_back_written(machine, *conn, io);
             }
             let mut taken = 0;
             while let Some((machine, handlers)) = S::split(inner) {

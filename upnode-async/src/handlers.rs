@@ -277,23 +277,22 @@ pub(crate) fn run_dispatch(
             // its own waker with whatever it waits on. A handler that finishes here costs
             // neither a task nor a wrapper.
             let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-            match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
-                Ok(Poll::Ready(r)) => {
-                    report(Ok(r));
-                    drop(fut);
-                    drop(running);
-                }
-                Err(panic) => {
-                    report(Err(panic));
-                    drop(fut);
-                    drop(running);
-                }
-                Ok(Poll::Pending) => spawn(Box::pin(async move {
-                    let r = AssertUnwindSafe(fut).catch_unwind().await;
-                    report(r);
-                    drop(running);
-                })),
-            }
+            let first =
+                match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+                    Ok(Poll::Ready(r)) => Ok(r),
+                    Err(panic) => Err(panic),
+                    Ok(Poll::Pending) => {
+                        spawn(Box::pin(async move {
+                            let r = AssertUnwindSafe(fut).catch_unwind().await;
+                            report(r);
+                            drop(running);
+                        }));
+                        return;
+                    }
+                };
+            report(first);
+            drop(fut);
+            drop(running);
         }
     }
 }
