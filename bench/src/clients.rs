@@ -105,16 +105,44 @@ impl Echo for UpnodeEcho {
     }
 }
 
-/// One JSON line per call over a plain TCP stream: the transport without dnode.
+/// What a raw echo line holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    /// The message alone, one JSON line per call: the transport without dnode.
+    Plain,
+    /// The message inside a dnode call (`{"method":"echo","arguments":[msg,"[Function]"],
+    /// "callbacks":{"N":["1"]},"links":[]}`), answered by a dnode call of callback `N`: the
+    /// bytes an upnode pair exchanges, parsed and written as the plain echo does, with none
+    /// of an RPC library's bookkeeping (what the wire format costs by itself).
+    Dnode,
+}
+
+/// A dnode call of a callback that answers an echo: `cb(msg)`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DnodeAnswer {
+    #[allow(dead_code)]
+    method: u64,
+    arguments: (Msg,),
+    #[allow(dead_code)]
+    callbacks: serde::de::IgnoredAny,
+    #[allow(dead_code)]
+    links: serde::de::IgnoredAny,
+}
+
+/// One JSON line per call over a plain TCP stream, no RPC layer.
 pub struct RawEcho {
     r: BufReader<OwnedReadHalf>,
     w: OwnedWriteHalf,
     out: Vec<u8>,
     line: Vec<u8>,
+    shape: Shape,
+    /// The next dnode callback id.
+    next_cb: u64,
 }
 
 impl RawEcho {
-    pub async fn connect(port: u16) -> RawEcho {
+    pub async fn connect(port: u16, shape: Shape) -> RawEcho {
         let s = TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect to the raw echo server");
@@ -125,13 +153,29 @@ impl RawEcho {
             w,
             out: Vec::new(),
             line: Vec::new(),
+            shape,
+            next_cb: 0,
         }
     }
 }
 
 impl Echo for RawEcho {
     fn send(&mut self, m: &Msg) {
+        if self.shape == Shape::Dnode {
+            self.out
+                .extend_from_slice(br#"{"method":"echo","arguments":["#);
+        }
         serde_json::to_writer(&mut self.out, m).expect("a message serialises");
+        if self.shape == Shape::Dnode {
+            use std::io::Write;
+            let cb = self.next_cb;
+            self.next_cb += 1;
+            write!(
+                self.out,
+                r#","[Function]"],"callbacks":{{"{cb}":["1"]}},"links":[]}}"#
+            )
+            .expect("writing to a Vec");
+        }
         self.out.push(b'\n');
     }
 
@@ -152,12 +196,20 @@ impl Echo for RawEcho {
             .await
             .expect("read from the server");
         assert!(n > 0, "the raw echo server hung up");
-        serde_json::from_slice(&self.line).unwrap_or_else(|e| {
+        let bad = |e: &dyn std::fmt::Display| -> ! {
             panic!(
                 "the raw echo server answered {:?}: {e}",
                 String::from_utf8_lossy(&self.line)
             )
-        })
+        };
+        match self.shape {
+            Shape::Plain => serde_json::from_slice(&self.line).unwrap_or_else(|e| bad(&e)),
+            Shape::Dnode => {
+                // Straight into the answer's shape, as the plain echo reads its message.
+                let a: DnodeAnswer = serde_json::from_slice(&self.line).unwrap_or_else(|e| bad(&e));
+                a.arguments.0
+            }
+        }
     }
 }
 

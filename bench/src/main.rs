@@ -20,7 +20,7 @@
 //!   in flight, before anything is measured (each client process warms up once);
 //! - `--runs R` (5): runs of every pairing, interleaved; the table shows medians and ranges;
 //! - `--phases LIST` (all): which of `pipelined,outstanding,sequential,long,flush` to run;
-//! - `--only LIST` (`raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node`): the
+//! - `--only LIST` (`raw,raw-dnode,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node`): the
 //!   pairings, also `rust-node` and `node-rust` (upnode-tokio with Node upnode, either way
 //!   round);
 //! - `--multi-thread`: tokio's multi-thread runtime in every Rust process, and a thread per
@@ -36,6 +36,11 @@
 //! Pairings (client → server, each its own process, started afresh for every run):
 //!
 //! - `raw`: newline-delimited JSON echo over plain tokio TCP, no RPC layer (the ceiling);
+//! - `raw-dnode`: the same echo exchanging the lines an upnode pair exchanges (the call
+//!   `{"method":"echo","arguments":[msg,"[Function]"],"callbacks":{"N":["1"]},"links":[]}`,
+//!   answered by the call of callback `N`): the server parses each line to a
+//!   `serde_json::Value` and writes the answer straight out, the client reads each answer
+//!   straight into its shape. What the wire format costs with no RPC layer at all;
 //! - `tarpc-bincode`, `tarpc-json`: tarpc's `serde_transport` over tokio TCP with
 //!   tokio-serde's Bincode or JSON codec;
 //! - `jsonrpsee`: a jsonrpsee server and WebSocket client;
@@ -96,7 +101,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage: loopback [--calls N] [--window K] [--sequential S] \
 [--long-calls L] [--flush-calls F] [--warmup W] [--runs R] \
 [--phases pipelined,outstanding,sequential,long,flush] \
-[--only raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node,rust-node,node-rust] \
+[--only raw,raw-dnode,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node,rust-node,node-rust] \
 [--multi-thread] [--no-pin] [--cull always|answers|never] [--deadline SECS]";
 
 /// How long any one client process or server start may take before the harness gives up,
@@ -117,6 +122,7 @@ fn deadline() -> Duration {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Impl {
     Raw,
+    RawDnode,
     TarpcBincode,
     TarpcJson,
     Jsonrpsee,
@@ -131,6 +137,7 @@ impl Impl {
     fn name(self) -> &'static str {
         match self {
             Impl::Raw => "raw",
+            Impl::RawDnode => "raw-dnode",
             Impl::TarpcBincode => "tarpc-bincode",
             Impl::TarpcJson => "tarpc-json",
             Impl::Jsonrpsee => "jsonrpsee",
@@ -144,6 +151,7 @@ impl Impl {
     fn from_name(name: &str) -> Option<Impl> {
         [
             Impl::Raw,
+            Impl::RawDnode,
             Impl::TarpcBincode,
             Impl::TarpcJson,
             Impl::Jsonrpsee,
@@ -174,8 +182,14 @@ struct Pairing {
 }
 
 impl Pairing {
-    const ALL: [Pairing; 10] = [
+    const ALL: [Pairing; 11] = [
         Pairing::new("raw", "raw JSON lines (ceiling)", Impl::Raw, Impl::Raw),
+        Pairing::new(
+            "raw-dnode",
+            "raw dnode lines (the wire format alone)",
+            Impl::RawDnode,
+            Impl::RawDnode,
+        ),
         Pairing::new(
             "tarpc-bincode",
             "tarpc, Bincode",
@@ -208,8 +222,9 @@ impl Pairing {
     ];
 
     /// The pairings run when `--only` is not given.
-    const DEFAULT: [&'static str; 8] = [
+    const DEFAULT: [&'static str; 9] = [
         "raw",
+        "raw-dnode",
         "tarpc-bincode",
         "tarpc-json",
         "jsonrpsee",
@@ -738,7 +753,7 @@ fn client_main(args: &[String]) -> ! {
     })();
     let Some((i, port, plan)) = parsed else {
         eprintln!(
-            "usage: loopback client raw|tarpc-bincode|tarpc-json|jsonrpsee|upnode|upnode-smol|\
+            "usage: loopback client raw|raw-dnode|tarpc-bincode|tarpc-json|jsonrpsee|upnode|upnode-smol|\
 upnode-async-std PORT WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--multi-thread]"
         );
         std::process::exit(2)
@@ -760,8 +775,13 @@ upnode-async-std PORT WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--mul
             let w = plan.max_window();
             let work = async move {
                 match i {
-                    Impl::Raw => {
-                        clients::run(&mut clients::RawEcho::connect(port).await, plan).await
+                    Impl::Raw | Impl::RawDnode => {
+                        let shape = match i {
+                            Impl::Raw => clients::Shape::Plain,
+                            _ => clients::Shape::Dnode,
+                        };
+                        let mut e = clients::RawEcho::connect(port, shape).await;
+                        clients::run(&mut e, plan).await
                     }
                     Impl::TarpcBincode => {
                         let mut e = rpc::TarpcEcho::connect(port, rpc::Codec::Bincode, w).await;
@@ -837,7 +857,8 @@ fn main() {
     let mode = args.first().map(String::as_str).unwrap_or("");
     if let Some(name) = mode.strip_prefix("serve-") {
         let kind = match Impl::from_name(name) {
-            Some(Impl::Raw) => servers::Kind::Raw,
+            Some(Impl::Raw) => servers::Kind::Raw(clients::Shape::Plain),
+            Some(Impl::RawDnode) => servers::Kind::Raw(clients::Shape::Dnode),
             Some(Impl::Upnode(a)) => servers::Kind::Upnode(a),
             Some(Impl::TarpcBincode) => servers::Kind::TarpcBincode,
             Some(Impl::TarpcJson) => servers::Kind::TarpcJson,

@@ -10,6 +10,7 @@
 //! (or after [`LIFETIME`]).
 
 use crate::adapters::Adapter;
+use crate::clients::Shape;
 use futures::future::BoxFuture;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -24,8 +25,9 @@ const LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
-    /// Newline-delimited JSON echo, no dnode.
-    Raw,
+    /// Newline-delimited JSON echo, no RPC layer: each line back as it came
+    /// ([`Shape::Plain`]) or a dnode call answered through its callback ([`Shape::Dnode`]).
+    Raw(Shape),
     /// An upnode server (upnode-tokio, upnode-smol or upnode-async-std) exporting
     /// `echo(x, cb)`.
     Upnode(Adapter),
@@ -81,10 +83,10 @@ pub fn serve(kind: Kind) -> ! {
                 let (port, handle) = crate::rpc::jsonrpsee_serve(&addr).await;
                 (port, Box::new(handle))
             }
-            Kind::Raw => {
+            Kind::Raw(shape) => {
                 let l = TcpListener::bind(&addr).await.expect("bind");
                 let port = l.local_addr().expect("local address").port();
-                (port, Box::new(tokio::spawn(raw_accept(l))))
+                (port, Box::new(tokio::spawn(raw_accept(l, shape))))
             }
             Kind::Upnode(_) => unreachable!("served above"),
         };
@@ -157,12 +159,12 @@ pub fn upnode_server(adapter: Adapter) -> upnode_tokio::Server {
     })
 }
 
-async fn raw_accept(l: TcpListener) {
+async fn raw_accept(l: TcpListener, shape: Shape) {
     loop {
         match l.accept().await {
             Ok((s, _)) => {
                 let _ = s.set_nodelay(true);
-                tokio::spawn(raw_conn(s));
+                tokio::spawn(raw_conn(s, shape));
             }
             Err(e) => {
                 eprintln!("loopback serve-raw: accept failed: {e}");
@@ -172,10 +174,11 @@ async fn raw_accept(l: TcpListener) {
     }
 }
 
-/// Reads JSON lines and writes each back, parsed and written again. Answers are written
-/// when no further complete line is waiting in the read buffer, so a burst of requests is
-/// answered with one write (as a dnode session drains its output).
-async fn raw_conn(s: TcpStream) {
+/// Reads JSON lines and writes each back, parsed and written again (a dnode call: its first
+/// argument, in a call of its callback). Answers are written when no further complete line
+/// is waiting in the read buffer, so a burst of requests is answered with one write (as a
+/// dnode session drains its output).
+async fn raw_conn(s: TcpStream, shape: Shape) {
     let (r, mut w) = s.into_split();
     let mut r = BufReader::new(r);
     let mut line = Vec::new();
@@ -193,7 +196,19 @@ async fn raw_conn(s: TcpStream) {
                 return;
             }
         };
-        serde_json::to_writer(&mut out, &v).expect("a JSON value serialises");
+        match shape {
+            Shape::Plain => serde_json::to_writer(&mut out, &v).expect("a JSON value serialises"),
+            Shape::Dnode => {
+                let Some((cb, arg)) = dnode_echo_call(v) else {
+                    eprintln!("loopback serve-raw-dnode: a line that is not an echo call");
+                    return;
+                };
+                // The answer is written straight out, not built as a value first.
+                write!(out, r#"{{"method":{cb},"arguments":["#).expect("writing to a Vec");
+                serde_json::to_writer(&mut out, &arg).expect("a JSON value serialises");
+                out.extend_from_slice(br#"],"callbacks":{},"links":[]}"#);
+            }
+        }
         out.push(b'\n');
         if !r.buffer().contains(&b'\n') {
             if w.write_all(&out).await.is_err() {
@@ -202,4 +217,18 @@ async fn raw_conn(s: TcpStream) {
             out.clear();
         }
     }
+}
+
+/// A dnode `echo(x, cb)` call's callback id and first argument.
+fn dnode_echo_call(v: serde_json::Value) -> Option<(u64, serde_json::Value)> {
+    use serde_json::Value as J;
+    let J::Object(mut o) = v else { return None };
+    let cb: u64 = match o.get("callbacks") {
+        Some(J::Object(c)) if c.len() == 1 => c.keys().next()?.parse().ok()?,
+        _ => return None,
+    };
+    let J::Array(mut args) = o.remove("arguments")? else {
+        return None;
+    };
+    (!args.is_empty()).then(|| (cb, args.swap_remove(0)))
 }

@@ -1,7 +1,8 @@
-//! The whole `loopback` table at tiny sizes, so that no peer (raw, tarpc, jsonrpsee, upnode
-//! Rust on tokio, smol and async-std, upnode Node) and no phase rots unnoticed. It runs in `cargo test --workspace` (and so
-//! in CI, which installs the Node peers) in a few seconds; the figures mean nothing here,
-//! only that every pairing ran every phase with every answer checked.
+//! The whole `loopback` table at tiny sizes, so that no peer (raw, raw dnode lines, tarpc,
+//! jsonrpsee, upnode Rust on tokio, smol and async-std, upnode Node) and no phase rots
+//! unnoticed. It runs in `cargo test --workspace` (and so in CI, which installs the Node
+//! peers) in a few seconds; the figures mean nothing here, only that every pairing ran every
+//! phase with every answer checked.
 
 use std::process::Command;
 use std::time::Instant;
@@ -28,7 +29,7 @@ fn every_pairing_runs_every_phase_at_tiny_sizes() {
             "--deadline",
             "60",
             "--only",
-            "raw,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node,rust-node,node-rust",
+            "raw,raw-dnode,tarpc-bincode,tarpc-json,jsonrpsee,rust,smol,async-std,node,rust-node,node-rust",
         ])
         .output()
         .expect("run loopback");
@@ -41,7 +42,7 @@ fn every_pairing_runs_every_phase_at_tiny_sizes() {
     );
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
     // The header and one row per pairing.
-    assert_eq!(rows.len(), 11, "{stdout}");
+    assert_eq!(rows.len(), 12, "{stdout}");
     let cells = |row: &str| -> Vec<String> {
         row.trim_matches('|')
             .split('|')
