@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use upnode_tokio::upnode_core::config::{ReconnectPolicy, DEFAULT_MAX_IN_FLIGHT};
@@ -132,10 +132,14 @@ struct DnodeAnswer {
 
 /// One JSON line per call over a plain TCP stream, no RPC layer.
 pub struct RawEcho {
-    r: BufReader<OwnedReadHalf>,
+    r: OwnedReadHalf,
     w: OwnedWriteHalf,
+    /// Calls queued; the first `written` bytes have been written.
     out: Vec<u8>,
-    line: Vec<u8>,
+    written: usize,
+    /// Bytes read; the first `taken` have been answered.
+    input: Vec<u8>,
+    taken: usize,
     shape: Shape,
     /// The next dnode callback id.
     next_cb: u64,
@@ -149,10 +153,12 @@ impl RawEcho {
         s.set_nodelay(true).expect("set TCP_NODELAY");
         let (r, w) = s.into_split();
         RawEcho {
-            r: BufReader::new(r),
+            r,
             w,
             out: Vec::new(),
-            line: Vec::new(),
+            written: 0,
+            input: Vec::with_capacity(64 * 1024),
+            taken: 0,
             shape,
             next_cb: 0,
         }
@@ -181,32 +187,53 @@ impl Echo for RawEcho {
 
     async fn recv(&mut self) -> Msg {
         // Answers already read come first; only write (and then wait) when there are none,
-        // so refilling the window is one write.
-        if !self.r.buffer().contains(&b'\n') && !self.out.is_empty() {
-            self.w
-                .write_all(&self.out)
-                .await
-                .expect("write to the server");
-            self.out.clear();
-        }
-        self.line.clear();
-        let n = self
-            .r
-            .read_until(b'\n', &mut self.line)
-            .await
-            .expect("read from the server");
-        assert!(n > 0, "the raw echo server hung up");
+        // so refilling the window is one write. While calls are being written, answers are
+        // read too: a burst larger than the sockets' buffers must not wait for itself.
+        let end = loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.input[self.taken..]) {
+                break self.taken + i + 1;
+            }
+            if self.taken > 0 {
+                self.input.drain(..self.taken);
+                self.taken = 0;
+            }
+            if self.input.capacity() - self.input.len() < 16 * 1024 {
+                self.input.reserve(64 * 1024);
+            }
+            let n = if self.written < self.out.len() {
+                tokio::select! {
+                    biased;
+                    w = self.w.write(&self.out[self.written..]) => {
+                        self.written += w.expect("write to the server");
+                        if self.written == self.out.len() {
+                            self.out.clear();
+                            self.written = 0;
+                        }
+                        continue;
+                    }
+                    r = self.r.read_buf(&mut self.input) => r,
+                }
+            } else {
+                self.r.read_buf(&mut self.input).await
+            };
+            assert!(
+                n.expect("read from the server") > 0,
+                "the raw echo server hung up"
+            );
+        };
+        let line = &self.input[self.taken..end];
+        self.taken = end;
         let bad = |e: &dyn std::fmt::Display| -> ! {
             panic!(
                 "the raw echo server answered {:?}: {e}",
-                String::from_utf8_lossy(&self.line)
+                String::from_utf8_lossy(line)
             )
         };
         match self.shape {
-            Shape::Plain => serde_json::from_slice(&self.line).unwrap_or_else(|e| bad(&e)),
+            Shape::Plain => serde_json::from_slice(line).unwrap_or_else(|e| bad(&e)),
             Shape::Dnode => {
                 // Straight into the answer's shape, as the plain echo reads its message.
-                let a: DnodeAnswer = serde_json::from_slice(&self.line).unwrap_or_else(|e| bad(&e));
+                let a: DnodeAnswer = serde_json::from_slice(line).unwrap_or_else(|e| bad(&e));
                 a.arguments.0
             }
         }
