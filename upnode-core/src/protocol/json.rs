@@ -92,6 +92,20 @@ fn needs_escape(b: u8, ascii_only: bool) -> bool {
     b < 0x20 || b == b'"' || b == b'\\' || (ascii_only && b >= 0x80)
 }
 
+/// Whether any of the eight bytes in `chunk` [needs escaping](needs_escape). Each test is
+/// exact about whether some byte matches (the usual "has a byte less than" word trick, with
+/// limits of at most 0x80), so a chunk it passes needs nothing.
+fn chunk_needs_escape(chunk: u64, ascii_only: bool) -> bool {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let control = chunk.wrapping_sub(ONES * 0x20) & !chunk;
+    let quote = has_zero(chunk ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(chunk ^ (ONES * u64::from(b'\\')));
+    let non_ascii = if ascii_only { chunk } else { 0 };
+    (control | quote | backslash | non_ascii) & HIGH != 0
+}
+
 /// Appends `s` as a JSON string literal, escaped as `JSON.stringify` does; with `ascii_only`
 /// every non-ASCII character becomes `\uXXXX` (UTF-16 units, lower-case hex).
 pub fn write_js_string(out: &mut Vec<u8>, s: &str, ascii_only: bool) {
@@ -99,12 +113,22 @@ pub fn write_js_string(out: &mut Vec<u8>, s: &str, ascii_only: bool) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if !needs_escape(b, ascii_only) {
-            i += 1;
-            continue;
+    loop {
+        // Skip what needs no escaping: eight bytes at a time (a chunk that fails holds a
+        // byte that needs it), then byte by byte.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let chunk = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            if chunk_needs_escape(chunk, ascii_only) {
+                break;
+            }
+            i += 8;
         }
+        while i < bytes.len() && !needs_escape(bytes[i], ascii_only) {
+            i += 1;
+        }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         out.extend_from_slice(&bytes[start..i]);
         if b >= 0x80 {
             // A whole non-ASCII character, as UTF-16 escapes.
@@ -472,6 +496,73 @@ mod tests {
         for (n, want) in cases {
             assert_eq!(num(*n), *want, "for {n:?}");
         }
+    }
+
+    /// `JSON.stringify`'s escaping (with `ascii_only`, every non-ASCII character as UTF-16
+    /// escapes), one character at a time: what the word-at-a-time writer must match.
+    fn write_js_string_bytewise(s: &str, ascii_only: bool) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for ch in s.chars() {
+            match ch {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\u{8}' => out.extend_from_slice(b"\\b"),
+                '\u{c}' => out.extend_from_slice(b"\\f"),
+                c if (c as u32) < 0x20 || (ascii_only && !c.is_ascii()) => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out.extend_from_slice(format!("\\u{u:04x}").as_bytes());
+                    }
+                }
+                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_is_written_as_one_character_at_a_time(
+            s in prop::collection::vec(
+                prop_oneof![
+                    Just('"'), Just('\\'), Just('\n'), Just('\u{0}'), Just('\u{1f}'),
+                    Just('\u{7f}'), Just('\u{80}'), Just('é'), Just('😀'), Just('\u{2028}'),
+                    Just(' '), Just('a'), Just('~'), Just('!'), Just('#'), Just('['),
+                    Just('\u{a0}'), Just('\u{ff}'), any::<char>(),
+                ],
+                0..70,
+            ).prop_map(|v| v.into_iter().collect::<String>()),
+            ascii_only in any::<bool>(),
+        ) {
+            let mut out = Vec::new();
+            write_js_string(&mut out, &s, ascii_only);
+            prop_assert_eq!(out, write_js_string_bytewise(&s, ascii_only));
+        }
+    }
+
+    #[test]
+    fn each_byte_that_needs_escaping_is_found_wherever_it_sits_in_a_long_string() {
+        for b in 0u8..=0x7f {
+            for at in 0..24 {
+                let mut s = vec![b'a'; 24];
+                s[at] = b;
+                let s = String::from_utf8(s).unwrap();
+                let mut out = Vec::new();
+                write_js_string(&mut out, &s, false);
+                assert_eq!(
+                    out,
+                    write_js_string_bytewise(&s, false),
+                    "byte {b:#x} at {at}"
+                );
+            }
+        }
+        let mut out = Vec::new();
+        write_js_string(&mut out, "aaaaaaaaaaé", true);
+        assert_eq!(out, b"\"aaaaaaaaaa\\u00e9\"");
     }
 
     #[test]
