@@ -117,17 +117,12 @@ pub enum Shape {
     Dnode,
 }
 
-/// A dnode call of a callback that answers an echo: `cb(msg)`.
+/// A dnode call of a callback that answers an echo, `cb(msg)`: the callback's id and the
+/// message (its `callbacks` and `links`, empty, are passed over).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DnodeAnswer {
-    #[allow(dead_code)]
     method: u64,
     arguments: (Msg,),
-    #[allow(dead_code)]
-    callbacks: serde::de::IgnoredAny,
-    #[allow(dead_code)]
-    links: serde::de::IgnoredAny,
 }
 
 /// One JSON line per call over a plain TCP stream, no RPC layer.
@@ -204,7 +199,9 @@ impl Echo for RawEcho {
                 tokio::select! {
                     biased;
                     w = self.w.write(&self.out[self.written..]) => {
-                        self.written += w.expect("write to the server");
+                        let n = w.expect("write to the server");
+                        assert!(n > 0, "the raw echo server takes no more bytes");
+                        self.written += n;
                         if self.written == self.out.len() {
                             self.out.clear();
                             self.written = 0;
@@ -234,6 +231,9 @@ impl Echo for RawEcho {
             Shape::Dnode => {
                 // Straight into the answer's shape, as the plain echo reads its message.
                 let a: DnodeAnswer = serde_json::from_slice(line).unwrap_or_else(|e| bad(&e));
+                if a.method >= self.next_cb {
+                    bad(&"a call of a callback never sent");
+                }
                 a.arguments.0
             }
         }
