@@ -500,7 +500,7 @@ mod tests {
 
     /// `JSON.stringify`'s escaping (with `ascii_only`, every non-ASCII character as UTF-16
     /// escapes), one character at a time: what the word-at-a-time writer must match.
-    fn write_js_string_bytewise(s: &str, ascii_only: bool) -> Vec<u8> {
+    fn js_string_per_char(s: &str, ascii_only: bool) -> Vec<u8> {
         let mut out = vec![b'"'];
         for ch in s.chars() {
             match ch {
@@ -540,7 +540,7 @@ mod tests {
         ) {
             let mut out = Vec::new();
             write_js_string(&mut out, &s, ascii_only);
-            prop_assert_eq!(out, write_js_string_bytewise(&s, ascii_only));
+            prop_assert_eq!(out, js_string_per_char(&s, ascii_only));
         }
     }
 
@@ -553,11 +553,7 @@ mod tests {
                 let s = String::from_utf8(s).unwrap();
                 let mut out = Vec::new();
                 write_js_string(&mut out, &s, false);
-                assert_eq!(
-                    out,
-                    write_js_string_bytewise(&s, false),
-                    "byte {b:#x} at {at}"
-                );
+                assert_eq!(out, js_string_per_char(&s, false), "byte {b:#x} at {at}");
             }
         }
         let mut out = Vec::new();
