@@ -2,7 +2,7 @@
 //! `Remote::rpc`), the default and per-call time limits, and reconnect jitter seeded per
 //! client.
 
-use crate::common::{fast_client, free_port, stop, within, Events};
+use crate::common::{fast_client, free_port, serve_and_connect, stop, within, Events};
 use crate::rt::{Connect, Rt};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
@@ -69,11 +69,7 @@ pub fn typed_server<R: Rt>(builder: ServerBuilder, gates: Gates) -> Server {
 pub async fn typed_calls_tell_results_remote_errors_timeouts_and_link_failures_apart<R: Rt>() {
     let (gates, mut gate) = mpsc::unbounded();
     let server = typed_server::<R>(Server::builder(), gates);
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
 
     // cb(null, result) and cb(err), plain and structured.
     let q = within::<R, _>("div", remote.rpc::<_, f64, String>("div", &(6, 3))).await;
@@ -274,11 +270,7 @@ pub async fn graceful_shutdown_lets_a_call_in_flight_answer_then_closes<R: Rt>()
 pub async fn graceful_shutdown_closes_at_its_deadline_with_a_handler_still_running<R: Rt>() {
     let (gates, mut gate) = mpsc::unbounded();
     let server = typed_server::<R>(Server::builder(), gates);
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
     let pending = remote.rpc::<_, String, String>("hang", &());
     let parked = within::<R, _>("the handler to start", gate.next()).await;
     within::<R, _>("shutdown", server.shutdown(ms(100))).await;

@@ -4,7 +4,7 @@
 //! event, a reply or a task, bounded by [`DEADLINE`] only so that a broken build fails
 //! instead of hanging. Everything binds to 127.0.0.1 on a port the system picks.
 
-use crate::rt::Rt;
+use crate::rt::{Connect, Rt};
 use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -106,6 +106,17 @@ pub async fn listen_on<R: Rt>(server: &Server, port: u16) -> Listener {
             Err(e) => panic!("cannot listen on {addr}: {e}"),
         }
     }
+}
+
+/// Serves `server` on a port of 127.0.0.1 the system picks and connects a [`fast_client`]
+/// to it: the listener, the client and its remote once the link is up.
+pub async fn serve_and_connect<R: Rt>(server: &Server) -> (Listener, Client, Remote) {
+    let listener = R::listen(server, "127.0.0.1:0").await.unwrap();
+    let client = fast_client()
+        .connect_tcp::<R>(listener.local_addr())
+        .unwrap();
+    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    (listener, client, remote)
 }
 
 /// Takes a server off the network: stops accepting, closes every connection and waits

@@ -3,8 +3,8 @@
 //! inside objects, Unix sockets and TLS.
 
 use crate::common::{
-    call_time, fast_client, free_port, listen_on, ms, spawned, stop, tables, timeout, within,
-    yield_now, Events, Watchdog,
+    call_time, fast_client, free_port, listen_on, ms, serve_and_connect, spawned, stop, tables,
+    timeout, within, yield_now, Events, Watchdog,
 };
 use crate::rt::{Connect, Rt};
 use futures::channel::{mpsc, oneshot};
@@ -118,11 +118,7 @@ pub async fn failing_and_panicking_handlers_leave_the_connection_and_server_aliv
             })
     });
     let mut server_events = Events::<R, _>::new(server.events());
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
 
     remote.invoke("fail", vec![]).unwrap();
     let ev = server_events
@@ -307,11 +303,7 @@ pub async fn a_callback_called_many_times_is_a_stream<R: Rt>() {
             Ok(())
         })
     });
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
 
     let stream = remote.call_stream("count", &(5,)).unwrap();
     // The server's handler drops the callback when it is done, which releases it (cull)
@@ -343,11 +335,7 @@ pub async fn a_handler_that_takes_its_params_still_answers_and_sees_only_the_cal
             Ok(())
         })
     });
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
     let answer: (String, usize, Option<String>) =
         within::<R, _>("join", remote.call("join", &(vec!["a", "b", "c"], "-")))
             .await
@@ -383,11 +371,7 @@ pub async fn functions_inside_objects_travel_both_ways<R: Rt>() {
                 Ok(())
             })
     });
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
 
     let reply = within::<R, _>("auth", remote.call_raw("auth", &("moo", "hax")))
         .await
@@ -487,11 +471,7 @@ pub async fn a_late_reply_with_functions_after_the_caller_gave_up<R: Rt>() {
                 Ok(())
             })
     });
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
 
     let gave_up = timeout::<R, _>(ms(20), remote.call_raw("slow_auth", &())).await;
     assert!(gave_up.is_err(), "answered early: {gave_up:?}");
@@ -704,11 +684,7 @@ pub async fn a_handler_that_drops_the_answer_callback_fails_the_call_as_dropped<
     // server culls it, and the client's call resolves at once instead of hanging.
     let server =
         R::server(|_conn| Interface::new().method("ignore", |_call| async move { Ok(()) }));
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
     let r = within::<R, _>("answer", remote.call::<_, (String,)>("ignore", &())).await;
     assert_eq!(r, Err(CallError::Dropped));
     client.close().await;
@@ -823,11 +799,7 @@ pub async fn handlers_of_one_connection_start_in_arrival_order<R: Rt>() {
             })
         }
     });
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
 
     // Every call leaves before any is awaited, so the server reads them in few reads.
     let calls: Vec<_> = (0..2_000u32)
@@ -955,11 +927,7 @@ pub async fn a_culled_callback_is_dropped_outside_the_lock_so_its_captures_may_u
                 }
             })
     });
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
     let (called_tx, called) = oneshot::channel::<()>();
     let called_tx = Mutex::new(Some(called_tx));
     let (dropped_tx, dropped) = oneshot::channel();

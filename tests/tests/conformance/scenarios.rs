@@ -7,7 +7,7 @@
 
 use crate::common::{
     beep_once, call_time, fast_client, free_port, is_down, is_reconnect, is_up, listen_on, log_in,
-    ms, port_of, spawned, stop, within, Events, Watchdog,
+    ms, port_of, serve_and_connect, spawned, stop, within, Events, Watchdog,
 };
 use crate::rt::{Connect, Rt};
 use futures::channel::oneshot;
@@ -200,11 +200,7 @@ pub async fn immediate_transaction_on_a_running_server<R: Rt>() {
             Ok(())
         })
     });
-    let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-    let client = fast_client()
-        .connect_tcp::<R>(listener.local_addr())
-        .unwrap();
-    let remote = within::<R, _>("up", client.up()).await.unwrap();
+    let (listener, client, remote) = serve_and_connect::<R>(&server).await;
     let (s,): (String,) = within::<R, _>("beep", remote.call("beep", &()))
         .await
         .unwrap();
