@@ -121,8 +121,8 @@ fn deadline() -> Duration {
 /// One side of a pairing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Impl {
-    Raw,
-    RawDnode,
+    /// A raw echo, exchanging lines of the given shape.
+    Raw(clients::Shape),
     TarpcBincode,
     TarpcJson,
     Jsonrpsee,
@@ -136,8 +136,8 @@ impl Impl {
     /// The name in the child modes (`serve-NAME`, `client NAME`).
     fn name(self) -> &'static str {
         match self {
-            Impl::Raw => "raw",
-            Impl::RawDnode => "raw-dnode",
+            Impl::Raw(clients::Shape::Plain) => "raw",
+            Impl::Raw(clients::Shape::Dnode) => "raw-dnode",
             Impl::TarpcBincode => "tarpc-bincode",
             Impl::TarpcJson => "tarpc-json",
             Impl::Jsonrpsee => "jsonrpsee",
@@ -150,8 +150,8 @@ impl Impl {
 
     fn from_name(name: &str) -> Option<Impl> {
         [
-            Impl::Raw,
-            Impl::RawDnode,
+            RAW,
+            RAW_DNODE,
             Impl::TarpcBincode,
             Impl::TarpcJson,
             Impl::Jsonrpsee,
@@ -169,6 +169,8 @@ impl Impl {
     }
 }
 
+const RAW: Impl = Impl::Raw(clients::Shape::Plain);
+const RAW_DNODE: Impl = Impl::Raw(clients::Shape::Dnode);
 const TOKIO: Impl = Impl::Upnode(Adapter::Tokio);
 const SMOL: Impl = Impl::Upnode(Adapter::Smol);
 const ASYNC_STD: Impl = Impl::Upnode(Adapter::AsyncStd);
@@ -183,12 +185,12 @@ struct Pairing {
 
 impl Pairing {
     const ALL: [Pairing; 11] = [
-        Pairing::new("raw", "raw JSON lines (ceiling)", Impl::Raw, Impl::Raw),
+        Pairing::new("raw", "raw JSON lines (ceiling)", RAW, RAW),
         Pairing::new(
             "raw-dnode",
             "raw dnode lines (the wire format alone)",
-            Impl::RawDnode,
-            Impl::RawDnode,
+            RAW_DNODE,
+            RAW_DNODE,
         ),
         Pairing::new(
             "tarpc-bincode",
@@ -775,11 +777,7 @@ upnode-async-std PORT WARMUP SEQUENTIAL PIPELINED WINDOW OUTSTANDING LONG [--mul
             let w = plan.max_window();
             let work = async move {
                 match i {
-                    Impl::Raw | Impl::RawDnode => {
-                        let shape = match i {
-                            Impl::Raw => clients::Shape::Plain,
-                            _ => clients::Shape::Dnode,
-                        };
+                    Impl::Raw(shape) => {
                         let mut e = clients::RawEcho::connect(port, shape).await;
                         clients::run(&mut e, plan).await
                     }
@@ -857,8 +855,7 @@ fn main() {
     let mode = args.first().map(String::as_str).unwrap_or("");
     if let Some(name) = mode.strip_prefix("serve-") {
         let kind = match Impl::from_name(name) {
-            Some(Impl::Raw) => servers::Kind::Raw(clients::Shape::Plain),
-            Some(Impl::RawDnode) => servers::Kind::Raw(clients::Shape::Dnode),
+            Some(Impl::Raw(shape)) => servers::Kind::Raw(shape),
             Some(Impl::Upnode(a)) => servers::Kind::Upnode(a),
             Some(Impl::TarpcBincode) => servers::Kind::TarpcBincode,
             Some(Impl::TarpcJson) => servers::Kind::TarpcJson,
