@@ -19,7 +19,7 @@ use upnode_core::config::{ClientConfig, ReconnectPolicy, WhenFull};
 use upnode_core::link::{
     CallId, ClientLink, ConnId, LinkError, LinkEvent, LinkState, SendError, TxId,
 };
-use upnode_core::{LocalFn, RemoteFn, Target, Value};
+use upnode_core::{CallArgs, LocalFn, RemoteFn, Target};
 
 /// What a client reports on its event stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -386,7 +386,7 @@ impl PeerOps for Shared {
         &self,
         conn: ConnId,
         target: Target,
-        args: Vec<Value>,
+        args: CallArgs,
         attach: Attach,
     ) -> Result<(), CallError> {
         driver::call(self, conn, target, args, attach)
@@ -728,7 +728,7 @@ impl Machine for ClientLink {
         conn: ConnId,
         now: Instant,
         target: Target,
-        args: Vec<Value>,
+        args: CallArgs,
         reply: Option<LocalFn>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, SendError> {

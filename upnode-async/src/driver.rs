@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use upnode_core::link::{CallId, ConnId, LinkCounters, LinkEvent, SendError};
-use upnode_core::{LocalFn, RemoteFn, Target, Value};
+use upnode_core::{CallArgs, LocalFn, RemoteFn, Target};
 
 /// Tells a background task that something changed (a call, a release, a close).
 #[derive(Default)]
@@ -223,7 +223,7 @@ pub(crate) trait Machine {
         conn: ConnId,
         now: Instant,
         target: Target,
-        args: Vec<Value>,
+        args: CallArgs,
         reply: Option<LocalFn>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, SendError>;
@@ -243,7 +243,7 @@ pub(crate) fn call<S: Side>(
     side: &S,
     conn: ConnId,
     target: Target,
-    args: Vec<Value>,
+    args: CallArgs,
     attach: Attach,
 ) -> Result<(), CallError> {
     let core = side.core();

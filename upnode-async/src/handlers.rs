@@ -13,7 +13,7 @@ use std::time::Duration;
 use tracing::Instrument;
 use upnode_core::link::{CallFailure, CallId, ConnId, SendError};
 use upnode_core::seq_map::SeqMap;
-use upnode_core::{LocalFn, Value};
+use upnode_core::{CallArgs, LocalFn, Value};
 
 /// The keys are ours, handed out in sequence: no peer picks them, so a fast hasher with a
 /// per-process seed is enough (no HashDoS to fear).
@@ -109,9 +109,9 @@ impl Handlers {
     pub fn call(
         &mut self,
         conn: ConnId,
-        mut args: Vec<Value>,
+        mut args: CallArgs,
         attach: Attach,
-        send: impl FnOnce(Vec<Value>, Option<LocalFn>) -> Result<Option<CallId>, SendError>,
+        send: impl FnOnce(CallArgs, Option<LocalFn>) -> Result<Option<CallId>, SendError>,
     ) -> Result<(), CallError> {
         let registered = match attach {
             Attach::Nothing => None,
@@ -309,7 +309,7 @@ mod tests {
             let (tx, _rx) = mpsc::unbounded();
             let r = h.call(
                 ConnId(1),
-                Vec::new(),
+                CallArgs::default(),
                 Attach::Last(Handler::Stream(tx)),
                 |_, _| Err(SendError::ReservedKey),
             );
@@ -323,7 +323,7 @@ mod tests {
         let (tx, _rx) = ::oneshot::channel();
         let r = h.call(
             ConnId(1),
-            Vec::new(),
+            CallArgs::default(),
             Attach::Reply(tx, None),
             |_, reply| {
                 assert!(
@@ -347,7 +347,7 @@ mod tests {
         let mut f = None;
         h.call(
             ConnId(1),
-            Vec::new(),
+            CallArgs::default(),
             Attach::Reply(tx, limit),
             |_, reply| {
                 f = reply;

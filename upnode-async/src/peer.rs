@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use upnode_core::link::ConnId;
-use upnode_core::{from_args, from_value, to_args, Function, LocalFn, RemoteFn, Target, Value};
+use upnode_core::{from_args, from_value, CallArgs, Function, LocalFn, RemoteFn, Target, Value};
 
 /// What a connection (client or server side) offers the handles living outside it.
 pub(crate) trait PeerOps: Send + Sync {
@@ -24,7 +24,7 @@ pub(crate) trait PeerOps: Send + Sync {
         &self,
         conn: ConnId,
         target: Target,
-        args: Vec<Value>,
+        args: CallArgs,
         attach: Attach,
     ) -> Result<(), CallError>;
     /// Gives back references on the peer's callbacks.
@@ -444,8 +444,8 @@ impl Remote {
         attach: Attach,
     ) -> Result<(), CallError> {
         let target = self.target(method)?;
-        let values = to_args(args)?;
-        peer.call(self.conn, target, values, attach)
+        let args = CallArgs::from_typed(args)?;
+        peer.call(self.conn, target, args, attach)
     }
 
     /// Lower level than [`rpc`](Self::rpc) (no error-first convention): like
@@ -484,7 +484,8 @@ impl Remote {
     /// them with [`callback`](Self::callback).
     pub fn invoke(&self, method: &str, args: Vec<Value>) -> Result<(), CallError> {
         let target = self.target(method)?;
-        self.peer()?.call(self.conn, target, args, Attach::Nothing)
+        self.peer()?
+            .call(self.conn, target, args.into(), Attach::Nothing)
     }
 
     /// Makes one of our functions, callable by the peer on this connection (any number of
@@ -667,12 +668,17 @@ impl Call {
     /// Calls the last argument back with `args` (a tuple): the dnode convention for an
     /// answer. Does nothing if the last argument is not a function.
     pub fn reply<A: Serialize + ?Sized>(&self, args: &A) -> Result<(), CallError> {
-        self.reply_values(to_args(args)?)
+        self.reply_args(CallArgs::from_typed(args)?)
     }
 
     /// Like [`reply`](Self::reply) with values that may hold our own functions (for
     /// example an object with methods, as `auth` returns).
     pub fn reply_values(&self, values: Vec<Value>) -> Result<(), CallError> {
+        self.reply_args(values.into())
+    }
+
+    /// Answers with these arguments (see [`reply`](Self::reply)).
+    fn reply_args(&self, args: CallArgs) -> Result<(), CallError> {
         let Some(Value::Function(Function::Remote(cb))) = self.args.values().last() else {
             return Ok(());
         };
@@ -680,7 +686,7 @@ impl Call {
         peer.call(
             self.args.conn(),
             Target::Callback(*cb),
-            values,
+            args,
             Attach::Nothing,
         )
     }

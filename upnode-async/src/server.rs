@@ -21,7 +21,7 @@ use tracing::Instrument;
 use upnode_core::config::ServerConfig;
 use upnode_core::config::WhenFull;
 use upnode_core::link::{CallId, ConnId, LinkError, LinkEvent, SendError, ServerConn};
-use upnode_core::{LocalFn, RemoteFn, Target, Value};
+use upnode_core::{CallArgs, LocalFn, RemoteFn, Target};
 
 /// What a server reports on its event stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -570,7 +570,7 @@ impl PeerOps for ConnShared {
         &self,
         conn: ConnId,
         target: Target,
-        args: Vec<Value>,
+        args: CallArgs,
         attach: Attach,
     ) -> Result<(), CallError> {
         driver::call(self, conn, target, args, attach)
@@ -694,7 +694,7 @@ impl Machine for ServerConn {
         _conn: ConnId,
         now: Instant,
         target: Target,
-        args: Vec<Value>,
+        args: CallArgs,
         reply: Option<LocalFn>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, SendError> {

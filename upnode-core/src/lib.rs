@@ -132,7 +132,7 @@ pub mod session;
 pub use config::SessionConfig;
 pub use error::{LocalError, RemoteError};
 pub use protocol::{
-    from_args, from_value, to_args, to_value, Function, LocalFn, Map, Method, RemoteFn, TypedError,
-    Value,
+    from_args, from_value, to_args, to_value, CallArgs, Function, LocalFn, Map, Method, RemoteFn,
+    TypedError, Value,
 };
 pub use session::{Session, SessionEvent, Target};

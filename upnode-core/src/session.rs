@@ -5,8 +5,8 @@ use crate::error::{LocalError, RemoteError};
 use crate::hash::HashMap;
 use crate::id_set::IdSet;
 use crate::protocol::{
-    parse_message, unscrub_into, write_cull, write_message_with, Function, LineDecoder, LocalFn,
-    Map, Method, RawMessage, RemoteFn, Value, WriteScratch,
+    parse_message, unscrub_into, write_cull, write_message_with, CallArgs, Function, LineDecoder,
+    LocalFn, Map, Method, RawMessage, RemoteFn, Value, WriteScratch,
 };
 use crate::seq_map::SeqMap;
 use bytes::{Bytes, BytesMut};
@@ -420,8 +420,12 @@ impl Session {
     /// [`RemoteFn`] passed, the session takes its own reference (yours is untouched).
     ///
     /// Nothing is sent when this fails.
-    pub fn call(&mut self, target: impl Into<Target>, args: Vec<Value>) -> Result<(), LocalError> {
-        self.call_as(target.into(), &args, None).map(|_| ())
+    pub fn call(
+        &mut self,
+        target: impl Into<Target>,
+        args: impl Into<CallArgs>,
+    ) -> Result<(), LocalError> {
+        self.call_as(target.into(), &args.into(), None).map(|_| ())
     }
 
     /// Calls the peer with `args` and then `reply`, a function of ours that answers this
@@ -440,9 +444,10 @@ impl Session {
     pub fn call_with_reply(
         &mut self,
         target: impl Into<Target>,
-        mut args: Vec<Value>,
+        args: impl Into<CallArgs>,
         reply: LocalFn,
     ) -> Result<u64, LocalError> {
+        let mut args = args.into();
         args.push(Value::from(reply));
         // The reply, the last argument, is the last function the walk meets: it always
         // gets an id (`u64::MAX`, an id never handed out, is unreachable here).
@@ -454,7 +459,7 @@ impl Session {
     fn call_as(
         &mut self,
         target: Target,
-        args: &[Value],
+        args: &CallArgs,
         reply: Option<LocalFn>,
     ) -> Result<Option<u64>, LocalError> {
         self.check_open()?;
@@ -465,7 +470,7 @@ impl Session {
                     return Err(LocalError::UnknownRemoteFunction { id: r.0 });
                 }
                 let method = Method::Id(r.0);
-                let id = self.send(&method, args, reply)?;
+                let id = self.send_after(&method, args.written(), args.values(), reply)?;
                 if let Some(h) = self.theirs.get_mut(&r.0) {
                     h.calls = h.calls.saturating_add(1);
                 }
@@ -480,7 +485,7 @@ impl Session {
                 },
             },
         };
-        self.send(&method, args, reply)
+        self.send_after(&method, args.written(), args.values(), reply)
     }
 
     /// Gives back one reference on a peer's callback. When the last reference goes, we
@@ -728,6 +733,18 @@ impl Session {
         args: &[Value],
         reply: Option<LocalFn>,
     ) -> Result<Option<u64>, LocalError> {
+        self.send_after(method, (&[], 0), args, reply)
+    }
+
+    /// [`send`](Self::send), with `written` arguments (JSON joined by commas, and how many)
+    /// before `args`.
+    fn send_after(
+        &mut self,
+        method: &Method,
+        written: (&[u8], usize),
+        args: &[Value],
+        reply: Option<LocalFn>,
+    ) -> Result<Option<u64>, LocalError> {
         self.rotate_output();
         let Session {
             config,
@@ -745,38 +762,46 @@ impl Session {
             replies,
         } = scratch;
         let limit = config.max_local_callbacks;
-        let r = write_message_with(write, out, method, args, config.escape_non_ascii, |f| {
-            match f {
-                Function::Local(l) if Some(l) == reply => {
-                    if ours.by_id.len() >= limit {
-                        return Err(LocalError::TooManyCallbacks { limit });
+        let r = write_message_with(
+            write,
+            out,
+            method,
+            written,
+            args,
+            config.escape_non_ascii,
+            |f| {
+                match f {
+                    Function::Local(l) if Some(l) == reply => {
+                        if ours.by_id.len() >= limit {
+                            return Err(LocalError::TooManyCallbacks { limit });
+                        }
+                        let id = ours.insert_reply(l);
+                        fresh.push(id);
+                        replies.push(id);
+                        return Ok(id);
                     }
-                    let id = ours.insert_reply(l);
-                    fresh.push(id);
-                    replies.push(id);
-                    return Ok(id);
+                    _ => {}
                 }
-                _ => {}
-            }
-            if let Some(id) = ours.first_id(f) {
-                if used.insert(id) {
-                    return Ok(id);
+                if let Some(id) = ours.first_id(f) {
+                    if used.insert(id) {
+                        return Ok(id);
+                    }
                 }
-            }
-            if ours.by_id.len() >= limit {
-                return Err(LocalError::TooManyCallbacks { limit });
-            }
-            if let Function::Remote(r) = f {
-                match theirs.get_mut(&r.0) {
-                    Some(h) => h.refs += 1,
-                    None => return Err(LocalError::UnknownRemoteFunction { id: r.0 }),
+                if ours.by_id.len() >= limit {
+                    return Err(LocalError::TooManyCallbacks { limit });
                 }
-            }
-            let id = ours.insert(f);
-            used.insert(id);
-            fresh.push(id);
-            Ok(id)
-        });
+                if let Function::Remote(r) = f {
+                    match theirs.get_mut(&r.0) {
+                        Some(h) => h.refs += 1,
+                        None => return Err(LocalError::UnknownRemoteFunction { id: r.0 }),
+                    }
+                }
+                let id = ours.insert(f);
+                used.insert(id);
+                fresh.push(id);
+                Ok(id)
+            },
+        );
         if let Err(e) = r {
             // Roll back the ids handed out for this message; none was sent.
             for &id in fresh.iter() {

@@ -9,7 +9,7 @@ use super::timers::after;
 use crate::config::{CallLimits, WhenFull};
 use crate::error::LocalError;
 use crate::id_set::IdSet;
-use crate::protocol::{Function, LocalFn, Value};
+use crate::protocol::{CallArgs, Function, LocalFn, Value};
 use crate::seq_map::SeqMap;
 use crate::session::{Session, Target};
 use std::collections::BTreeMap;
@@ -59,7 +59,7 @@ impl Tracked {
         &mut self,
         session: &mut Session,
         target: Target,
-        args: Vec<Value>,
+        args: CallArgs,
     ) -> Result<(), LocalError> {
         match &mut self.fns {
             Fns::Reply(f, wire) => *wire = session.call_with_reply(target, args, *f)?,
@@ -99,7 +99,7 @@ impl Ended {
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub target: Target,
-    pub args: Vec<Value>,
+    pub args: CallArgs,
     pub timeout: Option<Duration>,
 }
 
@@ -107,7 +107,7 @@ pub(crate) struct Outgoing {
 #[derive(Debug)]
 struct Queued {
     target: Target,
-    args: Vec<Value>,
+    args: CallArgs,
     tracked: Tracked,
 }
 
@@ -154,7 +154,7 @@ impl Calls {
         now: Instant,
         call: Outgoing,
     ) -> Result<Option<CallId>, SendError> {
-        let fns = match local_fns(&call.args)? {
+        let fns = match local_fns(call.args.values())? {
             mut one if one.len() == 1 => Fns::One(one.remove(0)),
             many => Fns::Many(many.into_boxed_slice()),
         };
@@ -176,7 +176,7 @@ impl Calls {
         call: Outgoing,
         reply: LocalFn,
     ) -> Result<CallId, SendError> {
-        if reply.0 >= super::RESERVED_FN_BASE || uses_reserved_key(&call.args) {
+        if reply.0 >= super::RESERVED_FN_BASE || uses_reserved_key(call.args.values()) {
             return Err(SendError::ReservedKey);
         }
         self.send_or_queue(session, now, call, Fns::Reply(reply, NOT_SENT))

@@ -12,7 +12,7 @@ use super::queue::{EntryId, TxQueue};
 use super::route::{Route, Routed};
 use super::timers::{after, earliest, Timer, TimerTable};
 use crate::config::{ClientConfig, OutputLimits, PolicyError};
-use crate::protocol::{LocalFn, RemoteFn, Value};
+use crate::protocol::{CallArgs, LocalFn, RemoteFn, Value};
 use crate::session::{Session, Target};
 use bytes::Bytes;
 use std::collections::{BTreeSet, VecDeque};
@@ -655,13 +655,13 @@ impl ClientLink {
         conn: ConnId,
         now: Instant,
         target: Target,
-        args: Vec<Value>,
+        args: impl Into<CallArgs>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, SendError> {
         let (calls, session) = self.calls_and_session(conn)?;
         let call = Outgoing {
             target,
-            args,
+            args: args.into(),
             timeout,
         };
         calls.make(session, now, call)
@@ -682,14 +682,14 @@ impl ClientLink {
         conn: ConnId,
         now: Instant,
         target: Target,
-        args: Vec<Value>,
+        args: impl Into<CallArgs>,
         reply: LocalFn,
         timeout: Option<Duration>,
     ) -> Result<CallId, SendError> {
         let (calls, session) = self.calls_and_session(conn)?;
         let call = Outgoing {
             target,
-            args,
+            args: args.into(),
             timeout,
         };
         calls.make_with_reply(session, now, call, reply)

@@ -10,7 +10,7 @@ use super::route::{Route, Routed};
 use super::timers::{earliest, Timer, TimerTable};
 use crate::config::{OutputLimits, ServerConfig};
 use crate::error::LocalError;
-use crate::protocol::{LocalFn, RemoteFn, Value};
+use crate::protocol::{CallArgs, LocalFn, RemoteFn, Value};
 use crate::session::{Session, Target};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -287,13 +287,13 @@ impl ServerConn {
         &mut self,
         now: Instant,
         target: Target,
-        args: Vec<Value>,
+        args: impl Into<CallArgs>,
         timeout: Option<Duration>,
     ) -> Result<Option<CallId>, SendError> {
         self.check_open()?;
         let call = Outgoing {
             target,
-            args,
+            args: args.into(),
             timeout,
         };
         self.calls.make(&mut self.session, now, call)
@@ -305,14 +305,14 @@ impl ServerConn {
         &mut self,
         now: Instant,
         target: Target,
-        args: Vec<Value>,
+        args: impl Into<CallArgs>,
         reply: LocalFn,
         timeout: Option<Duration>,
     ) -> Result<CallId, SendError> {
         self.check_open()?;
         let call = Outgoing {
             target,
-            args,
+            args: args.into(),
             timeout,
         };
         self.calls

@@ -584,14 +584,24 @@ pub fn write_message(
     assign: impl FnMut(Function) -> Result<u64, LocalError>,
 ) -> Result<(), LocalError> {
     let mut scratch = WriteScratch::default();
-    write_message_with(&mut scratch, out, method, arguments, ascii_only, assign)
+    write_message_with(
+        &mut scratch,
+        out,
+        method,
+        (&[], 0),
+        arguments,
+        ascii_only,
+        assign,
+    )
 }
 
-/// [`write_message`], with buffers kept from earlier messages.
+/// [`write_message`], with buffers kept from earlier messages, and `written` arguments (JSON
+/// joined by commas, and how many) before `arguments` (see [`CallArgs`](super::CallArgs)).
 pub(crate) fn write_message_with(
     scratch: &mut WriteScratch,
     out: &mut Vec<u8>,
     method: &Method,
+    written: (&[u8], usize),
     arguments: &[Value],
     ascii_only: bool,
     assign: impl FnMut(Function) -> Result<u64, LocalError>,
@@ -613,7 +623,10 @@ pub(crate) fn write_message_with(
         assign,
         error: None,
     };
+    let (json, skip) = written;
+    out.extend_from_slice(json);
     for (i, a) in arguments.iter().enumerate() {
+        let i = skip + i;
         if i > 0 {
             out.push(b',');
         }
@@ -679,6 +692,7 @@ mod tests {
             &mut scratch,
             &mut out,
             &Method::Id(1),
+            (&[], 0),
             &[deep],
             false,
             |_| Ok(0),
@@ -688,9 +702,15 @@ mod tests {
         assert!(room >= 4, "{room}");
         assert!(scratch.path.is_empty());
         let before = scratch.path.as_ptr();
-        write_message_with(&mut scratch, &mut out, &Method::Id(1), &[], false, |_| {
-            Ok(0)
-        })
+        write_message_with(
+            &mut scratch,
+            &mut out,
+            &Method::Id(1),
+            (&[], 0),
+            &[],
+            false,
+            |_| Ok(0),
+        )
         .unwrap();
         assert_eq!(
             (scratch.path.capacity(), scratch.path.as_ptr()),

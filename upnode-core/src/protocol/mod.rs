@@ -13,13 +13,17 @@
 //!   `crate::error`).
 //! - `typed`: typed Rust data in and out of [`Value`] ([`to_value`], [`from_value`],
 //!   [`to_args`], [`from_args`]); uses `value` only.
+//! - `call_args`: [`CallArgs`], a call's arguments with typed data written as JSON at once
+//!   where that gives the bytes the [`Value`] path gives; uses `json`, `typed` and `value`.
 
+mod call_args;
 mod framing;
 mod json;
 mod message;
 mod typed;
 mod value;
 
+pub use call_args::CallArgs;
 pub use framing::{FramingError, Line, LineDecoder, Lines};
 pub use json::{parse_json, write_js_number, write_js_string, JsonError};
 pub use message::{parse_message, unscrub, write_cull, write_message, Method, RawMessage};

@@ -1,7 +1,9 @@
 //! [`to_value`]: typed data into a [`Value`] through serde, function handles included.
 
 use super::TypedError;
-use crate::protocol::value::handle::{decode_placeholder, FUNCTION_TOKEN, LINK_TOKEN};
+use crate::protocol::value::handle::{
+    decode_placeholder, is_handle_token, FUNCTION_TOKEN, LINK_TOKEN,
+};
 use crate::protocol::value::{Map, Value};
 use serde::ser::{self, Impossible, Serialize, Serializer};
 use std::fmt;
@@ -162,7 +164,7 @@ impl Serializer for ValueSerializer {
         name: &'static str,
         v: &T,
     ) -> Result<Value, TypedError> {
-        if name == FUNCTION_TOKEN || name == LINK_TOKEN {
+        if is_handle_token(name) {
             let inner = v.serialize(ValueSerializer { capture: true })?;
             return inner.as_str().and_then(decode_placeholder).ok_or_else(|| {
                 TypedError::Message(format!(

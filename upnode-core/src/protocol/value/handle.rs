@@ -24,6 +24,12 @@ use std::fmt;
 pub(crate) const FUNCTION_TOKEN: &str = "$upnode_core::private::Function";
 /// The newtype-struct name a [`Value::Link`] serializes under.
 pub(crate) const LINK_TOKEN: &str = "$upnode_core::private::Link";
+
+/// Whether a newtype-struct name is one a function or a link serializes under.
+pub(crate) fn is_handle_token(name: &str) -> bool {
+    name == FUNCTION_TOKEN || name == LINK_TOKEN
+}
+
 const LOCAL_VARIANT: &str = "$upnode_core::private::Local";
 const REMOTE_VARIANT: &str = "$upnode_core::private::Remote";
 const LINK_VARIANT: &str = "$upnode_core::private::Link";
