@@ -7,6 +7,9 @@
 //! - The other way round, a task making a burst of calls without yielding keeps the driver
 //!   from running: each 64 KiB of output is written by the call that fills it, so the burst
 //!   leaves while it is made instead of being held whole until the task yields.
+//! - A lone call (one at a time, the others answered) is written by the call itself, before
+//!   the driver's next turn; calls made many at a time still wait for that turn and leave
+//!   together.
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use upnode_smol::{Client, ClientBuilderExt, Interface, Server};
@@ -132,5 +135,119 @@ fn a_burst_made_without_yielding_leaves_while_it_is_made() {
         after - before >= 256 * 1024,
         "only {} bytes of {CALLS} calls reached the server before the calling task yielded",
         after - before
+    );
+}
+
+/// A dnode server of a few lines on a thread of its own: it announces `echo`, then counts
+/// the lines it receives (never answering).
+fn counting_server() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    let lines = std::sync::Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            s.write_all(
+                b"{\"method\":\"methods\",\"arguments\":[{\"echo\":\"[Function]\"}],\
+\"callbacks\":{\"0\":[\"0\",\"echo\"]},\"links\":[]}\n",
+            )
+            .expect("write methods");
+            let mut buf = vec![0; 64 * 1024];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let n = buf[..n].iter().filter(|b| **b == b'\n').count();
+                lines.fetch_add(n, Ordering::Relaxed);
+            }
+        })
+    };
+    (addr, lines, reader)
+}
+
+/// Waits, spinning on this thread (so no task of it runs), until `lines` is `want` past
+/// `from` or `wait` has passed; returns how many past `from` it is.
+fn lines_after(
+    lines: &std::sync::atomic::AtomicUsize,
+    from: usize,
+    want: usize,
+    wait: std::time::Duration,
+) -> usize {
+    let give_up = std::time::Instant::now() + wait;
+    while lines.load(std::sync::atomic::Ordering::Relaxed) < from + want
+        && std::time::Instant::now() < give_up
+    {
+        std::thread::yield_now();
+    }
+    lines.load(std::sync::atomic::Ordering::Relaxed) - from
+}
+
+#[test]
+fn a_lone_call_leaves_before_the_calling_task_yields_and_other_calls_wait_for_the_driver() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    // Long enough for a line written now to arrive on a loaded machine.
+    const ARRIVES: Duration = Duration::from_secs(20);
+    // How long a line that must not be written yet is waited for.
+    const HELD: Duration = Duration::from_millis(200);
+
+    let (addr, lines, reader) = counting_server();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let seen = rt.block_on(async {
+        let client = upnode_tokio::ClientBuilderExt::connect_tcp(
+            upnode_tokio::Client::builder().ping(None),
+            &addr,
+        )
+        .expect("a valid address");
+        let remote = client.up().await.expect("up");
+        // Let the driver finish its turns after coming up.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // The driver is a task of this thread: until this task yields, what the server
+        // receives was written by the calls themselves.
+        let mut seen = Vec::new();
+        let at = lines.load(Ordering::Relaxed);
+        // 1. A lone call leaves at once.
+        let first = remote.call::<_, (u64,)>("echo", &(1,));
+        seen.push(lines_after(&lines, at, 1, ARRIVES));
+        // 2. The calls after it, before the driver's next turn, wait for that turn (one
+        //    write for all of them).
+        let at = lines.load(Ordering::Relaxed);
+        for n in 0..2 {
+            remote
+                .invoke("echo", vec![upnode_tokio::Value::from(n)])
+                .expect("sent");
+        }
+        seen.push(lines_after(&lines, at, 1, HELD));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        seen.push(lines_after(&lines, at, 2, ARRIVES));
+        // 3. After the driver's turn, a call made while another waits for its answer is not
+        //    lone: calls made many at a time leave together.
+        let at = lines.load(Ordering::Relaxed);
+        let second = remote.call::<_, (u64,)>("echo", &(2,));
+        seen.push(lines_after(&lines, at, 1, HELD));
+        drop((first, second));
+        client.close().await;
+        seen
+    });
+    reader.join().expect("the reader thread");
+    assert_eq!(
+        seen,
+        [1, 0, 2, 0],
+        "lines received: the lone call's at once, the burst's after a yield, none of a call \
+         made while another waits"
     );
 }

@@ -703,6 +703,10 @@ impl Machine for ClientLink {
         ClientLink::poll_transmit_full(self)
     }
 
+    fn calls_in_flight(&self) -> usize {
+        ClientLink::calls_in_flight(self)
+    }
+
     fn reuse_output(&mut self, conn: ConnId, done: Bytes) {
         ClientLink::reuse_output(self, conn, done);
     }

@@ -211,6 +211,8 @@ pub(crate) trait Machine {
     fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)>;
     /// Output set aside full (about 64 KiB), written from the caller's side after a call.
     fn poll_transmit_full(&mut self) -> Option<(ConnId, Bytes)>;
+    /// Calls sent and waiting for an answer.
+    fn calls_in_flight(&self) -> usize;
     /// Output of `conn` the transport has taken all of, handed back for its room.
     fn reuse_output(&mut self, conn: ConnId, done: Bytes);
     fn poll_timeout(&self) -> Option<Instant>;
@@ -239,6 +241,12 @@ pub(crate) trait Machine {
 /// the transport itself: a burst of calls made without yielding (a hundred thousand in one
 /// loop) leaves the process while it is made, as it would from Node, rather than being held
 /// whole until the driver's next turn.
+///
+/// So does a lone call: the first call since the driver's last turn, when that turn ran at
+/// most one handler and at most this call waits for an answer (a client's call made one at a
+/// time, a server handler's answer to the one call it got). It leaves now rather than after
+/// the turn it wakes the driver for; calls made many at a time still leave together, one
+/// write for many.
 pub(crate) fn call<S: Side>(
     side: &S,
     conn: ConnId,
@@ -256,7 +264,9 @@ pub(crate) fn call<S: Side>(
                 machine.call(conn, now, target, args, reply, timeout)
             });
             if r.is_ok() {
-                write_through(machine, &core.transport);
+                let lone =
+                    core.lone.swap(false, Ordering::Relaxed) && machine.calls_in_flight() <= 1;
+                write_through(machine, &core.transport, lone);
             }
             (r, handlers.take_gone())
         }
@@ -277,9 +287,9 @@ pub(crate) type Transport = Mutex<Option<(ConnId, Io)>>;
 /// Moves the machine's full pieces of output to the transport and writes what it takes
 /// now, on the caller's thread, under the side's lock (so the bytes keep their order with
 /// the driver's). Nothing is done while the driver holds the transport: it takes the output
-/// itself on its turn. The last piece, still being filled, is always left to the driver, so
-/// a lone call costs no write here.
-pub(crate) fn write_through(machine: &mut impl Machine, transport: &Transport) {
+/// itself on its turn. The last piece, still being filled, is left to the driver unless the
+/// call is `lone` (see [`call`]) and the transport has nothing unsent.
+pub(crate) fn write_through(machine: &mut impl Machine, transport: &Transport, lone: bool) {
     let Ok(mut guard) = transport.try_lock() else {
         return;
     };
@@ -292,6 +302,14 @@ pub(crate) fn write_through(machine: &mut impl Machine, transport: &Transport) {
         if c == *conn {
             io.send(bytes);
             any = true;
+        }
+    }
+    if lone && io.unsent() == 0 {
+        while let Some((c, bytes)) = machine.poll_transmit() {
+            if c == *conn {
+                io.send(bytes);
+                any = true;
+            }
         }
     }
     if any {
@@ -319,6 +337,9 @@ pub(crate) struct Core<I> {
     signal: Signal,
     /// The open transport: the driver's, lent to callers after a call ([`write_through`]).
     pub transport: Transport,
+    /// The driver's last turn ran at most one handler: the next call is written at once if
+    /// it is lone (see [`call`]).
+    lone: AtomicBool,
     pub runtime: Arc<dyn Runtime>,
     pub call_timeout: Option<Duration>,
 }
@@ -330,6 +351,7 @@ impl<I> Core<I> {
             released: Released::default(),
             signal: Signal::default(),
             transport: Mutex::new(None),
+            lone: AtomicBool::new(false),
             runtime,
             call_timeout,
         }
@@ -567,6 +589,11 @@ pub(crate) async fn drive<S: Side>(
                 closing.extend(transport.take().map(|(_, old)| old));
             }
         }
+        let dispatches = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Dispatch(_)))
+            .count();
+        core.lone.store(dispatches <= 1, Ordering::Relaxed);
         for step in steps.drain(..) {
             match step {
                 Step::Dispatch(d) => run_dispatch(d, &*peer, &|f| rt.spawn(f), on_error.clone()),

@@ -669,6 +669,10 @@ impl Machine for ServerConn {
         ServerConn::poll_transmit_full(self).map(|b| (ConnId(0), b))
     }
 
+    fn calls_in_flight(&self) -> usize {
+        ServerConn::calls_in_flight(self)
+    }
+
     fn reuse_output(&mut self, _conn: ConnId, done: Bytes) {
         ServerConn::reuse_output(self, done);
     }

@@ -202,6 +202,11 @@ impl ServerConn {
         }
     }
 
+    /// Calls waiting for an answer.
+    pub fn calls_in_flight(&self) -> usize {
+        self.calls.in_flight()
+    }
+
     /// What the connection holds now.
     pub fn counters(&self) -> LinkCounters {
         LinkCounters {
