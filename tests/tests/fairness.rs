@@ -7,9 +7,9 @@
 //! - The other way round, a task making a burst of calls without yielding keeps the driver
 //!   from running: each 64 KiB of output is written by the call that fills it, so the burst
 //!   leaves while it is made instead of being held whole until the task yields.
-//! - A lone call (one at a time, the others answered) is written by the call itself, before
-//!   the driver's next turn; calls made many at a time still wait for that turn and leave
-//!   together.
+//! - A lone call (asking for an answer, one at a time, the others answered) is written by
+//!   the call itself, before the driver's next turn; calls made many at a time, and calls
+//!   that ask for no answer, still wait for that turn and leave together.
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use upnode_smol::{Client, ClientBuilderExt, Interface, Server};
@@ -221,8 +221,11 @@ fn a_lone_call_leaves_before_the_calling_task_yields_and_other_calls_wait_for_th
         // 1. A lone call leaves at once.
         let first = remote.call::<_, (u64,)>("echo", &(1,));
         seen.push(lines_after(&lines, at, 1, ARRIVES));
-        // 2. The calls after it, before the driver's next turn, wait for that turn (one
-        //    write for all of them).
+        // 2. After the driver's turn, calls that ask for no answer (as a handler's answer)
+        //    wait for its next one, one write for all of them.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
         let at = lines.load(Ordering::Relaxed);
         for n in 0..2 {
             remote
@@ -247,7 +250,7 @@ fn a_lone_call_leaves_before_the_calling_task_yields_and_other_calls_wait_for_th
     assert_eq!(
         seen,
         [1, 0, 2, 0],
-        "lines received: the lone call's at once, the burst's after a yield, none of a call \
-         made while another waits"
+        "lines received: the lone call's at once, those asking for no answer after a yield, \
+         none of a call made while another waits"
     );
 }

@@ -242,11 +242,13 @@ pub(crate) trait Machine {
 /// loop) leaves the process while it is made, as it would from Node, rather than being held
 /// whole until the driver's next turn.
 ///
-/// So does a lone call: the first call since the driver's last turn, when that turn ran at
-/// most one handler and at most this call waits for an answer (a client's call made one at a
-/// time, a server handler's answer to the one call it got). It leaves now rather than after
-/// the turn it wakes the driver for; calls made many at a time still leave together, one
-/// write for many.
+/// So does a lone call: a call that asks for an answer, made while the driver runs no
+/// handler, the first since the driver's last turn, while no other call waits for an answer (a call
+/// made one at a time). It leaves now rather than after the turn it wakes the driver for;
+/// calls made many at a time still leave together, one write for many. Answers, and other
+/// calls that ask for none, wait for the driver's turn: a handler's answer leaves only once
+/// the handler is done and what it let go of (the answer callback among it) is given back,
+/// so a peer that has the answer finds our tables as they are after the call.
 pub(crate) fn call<S: Side>(
     side: &S,
     conn: ConnId,
@@ -256,6 +258,7 @@ pub(crate) fn call<S: Side>(
 ) -> Result<(), CallError> {
     let core = side.core();
     let now = core.runtime.now();
+    let asks = matches!(attach, Attach::Reply(..));
     let mut guard = core.lock();
     let (r, gone) = match S::split(&mut guard) {
         Some((machine, handlers)) => {
@@ -264,8 +267,9 @@ pub(crate) fn call<S: Side>(
                 machine.call(conn, now, target, args, reply, timeout)
             });
             if r.is_ok() {
-                let lone =
-                    core.lone.swap(false, Ordering::Relaxed) && machine.calls_in_flight() <= 1;
+                let lone = asks
+                    && core.lone.swap(false, Ordering::Relaxed)
+                    && machine.calls_in_flight() <= 1;
                 write_through(machine, &core.transport, lone);
             }
             (r, handlers.take_gone())
@@ -337,8 +341,8 @@ pub(crate) struct Core<I> {
     signal: Signal,
     /// The open transport: the driver's, lent to callers after a call ([`write_through`]).
     pub transport: Transport,
-    /// The driver's last turn ran at most one handler: the next call is written at once if
-    /// it is lone (see [`call`]).
+    /// The driver is between turns (not running handlers) and no call was made since its
+    /// last one: the next call is written at once if it is lone (see [`call`]).
     lone: AtomicBool,
     pub runtime: Arc<dyn Runtime>,
     pub call_timeout: Option<Duration>,
@@ -589,17 +593,15 @@ pub(crate) async fn drive<S: Side>(
                 closing.extend(transport.take().map(|(_, old)| old));
             }
         }
-        let dispatches = steps
-            .iter()
-            .filter(|s| matches!(s, Step::Dispatch(_)))
-            .count();
-        core.lone.store(dispatches <= 1, Ordering::Relaxed);
+        // Calls made by the handlers run here are not lone (see [`call`]).
+        core.lone.store(false, Ordering::Relaxed);
         for step in steps.drain(..) {
             match step {
                 Step::Dispatch(d) => run_dispatch(d, &*peer, &|f| rt.spawn(f), on_error.clone()),
                 Step::Side(t) => side.act(t),
             }
         }
+        core.lone.store(true, Ordering::Relaxed);
         if closed {
             // The last transport is flushed before the task ends; one closed while the
             // machine lives is shut down in the background.
