@@ -217,6 +217,8 @@ impl Calls {
             if let Some(d) = deadline {
                 self.deadlines.push(d, id);
             }
+            let mut args = args;
+            args.shrink_to_fit();
             self.queued.insert(
                 id,
                 Queued {

@@ -78,6 +78,14 @@ impl CallArgs {
     pub(crate) fn written(&self) -> (&[u8], usize) {
         (&self.json, self.json_len)
     }
+
+    /// Gives back the room the arguments do not use (the written JSON starts with
+    /// [`FIRST_ROOM`] bytes, the values with room for an answer callback): for arguments
+    /// that wait, as a call waiting for a slot does.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.json.shrink_to_fit();
+        self.values.shrink_to_fit();
+    }
 }
 
 impl From<Vec<Value>> for CallArgs {
@@ -826,6 +834,15 @@ mod tests {
         assert!(!call_args_equal_the_value_path(&5));
         assert!(!call_args_equal_the_value_path(&Some((1,))));
         assert!(!call_args_equal_the_value_path(&Shape::Circle(1.0)));
+    }
+
+    #[test]
+    fn arguments_that_wait_keep_no_spare_room() {
+        let mut args = CallArgs::from_typed(&(1,)).unwrap();
+        assert!(args.json.capacity() >= FIRST_ROOM);
+        args.shrink_to_fit();
+        assert_eq!(args.json.capacity(), args.json.len());
+        assert_eq!(args.written(), (&b"1"[..], 1));
     }
 
     #[test]
