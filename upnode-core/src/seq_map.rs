@@ -6,7 +6,7 @@
 //! they appear. A key that stays live while those after it go (an export, a call never
 //! answered) would hold the window open: once the window is more than twice as long as the
 //! entries in it (plus a small constant), its front entries move to a hash map of
-//! stragglers. A key further past the window's end than it holds entries (or [`SLACK`])
+//! stragglers. A key further past the window's end than it holds entries (or `SLACK`, 64)
 //! moves the whole window there and starts a new one, so the empty slots filling a gap are
 //! never more than the entries already there: keys handed out with large strides cost no
 //! more than a hash map. So memory stays proportional to the entries held, whatever the

@@ -418,6 +418,8 @@ impl Session {
     /// Calls the peer. Functions anywhere in `args` become callbacks the peer can call (any
     /// number of times) until it culls them or the connection ends; for each
     /// [`RemoteFn`] passed, the session takes its own reference (yours is untouched).
+    /// `args` is a `Vec<Value>`, or [`CallArgs`] made from typed data
+    /// ([`CallArgs::from_typed`], which writes what it can as JSON at once).
     ///
     /// Nothing is sent when this fails.
     pub fn call(
