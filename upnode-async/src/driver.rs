@@ -242,8 +242,8 @@ pub(crate) trait Machine {
 /// loop) leaves the process while it is made, as it would from Node, rather than being held
 /// whole until the driver's next turn.
 ///
-/// So does a lone call: a call that asks for an answer, made while the driver runs no
-/// handler, the first since the driver's last turn, while no other call waits for an answer (a call
+/// So does a lone call: one that asks for an answer, made while the driver runs no handler,
+/// the first since the driver's last turn, while no other call waits for an answer (a call
 /// made one at a time). It leaves now rather than after the turn it wakes the driver for;
 /// calls made many at a time still leave together, one write for many. Answers, and other
 /// calls that ask for none, wait for the driver's turn: a handler's answer leaves only once

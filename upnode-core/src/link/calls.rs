@@ -192,7 +192,7 @@ impl Calls {
     ) -> Result<CallId, SendError> {
         let Outgoing {
             target,
-            args,
+            mut args,
             timeout,
         } = call;
         let deadline = timeout.and_then(|t| after(now, t));
@@ -217,7 +217,7 @@ impl Calls {
             if let Some(d) = deadline {
                 self.deadlines.push(d, id);
             }
-            let mut args = args;
+            // It may wait long, among many: it keeps no spare room.
             args.shrink_to_fit();
             self.queued.insert(
                 id,

@@ -647,9 +647,12 @@ impl ClientLink {
     /// [`LinkEvent::CallFailed`] when `timeout` passes or the connection drops. Returns the
     /// call's id when it is tracked.
     ///
-    /// Past [`CallLimits::max_in_flight`](crate::config::CallLimits::max_in_flight) tracked calls, the call waits for a slot (it is
+    /// Past [`CallLimits::max_in_flight`] tracked calls, the call waits for a slot (it is
     /// sent, in call order, when an earlier one resolves) or fails with
-    /// [`SendError::TooManyInFlight`], as [`CallLimits::when_full`](crate::config::CallLimits::when_full) says.
+    /// [`SendError::TooManyInFlight`], as [`CallLimits::when_full`] says.
+    ///
+    /// [`CallLimits::max_in_flight`]: crate::config::CallLimits::max_in_flight
+    /// [`CallLimits::when_full`]: crate::config::CallLimits::when_full
     pub fn call(
         &mut self,
         conn: ConnId,
