@@ -72,34 +72,11 @@ fn on_one_thread_the_client_driver_yields_to_the_task_consuming_its_answers() {
 
 #[test]
 fn a_burst_made_without_yielding_leaves_while_it_is_made() {
-    use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
-    // A dnode server of a few lines on a thread of its own: it announces `echo`, then counts
-    // what it receives.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("address").to_string();
-    let received = Arc::new(AtomicUsize::new(0));
-    let reader = {
-        let received = received.clone();
-        std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().expect("accept");
-            s.write_all(
-                b"{\"method\":\"methods\",\"arguments\":[{\"echo\":\"[Function]\"}],\
-\"callbacks\":{\"0\":[\"0\",\"echo\"]},\"links\":[]}\n",
-            )
-            .expect("write methods");
-            let mut buf = vec![0; 64 * 1024];
-            while let Ok(n) = s.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                received.fetch_add(n, Ordering::Relaxed);
-            }
-        })
-    };
+    let (addr, sink, reader) = counting_server();
+    let received = &sink.bytes;
     const CALLS: u64 = 5_000;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -138,20 +115,27 @@ fn a_burst_made_without_yielding_leaves_while_it_is_made() {
     );
 }
 
+/// What [`counting_server`] has received: bytes, and whole lines.
+#[derive(Default)]
+struct Received {
+    bytes: std::sync::atomic::AtomicUsize,
+    lines: std::sync::atomic::AtomicUsize,
+}
+
 /// A dnode server of a few lines on a thread of its own: it announces `echo`, then counts
-/// the lines it receives (never answering).
+/// what it receives (never answering).
 fn counting_server() -> (
     String,
-    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<Received>,
     std::thread::JoinHandle<()>,
 ) {
     use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address").to_string();
-    let lines = std::sync::Arc::new(AtomicUsize::new(0));
+    let received = std::sync::Arc::new(Received::default());
     let reader = {
-        let lines = lines.clone();
+        let received = received.clone();
         std::thread::spawn(move || {
             let (mut s, _) = listener.accept().expect("accept");
             s.write_all(
@@ -164,12 +148,13 @@ fn counting_server() -> (
                 if n == 0 {
                     break;
                 }
-                let n = buf[..n].iter().filter(|b| **b == b'\n').count();
-                lines.fetch_add(n, Ordering::Relaxed);
+                let lines = buf[..n].iter().filter(|b| **b == b'\n').count();
+                received.bytes.fetch_add(n, Ordering::Relaxed);
+                received.lines.fetch_add(lines, Ordering::Relaxed);
             }
         })
     };
-    (addr, lines, reader)
+    (addr, received, reader)
 }
 
 /// Waits, spinning on this thread (so no task of it runs), until `lines` is `want` past
@@ -198,7 +183,8 @@ fn a_lone_call_leaves_before_the_calling_task_yields_and_other_calls_wait_for_th
     // How long a line that must not be written yet is waited for.
     const HELD: Duration = Duration::from_millis(200);
 
-    let (addr, lines, reader) = counting_server();
+    let (addr, sink, reader) = counting_server();
+    let lines = &sink.lines;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -220,7 +206,7 @@ fn a_lone_call_leaves_before_the_calling_task_yields_and_other_calls_wait_for_th
         let at = lines.load(Ordering::Relaxed);
         // 1. A lone call leaves at once.
         let first = remote.call::<_, (u64,)>("echo", &(1,));
-        seen.push(lines_after(&lines, at, 1, ARRIVES));
+        seen.push(lines_after(lines, at, 1, ARRIVES));
         // 2. After the driver's turn, calls that ask for no answer (as a handler's answer)
         //    wait for its next one, one write for all of them.
         for _ in 0..10 {
@@ -232,16 +218,16 @@ fn a_lone_call_leaves_before_the_calling_task_yields_and_other_calls_wait_for_th
                 .invoke("echo", vec![upnode_tokio::Value::from(n)])
                 .expect("sent");
         }
-        seen.push(lines_after(&lines, at, 1, HELD));
+        seen.push(lines_after(lines, at, 1, HELD));
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
-        seen.push(lines_after(&lines, at, 2, ARRIVES));
+        seen.push(lines_after(lines, at, 2, ARRIVES));
         // 3. After the driver's turn, a call made while another waits for its answer is not
         //    lone: calls made many at a time leave together.
         let at = lines.load(Ordering::Relaxed);
         let second = remote.call::<_, (u64,)>("echo", &(2,));
-        seen.push(lines_after(&lines, at, 1, HELD));
+        seen.push(lines_after(lines, at, 1, HELD));
         drop((first, second));
         client.close().await;
         seen
