@@ -11,42 +11,16 @@
 //! cargo run --release -p upnode-core --example link_calls [calls] [window]
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 use upnode_core::config::{ClientConfig, ServerConfig};
 use upnode_core::link::{ClientLink, ConnId, LinkEvent, ServerConn};
 use upnode_core::{Function, LocalFn, Target, Value};
 
-/// The system allocator, counting allocations.
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// The server's `time` method.
 const TIME: LocalFn = LocalFn(1);
@@ -132,7 +106,7 @@ fn main() {
     let mut p = Pair::new();
     let time = Target::Method("time".to_owned());
     let start = Instant::now();
-    let allocs_before = ALLOCS.load(Relaxed);
+    let allocs_before = counting_alloc::allocations();
     let mut sent = 0u64;
     while p.answered < calls {
         while sent < calls && sent - p.answered < window {
@@ -145,7 +119,7 @@ fn main() {
         p.pump();
     }
     let elapsed = start.elapsed();
-    let allocs = ALLOCS.load(Relaxed) - allocs_before;
+    let allocs = counting_alloc::allocations() - allocs_before;
     let counters = p.client.counters();
     assert_eq!(counters.calls_in_flight, 0);
     println!(

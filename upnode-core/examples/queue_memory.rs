@@ -7,60 +7,16 @@
 //! cargo run --release -p upnode-core --example queue_memory [entries]
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use upnode_core::link::queue::TxQueue;
 use upnode_core::link::rng::SplitMix64;
 
-/// The system allocator, keeping count of live heap bytes and their high-water mark.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = LIVE.fetch_add(by, Relaxed) + by;
-    PEAK.fetch_max(now, Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to `System`; the counters do not touch memory
-// handed out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Relaxed);
-            grew(new_size);
-        }
-        p
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 #[derive(Clone, Copy)]
 enum Deadlines {
@@ -83,8 +39,8 @@ fn run<T>(n: usize, kind: Deadlines, label: &str, make: impl Fn(u64) -> T) {
         })
         .collect();
 
-    let before = LIVE.load(Relaxed);
-    PEAK.store(before, Relaxed);
+    let before = counting_alloc::live();
+    counting_alloc::reset_peak();
     let mut q: TxQueue<T> = TxQueue::with_capacity_limit(n);
 
     let t = Instant::now();
@@ -92,8 +48,8 @@ fn run<T>(n: usize, kind: Deadlines, label: &str, make: impl Fn(u64) -> T) {
         q.push(make(i as u64), *d).expect("under the limit");
     }
     let push = t.elapsed();
-    let held = LIVE.load(Relaxed) - before;
-    let peak = PEAK.load(Relaxed) - before;
+    let held = counting_alloc::live() - before;
+    let peak = counting_alloc::peak() - before;
     assert_eq!(q.len(), n);
 
     // Empty it by expiring (what has a deadline), then popping the rest.
@@ -114,7 +70,7 @@ fn run<T>(n: usize, kind: Deadlines, label: &str, make: impl Fn(u64) -> T) {
     let pop_rest = t.elapsed();
     assert_eq!(expired + popped, n);
     // An emptied B-tree keeps its (empty) root node; nothing else may remain.
-    let residual = LIVE.load(Relaxed) - before;
+    let residual = counting_alloc::live() - before;
     assert!(
         residual < 4096,
         "an empty queue still holds {residual} bytes"
@@ -164,7 +120,7 @@ fn run_link(n: usize) {
     let base = Instant::now();
     let mut link = ClientLink::new(ClientConfig::default(), Value::Null, base).expect("valid");
     while link.poll_event().is_some() {}
-    let before = LIVE.load(Relaxed);
+    let before = counting_alloc::live();
     let t = Instant::now();
     for i in 0..n {
         let timeout = Duration::from_secs(3600) + Duration::from_micros(i as u64);
@@ -172,7 +128,7 @@ fn run_link(n: usize) {
             .expect("below the cap");
     }
     let push = t.elapsed();
-    let bytes = LIVE.load(Relaxed) - before;
+    let bytes = counting_alloc::live() - before;
     let t = Instant::now();
     link.handle_timeout(base + Duration::from_secs(7200));
     let mut timed_out = 0usize;

@@ -1,48 +1,19 @@
 //! What a call waiting for a slot holds on the heap, counted by a wrapping global allocator
-//! (its own test binary, so no other test allocates meanwhile).
+//! (`examples/support/counting_alloc.rs`; its own test binary, so no other test allocates
+//! meanwhile).
 
 mod harness;
 
 use harness::client::*;
 use harness::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use upnode_core::config::WhenFull;
 use upnode_core::{CallArgs, LocalFn, Target};
 
-/// The system allocator, keeping count of live heap bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`; the counter does not touch memory
-// handed out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Relaxed);
-            LIVE.fetch_add(new_size, Relaxed);
-        }
-        p
-    }
-}
+#[path = "../examples/support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Calls made to wait.
 const WAITING: u64 = 10_000;
@@ -69,11 +40,11 @@ fn a_call_waiting_for_a_slot_keeps_its_written_arguments_without_spare_room() {
     };
     // One in flight; the rest wait.
     call(&mut c, 0);
-    let before = LIVE.load(Relaxed);
+    let before = counting_alloc::live();
     for n in 1..=WAITING {
         call(&mut c, n);
     }
-    let per_call = (LIVE.load(Relaxed) - before) as u64 / WAITING;
+    let per_call = (counting_alloc::live() - before) as u64 / WAITING;
     assert_eq!(c.link.counters().calls_waiting, WAITING as usize);
     // The table's entry (its share of the ordered map's nodes), the method's name and the
     // written argument (up to five digits): 232 bytes. Keeping the room a written argument
