@@ -5,7 +5,8 @@
 //!
 //! - our client against a Node dnode server that never culls (Node without `weak`);
 //! - a Node upnode client against our server;
-//! - our client and server, mixing plain calls, streams and functions inside objects.
+//! - our client and server, mixing plain calls, streams and functions inside objects, a
+//!   thousand at a time and one at a time (each call then written by the caller itself).
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
@@ -224,12 +225,9 @@ async fn mixed_call(remote: Remote, i: u64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_million_mixed_calls_between_our_client_and_server_leave_every_table_idle() {
-    let calls: u64 = std::env::var("UPNODE_LONG_RUN_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+/// `calls` mixed calls between our client and server, `window` at a time: every call is
+/// answered, the link never goes down, and every table ends as it was when idle.
+async fn mixed_run(calls: u64, window: usize) {
     let server = mixed_server();
     let listener = upnode_tokio::listen(&server, "127.0.0.1:0")
         .await
@@ -250,7 +248,7 @@ async fn a_million_mixed_calls_between_our_client_and_server_leave_every_table_i
 
     within(
         "every call answered",
-        pipelined(calls, 1_000, |i| mixed_call(remote.clone(), i)),
+        pipelined(calls, window, |i| mixed_call(remote.clone(), i)),
     )
     .await;
 
@@ -278,6 +276,30 @@ async fn a_million_mixed_calls_between_our_client_and_server_leave_every_table_i
     client.close().await;
     listener.stop().await;
     within("shutdown", server.shutdown_now()).await;
+}
+
+/// A count of calls from the environment variable `var`, or `default`.
+fn calls_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_mixed_calls_between_our_client_and_server_leave_every_table_idle() {
+    mixed_run(calls_from_env("UPNODE_LONG_RUN_CALLS", 1_000_000), 1_000).await;
+}
+
+/// One at a time, nine calls in ten are lone: each is written by the call itself, and the
+/// server's answer leaves only once its handler has let go of the answer callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_mixed_calls_made_one_at_a_time_leave_every_table_idle() {
+    mixed_run(
+        calls_from_env("UPNODE_LONG_RUN_SEQUENTIAL_CALLS", 100_000),
+        1,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
