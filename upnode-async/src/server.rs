@@ -262,7 +262,6 @@ impl Server {
             core: Core::new(inner, s.runtime.clone(), s.call_timeout),
             server: s.clone(),
             evicted: Mutex::new(None),
-            reported: AtomicUsize::new(0),
         });
         let iface = (s.cons)(ConnHandle {
             conn: Arc::downgrade(&conn),
@@ -481,9 +480,6 @@ pub(crate) struct ConnShared {
     /// Set when this connection is to end on its task's next turn: by another connection's
     /// task when the budget chose this one, or by a close.
     evicted: Mutex<Option<LinkError>>,
-    /// What this connection last told the budget it holds: the budget is told again only of
-    /// a change (a holding that did not move cannot tip it).
-    reported: AtomicUsize,
 }
 
 /// The server-wide memory budget: what each connection holds (partial input lines,
@@ -774,7 +770,6 @@ impl Side for ConnShared {
 
     fn end_turn(&self, inner: &mut ConnInner, closed: bool) {
         if closed {
-            self.reported.store(0, Ordering::Relaxed);
             self.server.budget.update(self.id, 0);
             inner.handlers.clear();
             inner.conn = None;
@@ -789,17 +784,12 @@ impl Side for ConnShared {
         let now = self.core.runtime.now();
         if let Some(reason) = lock(&self.evicted).take() {
             conn.close_for(now, reason);
-            self.reported.store(0, Ordering::Relaxed);
             self.server.budget.update(self.id, 0);
             self.wake();
             return;
         }
-        let held = conn.memory_held();
-        if self.reported.swap(held, Ordering::Relaxed) == held {
-            return;
-        }
         let budget = self.server.budget.limit;
-        for (victim, held) in self.server.budget.update(self.id, held) {
+        for (victim, held) in self.server.budget.update(self.id, conn.memory_held()) {
             let reason = LinkError::OverBudget { held, budget };
             tracing::warn!(
                 conn = victim,
