@@ -55,7 +55,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let up = upnode_tokio::connect(addr.clone())?;
     let mut events = up.events();
-    tokio::spawn(async move {
+    // Prints the link's events until the client is closed (its event stream then ends).
+    let watcher = tokio::spawn(async move {
         use futures::StreamExt;
         while let Some(ev) = events.next().await {
             match ev {
@@ -140,6 +141,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = requests.await;
     let _ = tokio::time::timeout(Duration::from_secs(3), printer).await;
     up.close().await;
+    // The close's event is printed before the summary.
+    let _ = tokio::time::timeout(Duration::from_secs(3), watcher).await;
     listener.stop().await;
     server.shutdown_now().await;
     let (a, n) = (
