@@ -310,6 +310,11 @@ impl Session {
 
     /// Places the peer's callbacks into the message and takes one reference per placement.
     fn take_callbacks(&mut self, msg: &mut RawMessage) -> Result<(), RemoteError> {
+        if msg.callbacks.is_empty() && msg.links.is_empty() {
+            // Nothing to place (an answer with data only, the usual case): the arguments
+            // stay as read and no callback is taken.
+            return Ok(());
+        }
         let mut placed = std::mem::take(&mut self.placed);
         unscrub_into(msg, &mut placed);
         // The ids not held yet, each counted once.
