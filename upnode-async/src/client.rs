@@ -850,7 +850,7 @@ impl Side for Shared {
         }
     }
 
-    fn end_turn(&self, inner: &mut Inner, closed: bool) {
+    fn end_turn(&self, inner: &mut Inner, closed: bool, _now: Instant) {
         // Functions of a connection that is gone go with it.
         let current = inner.link.conn();
         if inner.live_conn != current {

@@ -397,8 +397,9 @@ pub(crate) trait Side: PeerOps + Sized + 'static {
         weak: &Weak<dyn PeerOps>,
         todo: &mut Vec<Self::Todo>,
     );
-    /// The end of a turn, still under the lock; `closed` when the machine has closed.
-    fn end_turn(&self, inner: &mut Self::Inner, closed: bool);
+    /// The end of a turn, still under the lock; `closed` when the machine has closed. `now`
+    /// is the time the turn began with.
+    fn end_turn(&self, inner: &mut Self::Inner, closed: bool, now: Instant);
     /// Tells the side's subscribers what the turn brought, under the lock, once the
     /// handlers the turn took out are gone (whoever sees `Down` sees the old connection's
     /// functions dropped).
@@ -480,6 +481,9 @@ pub(crate) async fn drive<S: Side>(
     let mut steps = Vec::new();
     let mut todo = Vec::new();
     let mut released = Vec::new();
+    // The time of a turn: read once when the task starts, then once per wake (step 4),
+    // which runs straight into the next turn's step 1 with no wait between.
+    let mut now = rt.now();
     loop {
         // 1. Drain the machine under the lock.
         let mut open = None;
@@ -492,7 +496,6 @@ pub(crate) async fn drive<S: Side>(
         let gone;
         {
             core.released.take_into(&mut released);
-            let now = rt.now();
             let mut guard = core.lock();
             let inner = &mut *guard;
             let Some((machine, _)) = S::split(inner) else {
@@ -565,7 +568,7 @@ pub(crate) async fn drive<S: Side>(
                 flush_bound = machine.close_flush_timeout();
             }
             drop(transport);
-            side.end_turn(inner, closed);
+            side.end_turn(inner, closed, now);
             gone = S::handlers(inner).take_gone();
             if gone.is_empty() {
                 side.publish(inner);
@@ -661,7 +664,7 @@ pub(crate) async fn drive<S: Side>(
         })
         .await;
         // 4. Tell the machine.
-        let now = rt.now();
+        now = rt.now();
         let mut guard = core.lock();
         let Some((machine, _)) = S::split(&mut guard) else {
             return;

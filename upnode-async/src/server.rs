@@ -768,7 +768,7 @@ impl Side for ConnShared {
     /// A connection's events go to the server's subscribers as they happen (`act`, `ended`).
     fn publish(&self, _inner: &mut ConnInner) {}
 
-    fn end_turn(&self, inner: &mut ConnInner, closed: bool) {
+    fn end_turn(&self, inner: &mut ConnInner, closed: bool, now: Instant) {
         if closed {
             self.server.budget.update(self.id, 0);
             inner.handlers.clear();
@@ -781,7 +781,6 @@ impl Side for ConnShared {
         let Some(conn) = inner.conn.as_mut() else {
             return;
         };
-        let now = self.core.runtime.now();
         if let Some(reason) = lock(&self.evicted).take() {
             conn.close_for(now, reason);
             self.server.budget.update(self.id, 0);
