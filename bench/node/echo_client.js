@@ -14,7 +14,8 @@
 // 6. one last call, which must be the next answer: proves nothing extra came.
 //
 // A count of 0 leaves its phase out. The result line also carries the
-// process's peak resident set (VmHWM). Every answer is checked: it must be
+// process's peak resident set (VmHWM) and the CPU time it used (cpu_us, user
+// and system, from /proc/self/stat). Every answer is checked: it must be
 // exactly {seq, data} as sent, each call answered once. Any mismatch ends the
 // process with status 1 and a message on stderr. The harness (bench/src)
 // measures its Rust clients the same way.
@@ -173,6 +174,7 @@ function run(remote) {
         function () {
             sequential(remote, seq, 1, function () {
                 result.rss_kb = common.peakRssKb();
+                result.cpu_us = common.cpuUs();
                 process.stdout.write(JSON.stringify(result) + '\n');
                 process.exit(0);
             });

@@ -374,6 +374,7 @@ pub async fn run<E: Echo>(e: &mut E, p: Plan) -> Run {
     }
     sequential(e, seq, 1).await;
     run.rss_kb = crate::stats::own_peak_rss_kb();
+    run.cpu_us = crate::stats::cpu_us("self");
     run
 }
 

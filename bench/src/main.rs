@@ -69,8 +69,12 @@
 //! - `long`: `L` calls with `K` in flight on the same connection: the rate over the last
 //!   tenth divided by the rate over the first (below 1 when the connection slows down);
 //!
-//! then makes one closing call and reports its peak resident set (`VmHWM`); the harness reads
-//! the server's from `/proc/<pid>/status` before stopping it. `flush` (upnode pairings only,
+//! then makes one closing call and reports its peak resident set (`VmHWM`) and the CPU time
+//! it used (user and system, from `/proc/self/stat`); the harness reads the server's from
+//! `/proc/<pid>/status` and `/proc/<pid>/stat` before stopping it. The CPU columns divide
+//! each process's CPU time over its whole run (warm-up, every phase, start-up) by the calls
+//! the client made, so they compare the work per call of the implementations: unlike the
+//! rates, they do not count the time a process waits or the time the host gives to others. `flush` (upnode pairings only,
 //! `n/a` for the others) starts a client first, with `F` transactions queued and a
 //! reconnect every 5 ms, then the server: the time from the server listening until every
 //! queued call is answered.
@@ -598,12 +602,16 @@ fn start_server(i: Impl, port: u16, stamp: bool, o: &Opts, pins: &Pinning) -> (P
 struct Measured {
     client: Run,
     server_rss_kb: Option<u64>,
+    server_cpu_us: Option<u64>,
     flush_ms: Option<f64>,
 }
 
+/// The server's peak resident set (KiB) and CPU time (µs), read before it is stopped.
+type ServerUse = (Option<u64>, Option<u64>);
+
 /// The client run of `p`: a fresh server, a client process doing every selected phase but
-/// flush, the server's peak resident set read before it is stopped.
-fn client_run(p: Pairing, o: &Opts, pins: &Pinning) -> (Run, Option<u64>) {
+/// flush, the server's peak resident set and CPU time read before it is stopped.
+fn client_run(p: Pairing, o: &Opts, pins: &Pinning) -> (Run, ServerUse) {
     let (server, port) = start_server(p.server, 0, false, o, pins);
     let plan = o.plan();
     let numbers = [
@@ -653,9 +661,10 @@ fn client_run(p: Pairing, o: &Opts, pins: &Pinning) -> (Run, Option<u64>) {
     if let Some(pl) = &run.pipelined {
         assert_eq!(pl.window, plan.window, "{}: another window", p.label);
     }
-    let server_rss = stats::peak_rss_kb(&server.pid().to_string());
+    let pid = server.pid().to_string();
+    let used = (stats::peak_rss_kb(&pid), stats::cpu_us(&pid));
     drop(server);
-    (run, server_rss)
+    (run, used)
 }
 
 /// A port nobody listens on now (the system picks it; we let it go at once).
@@ -832,6 +841,11 @@ fn flush_client_main(args: &[String]) -> ! {
     std::process::exit(0)
 }
 
+/// CPU µs per call: a process's CPU time over its run divided by the calls the client made.
+fn per_call(cpu_us: Option<u64>, calls: f64) -> Option<f64> {
+    cpu_us.map(|us| us as f64 / calls)
+}
+
 fn mb(kb: Option<u64>) -> Option<f64> {
     kb.map(|k| k as f64 / 1024.0)
 }
@@ -888,7 +902,7 @@ fn main() {
         for (k, &p) in o.pairings.iter().enumerate() {
             let mut m = Measured::default();
             if ph.any_client_phase() {
-                (m.client, m.server_rss_kb) = client_run(p, &o, &pins);
+                (m.client, (m.server_rss_kb, m.server_cpu_us)) = client_run(p, &o, &pins);
             }
             if ph.flush && p.flushes() {
                 m.flush_ms = Some(flush_run(p, &o, &pins));
@@ -945,6 +959,9 @@ cull policy {}.",
     );
     println!();
 
+    let plan = o.plan();
+    let per_client =
+        2 * plan.warmup + plan.sequential + plan.pipelined + plan.outstanding + plan.long + 1;
     let mut head = vec!["client → server".to_owned()];
     type Cell = Box<dyn Fn(&[Measured]) -> String>;
     let mut cells: Vec<Cell> = Vec::new();
@@ -1011,6 +1028,15 @@ cull policy {}.",
         cells.push(Box::new(move |ms| {
             column(ms, |m| mb(m.server_rss_kb), fixed1)
         }));
+        let calls = per_client as f64;
+        head.push("client CPU µs per call".into());
+        cells.push(Box::new(move |ms| {
+            column(ms, |m| per_call(m.client.cpu_us, calls), fixed2)
+        }));
+        head.push("server CPU µs per call".into());
+        cells.push(Box::new(move |ms| {
+            column(ms, |m| per_call(m.server_cpu_us, calls), fixed2)
+        }));
     }
     if ph.flush {
         head.push(format!("flush of {} queued, ms", o.flush_calls));
@@ -1023,9 +1049,6 @@ cull policy {}.",
         println!("| {} | {} |", p.label, row.join(" | "));
     }
     println!();
-    let plan = o.plan();
-    let per_client =
-        2 * plan.warmup + plan.sequential + plan.pipelined + plan.outstanding + plan.long + 1;
     let mut checked = Vec::new();
     if ph.any_client_phase() {
         checked.push(format!("{per_client} calls per client process"));
@@ -1035,7 +1058,11 @@ cull policy {}.",
     }
     print!("Every answer checked ({})", checked.join(", "));
     if ph.any_client_phase() {
-        print!("; RSS is each process's VmHWM at the end of its run");
+        print!(
+            "; RSS is each process's VmHWM at the end of its run; CPU is each process's user \
+and system time over its whole run (warm-up, every phase and start-up), in ticks of 10 ms, \
+divided by the {per_client} calls"
+        );
     }
     println!("; total time {:.1} s.", began.elapsed().as_secs_f64());
 }

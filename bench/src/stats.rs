@@ -17,6 +17,9 @@ pub struct Run {
     /// The client process's peak resident set (`VmHWM`), in KiB.
     #[serde(default)]
     pub rss_kb: Option<u64>,
+    /// The CPU time (user and system) the client process used over its whole run, in µs.
+    #[serde(default)]
+    pub cpu_us: Option<u64>,
 }
 
 /// `calls` round trips with up to `window` unanswered, timed by tenths.
@@ -49,6 +52,26 @@ pub fn peak_rss_kb(pid: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The CPU time, user and system, that process `pid` (or `self`) has used, in µs, from
+/// `/proc/<pid>/stat` (in clock ticks of 10 ms: Linux gives these files in `USER_HZ`, 100
+/// per second); `None` where there is no such file (not Linux).
+pub fn cpu_us(pid: &str) -> Option<u64> {
+    cpu_us_of(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// [`cpu_us`] out of the text of a `/proc/<pid>/stat` file.
+fn cpu_us_of(stat: &str) -> Option<u64> {
+    // The command name, in parentheses, may hold spaces and parentheses: count fields after
+    // its last `)`. `utime` and `stime` are fields 14 and 15; the first after the name is 3.
+    let mut rest = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .skip(11);
+    let utime: u64 = rest.next()?.parse().ok()?;
+    let stime: u64 = rest.next()?.parse().ok()?;
+    Some((utime + stime) * 10_000)
 }
 
 /// This process's peak resident set, KiB.
