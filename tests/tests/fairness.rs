@@ -203,6 +203,14 @@ fn a_lone_call_leaves_before_the_calling_task_yields_and_other_calls_wait_for_th
         // The driver is a task of this thread: until this task yields, what the server
         // receives was written by the calls themselves.
         let mut seen = Vec::new();
+        // The one line the client wrote on coming up (its `methods`) is counted first:
+        // the reader is a thread of its own, and on a loaded machine it may count that line
+        // only after the lone call's below, as if the call had written two.
+        assert_eq!(
+            lines_after(lines, 0, 1, ARRIVES),
+            1,
+            "the client's methods line"
+        );
         let at = lines.load(Ordering::Relaxed);
         // 1. A lone call leaves at once.
         let first = remote.call::<_, (u64,)>("echo", &(1,));
