@@ -21,6 +21,7 @@ use tracing::Instrument;
 use upnode_core::config::ServerConfig;
 use upnode_core::config::WhenFull;
 use upnode_core::link::{CallId, ConnId, LinkError, LinkEvent, SendError, ServerConn};
+use upnode_core::seq_map::SeqMap;
 use upnode_core::{CallArgs, LocalFn, RemoteFn, Target};
 
 /// What a server reports on its event stream.
@@ -482,47 +483,77 @@ pub(crate) struct ConnShared {
     evicted: Mutex<Option<LinkError>>,
 }
 
+/// However the connection ended, its entry in the budget goes with it (its turns keep it
+/// while it lives, holding nothing or not).
+impl Drop for ConnShared {
+    fn drop(&mut self) {
+        self.server.budget.end(self.id);
+    }
+}
+
 /// The server-wide memory budget: what each connection holds (partial input lines,
-/// unsent output) as of its last turn.
+/// unsent output) as of its last turn, by connection id (ids the server hands out in
+/// sequence, so a [`SeqMap`]: every turn of every connection reports here, and this costs
+/// no hashing).
 struct Budget {
     limit: usize,
-    held: Mutex<(usize, HashMap<u64, usize>)>,
+    held: Mutex<(usize, SeqMap<usize>)>,
 }
 
 impl Budget {
     fn new(limit: usize) -> Budget {
         Budget {
             limit,
-            held: Mutex::new((0, HashMap::new())),
+            held: Mutex::new((0, SeqMap::default())),
         }
     }
 
     /// Connection `id` holds `bytes` now. Returns the connections to end, the largest
     /// first, with what each held, until the total is back within the limit.
+    ///
+    /// A connection's entry stays while it lives, zero or not (what it holds comes and goes
+    /// with each answer): [`end`](Self::end) takes it out.
     fn update(&self, id: u64, bytes: usize) -> Vec<(u64, usize)> {
         let mut guard = lock(&self.held);
         let (total, map) = &mut *guard;
-        let old = if bytes == 0 {
-            map.remove(&id).unwrap_or(0)
-        } else {
-            map.insert(id, bytes).unwrap_or(0)
+        let old = match map.get_mut(id) {
+            Some(held) => std::mem::replace(held, bytes),
+            None => {
+                map.insert(id, bytes);
+                0
+            }
         };
         *total = *total + bytes - old;
         if *total <= self.limit {
             return Vec::new();
         }
-        let mut by_size: Vec<(u64, usize)> = map.iter().map(|(k, v)| (*k, *v)).collect();
+        // Past the limit (rare): the connections holding the most go first.
+        let mut by_size = map.take_all();
         by_size.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut out = Vec::new();
         for (k, v) in by_size {
-            if *total <= self.limit {
-                break;
+            if *total > self.limit && v > 0 {
+                *total -= v;
+                out.push((k, v));
+            } else {
+                map.insert(k, v);
             }
-            map.remove(&k);
-            *total -= v;
-            out.push((k, v));
         }
         out
+    }
+
+    /// Connection `id` has ended (or is ending): it holds nothing and has no entry.
+    fn end(&self, id: u64) {
+        let mut guard = lock(&self.held);
+        let (total, map) = &mut *guard;
+        *total -= map.remove(id).unwrap_or(0);
+    }
+
+    /// Entries held, and the total they hold.
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        let guard = lock(&self.held);
+        (guard.1.len(), guard.0)
     }
 }
 
@@ -770,7 +801,7 @@ impl Side for ConnShared {
 
     fn end_turn(&self, inner: &mut ConnInner, closed: bool, now: Instant) {
         if closed {
-            self.server.budget.update(self.id, 0);
+            self.server.budget.end(self.id);
             inner.handlers.clear();
             inner.conn = None;
             for w in inner.remote_waiters.drain(..) {
@@ -783,7 +814,7 @@ impl Side for ConnShared {
         };
         if let Some(reason) = lock(&self.evicted).take() {
             conn.close_for(now, reason);
-            self.server.budget.update(self.id, 0);
+            self.server.budget.end(self.id);
             self.wake();
             return;
         }
@@ -844,6 +875,58 @@ impl Side for ConnShared {
 mod tests {
     use super::*;
     use futures::FutureExt;
+
+    #[test]
+    fn a_connections_budget_entry_stays_while_it_lives_and_goes_when_it_ends() {
+        let budget = Budget::new(1000);
+        assert!(budget.update(1, 100).is_empty());
+        assert_eq!(budget.held(), (1, 100));
+        // What it holds comes and goes with each answer; the entry stays.
+        assert!(budget.update(1, 0).is_empty());
+        assert_eq!(budget.held(), (1, 0));
+        assert!(budget.update(1, 40).is_empty());
+        budget.end(1);
+        assert_eq!(budget.held(), (0, 0));
+        // Ending twice (the end of the turn, then the end of the task) is harmless.
+        budget.end(1);
+        assert_eq!(budget.held(), (0, 0));
+    }
+
+    #[test]
+    fn past_the_limit_the_connections_holding_the_most_go_and_none_holding_nothing() {
+        let budget = Budget::new(100);
+        assert!(budget.update(1, 60).is_empty());
+        assert!(budget.update(2, 30).is_empty());
+        assert!(budget.update(3, 0).is_empty());
+        assert_eq!(budget.update(3, 50), vec![(1, 60)]);
+        assert_eq!(budget.held(), (2, 80));
+        // Equal holdings: the lower id first.
+        assert_eq!(budget.update(5, 50), vec![(3, 50)]);
+        assert_eq!(budget.held(), (2, 80));
+        // The one whose report takes the total over may be the one to go.
+        assert_eq!(budget.update(2, 120), vec![(2, 120)]);
+        assert_eq!(budget.held(), (1, 50));
+        // One holding nothing is never chosen, whatever the others hold.
+        let budget = Budget::new(10);
+        assert!(budget.update(1, 0).is_empty());
+        assert_eq!(budget.update(2, 50), vec![(2, 50)]);
+        assert_eq!(budget.held(), (1, 0));
+    }
+
+    #[test]
+    fn a_million_connections_opened_and_closed_leave_the_budget_empty() {
+        let budget = Budget::new(usize::MAX);
+        for id in 0..1_000_000u64 {
+            budget.update(id, 10);
+            budget.update(id, 0);
+            if id % 2 == 0 {
+                // Some end while holding something.
+                budget.update(id, 25);
+            }
+            budget.end(id);
+        }
+        assert_eq!(budget.held(), (0, 0));
+    }
 
     #[test]
     fn idle_waits_for_every_handler_even_one_started_after_the_count_reached_zero() {
