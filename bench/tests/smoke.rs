@@ -55,16 +55,12 @@ fn every_pairing_runs_every_phase_at_tiny_sizes() {
         let c = cells(row);
         assert_eq!(c.len(), head.len(), "{row}");
         let upnode = c[0].starts_with("upnode");
-        // Every measurement but the flush is there for everyone; the flush only for upnode.
+        // Every measurement but the flush is there for everyone (the CPU columns too: each
+        // process's time read from `/proc/<pid>/stat`, Rust or Node); the flush only for
+        // upnode.
         for (h, v) in head.iter().zip(&c).skip(1) {
             let expect_na = h.starts_with("flush") && !upnode;
             assert_eq!(v == "n/a", expect_na, "{h} of {row}");
-        }
-        // Each process's CPU time per call was read (from `/proc/<pid>/stat`, Rust or Node).
-        // It counts in ticks of 10 ms, so at these sizes a quick server may show none.
-        for (h, v) in head.iter().zip(&c).filter(|(h, _)| h.contains("CPU")) {
-            let us: f64 = v.parse().unwrap_or_else(|e| panic!("{h} of {row}: {e}"));
-            assert!(us >= 0.0, "{h} of {row}");
         }
     }
     // The upnode adapters each have their row (the labels tell them apart).
