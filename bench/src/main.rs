@@ -74,7 +74,7 @@
 //! `/proc/<pid>/status` and `/proc/<pid>/stat` before stopping it. The CPU columns divide
 //! each process's CPU time over its whole run (warm-up, every phase, start-up) by the calls
 //! the client made, so they compare the work per call of the implementations: unlike the
-//! rates, they do not count the time a process waits or the time the host gives to others. `flush` (upnode pairings only,
+//! rates, they do not count the time a process waits. `flush` (upnode pairings only,
 //! `n/a` for the others) starts a client first, with `F` transactions queued and a
 //! reconnect every 5 ms, then the server: the time from the server listening until every
 //! queued call is answered.
